@@ -1,0 +1,33 @@
+# Two set-up commands on a fresh machine with Python 3 and make:
+#   make demo   creates .venv, installs emkit, runs the worked examples
+#   make test   installs the test extras into .venv and runs the whole suite
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+
+.PHONY: demo test install install-test bench clean
+
+$(VENV)/bin/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+install: $(VENV)/bin/activate
+	$(PIP) install --quiet -e ".[cli,plot]"
+
+demo: install
+	$(VENV)/bin/emkit demo --plots demo-output
+
+# torch==2.13.0 first: a CPU wheel of it is available locally, and it then satisfies the torch extra's range.
+install-test: $(VENV)/bin/activate
+	$(PIP) install --quiet "torch==2.13.0"
+	$(PIP) install --quiet -e ".[test]"
+
+test: install-test
+	$(PY) -m pytest -q -n 2 --dist loadfile
+
+bench: install-test
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info src/*.egg-info .pytest_cache demo-output

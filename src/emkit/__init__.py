@@ -1,0 +1,50 @@
+"""emkit: Expectation-Maximization for latent-variable models.
+
+One engine (:func:`em`) runs every model written against the small contract of
+:mod:`emkit.model`; the public estimators are thin layers over it.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .engine import ConvergenceWarning, EMResult, MonotonicityError, MonotonicityWarning, em
+from .model import DiscreteLatentModel, Model
+from .params import Positive, Real, Simplex, SymmetricPositiveDefinite, UnitInterval
+
+__version__ = "0.1.0"
+
+# Public names defined in submodules, imported on first use so `import emkit` stays light.
+_LAZY = {
+    "BinomialMixture": "emkit.models.mixture",
+    "PoissonMixture": "emkit.models.mixture",
+    "ExponentialMixture": "emkit.models.mixture",
+    "NormalMixture": "emkit.models.mixture",
+    "BernoulliMixture": "emkit.models.mixture",
+    "CategoricalMixture": "emkit.models.mixture",
+    "MultivariateNormalMixture": "emkit.models.mixture",
+    "FiniteMixture": "emkit.models.mixture",
+    "MixtureEstimator": "emkit.models.mixture",
+    "Exponential": "emkit.models.exponential",
+    "AlleleFrequencies": "emkit.models.alleles",
+    "GaussianMixture": "emkit.models.gaussian",
+    "select_mixture": "emkit.models.gaussian",
+    "load": "emkit.io",
+    "datasets": "emkit.datasets",
+    "plot": "emkit.plot",
+    "inference": "emkit.inference",
+    "accelerate": "emkit.accelerate",
+}
+
+__all__ = ["em", "EMResult", "Model", "DiscreteLatentModel", "ConvergenceWarning",
+           "MonotonicityWarning", "MonotonicityError", "Real", "Positive", "UnitInterval",
+           "Simplex", "SymmetricPositiveDefinite", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name])
+        value = module if module.__name__.endswith("." + name) else getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'emkit' has no attribute {name!r}")

@@ -1,0 +1,92 @@
+"""Array-library plumbing: one place that knows about NumPy, PyTorch, CuPy and Dask.
+
+Numeric kernels call :func:`get_namespace` and write against the Python array API, so a
+torch tensor or a CuPy array goes through the same code as a NumPy array. When
+array-api-compat is not installed everything is NumPy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+try:  # optional: only needed for non-NumPy arrays
+    import array_api_compat as _compat
+except ImportError:  # pragma: no cover - exercised when the extra is absent
+    _compat = None
+
+
+def is_dask(x: Any) -> bool:
+    """True for a dask array (checked by module name so dask need not be imported)."""
+    return type(x).__module__.startswith("dask.")
+
+
+def is_numpy(x: Any) -> bool:
+    return isinstance(x, (np.ndarray, np.generic))
+
+
+def get_namespace(*arrays: Any):
+    """The array namespace of ``arrays`` (NumPy's for NumPy arrays and plain Python data)."""
+    arrays = [a for a in arrays if a is not None and not isinstance(a, (int, float, bool))]
+    if not arrays or all(is_numpy(a) for a in arrays) or _compat is None:
+        return np
+    xp = _compat.array_namespace(*arrays)
+    if _compat.is_numpy_namespace(xp):
+        return np
+    return xp
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """Copy any array (torch on any device, cupy, numpy, scalars) to a NumPy array on the host."""
+    if is_numpy(x):
+        return np.asarray(x)
+    if _compat is not None:
+        if _compat.is_torch_array(x):
+            return x.detach().cpu().numpy()
+        if _compat.is_cupy_array(x):
+            return x.get()
+    return np.asarray(x)
+
+
+def device_of(x: Any):
+    if _compat is None or is_numpy(x):
+        return None
+    return _compat.device(x)
+
+
+def asarray_like(values: Any, like: Any, dtype: Any = None):
+    """``values`` as an array of the same library, device and (by default) dtype as ``like``."""
+    xp = get_namespace(like)
+    if xp is np:
+        return np.asarray(values, dtype=dtype if dtype is not None else getattr(like, "dtype", None))
+    dtype = dtype if dtype is not None else like.dtype
+    return xp.asarray(np.asarray(values), dtype=dtype, device=device_of(like))
+
+
+def float_eps(x: Any) -> float:
+    """Machine epsilon of ``x``'s floating dtype (float64's for integer or unknown data)."""
+    name = str(getattr(x, "dtype", "float64"))
+    if "float32" in name:
+        return float(np.finfo(np.float32).eps)
+    if "float16" in name:
+        return float(np.finfo(np.float16).eps)
+    return float(np.finfo(np.float64).eps)
+
+
+def tree_add(a: Any, b: Any) -> Any:
+    """Elementwise sum of two statistics containers (dicts, tuples, lists of arrays or numbers)."""
+    if isinstance(a, dict):
+        return {k: tree_add(a[k], b[k]) for k in a}
+    if isinstance(a, (tuple, list)):
+        return type(a)(tree_add(x, y) for x, y in zip(a, b))
+    return a + b
+
+
+def tree_map(fn, a: Any) -> Any:
+    """Apply ``fn`` to every leaf of a statistics container."""
+    if isinstance(a, dict):
+        return {k: tree_map(fn, v) for k, v in a.items()}
+    if isinstance(a, (tuple, list)):
+        return type(a)(tree_map(fn, x) for x in a)
+    return fn(a)

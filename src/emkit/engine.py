@@ -1,0 +1,435 @@
+"""The EM engine: one loop for every model.
+
+:func:`em` runs Expectation-Maximization on any :class:`emkit.model.Model`. It owns the loop,
+the stopping rules, restarts, fixed parameters, the log-likelihood trace and its monotonicity
+check, chunked and distributed statistics passes, acceleration and the hard / stochastic
+variants. Models only give their maths (see :mod:`emkit.model`).
+
+Stopping rules (``stop=``), checked after every iteration t >= 1, where l_t is the observed
+log-likelihood at the parameters after t iterations and theta_t those parameters (non-fixed
+groups, all entries, flattened):
+
+======================  =====================================================================
+``"loglik"``            |l_t - l_{t-1}| < tol
+``"loglik_mean"``       |l_t - l_{t-1}| / n < tol, n = number of observations (scikit-learn's)
+``"loglik_rel"``        |l_t - l_{t-1}| < tol * |l_t|
+``"params"``            sum((theta_t - theta_{t-1})**2) < tol   (squared Euclidean change)
+``"params_maxabs"``     max|theta_t - theta_{t-1}| < tol
+======================  =====================================================================
+
+The comparison is strict, so ``tol=0`` always runs exactly ``max_iter`` iterations.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from ._array import float_eps, get_namespace, is_dask, to_numpy, tree_add
+from .model import DiscreteLatentModel, Model, logsumexp_rows
+from .params import ParamSpace, copy_params, flatten_full
+
+STOP_RULES = ("loglik", "loglik_mean", "loglik_rel", "params", "params_maxabs")
+ALGORITHMS = ("em", "hard", "stochastic")
+MONOTONE_CHECKS = ("warn", "raise", "off")
+
+
+class MonotonicityWarning(UserWarning):
+    """The observed log-likelihood decreased between two EM iterations."""
+
+
+class MonotonicityError(RuntimeError):
+    """Raised instead of :class:`MonotonicityWarning` when ``check_monotone="raise"``."""
+
+
+class ConvergenceWarning(UserWarning):
+    """EM stopped at ``max_iter`` before the stopping rule was met."""
+
+
+@dataclass
+class RestartSummary:
+    """What one restart (one run from one starting point) reached."""
+
+    loglik: float
+    loglik_trace: np.ndarray
+    n_iter: int
+    converged: bool
+    init_params: dict
+
+
+@dataclass
+class EMResult:
+    """Outcome of :func:`em` (the best restart).
+
+    Attributes
+    ----------
+    params : dict
+        Fitted parameters, group name -> array (same array library as the data).
+    loglik : float
+        Observed-data log-likelihood at ``params``.
+    loglik_trace : ndarray
+        Observed log-likelihood at the starting parameters, then after each iteration
+        (``n_iter + 1`` values; its last value is ``loglik`` except for stochastic EM, whose
+        ``loglik`` is that of the averaged iterates).
+    n_iter : int
+        Iterations run (for SQUAREM/Anderson, accelerated steps).
+    converged : bool
+        Whether the stopping rule was met before ``max_iter``. For stochastic EM, whether the
+        fixed schedule ran to the end.
+    n_em_evaluations : int
+        Number of evaluations of the EM map (one E-step plus one M-step each).
+    params_history : list of dict or None
+        Parameters at the start and after each iteration, when ``keep_history=True``.
+    restarts : list of RestartSummary
+        One entry per restart, in order.
+    best_restart : int
+        Index of the restart returned.
+    """
+
+    params: dict
+    loglik: float
+    loglik_trace: np.ndarray
+    n_iter: int
+    converged: bool
+    n_em_evaluations: int
+    params_history: list | None
+    restarts: list
+    best_restart: int
+    model: Model
+    stop: str
+    tol: float
+    max_iter: int
+    fixed: tuple = ()
+    algorithm: str = "em"
+    accelerate: str | None = None
+    options: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={np.array2string(to_numpy(v), precision=6)}" for k, v in self.params.items())
+        return (f"EMResult({self.model.display_name}: loglik={self.loglik:.6f}, n_iter={self.n_iter}, "
+                f"converged={self.converged}, {params})")
+
+
+def check_random_state(random_state: Any) -> np.random.Generator:
+    """A NumPy Generator from None, an int, a Generator or a legacy RandomState."""
+    if random_state is None or isinstance(random_state, (numbers.Integral, np.integer)):
+        return np.random.default_rng(random_state)
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(0, 2**31 - 1))
+    raise ValueError(f"random_state must be None, an int, a numpy Generator or RandomState; "
+                     f"got {random_state!r}")
+
+
+# --------------------------------------------------------------------------- statistics pass
+def _chunk_stats(model: Model, chunk, params, algorithm: str, rng):
+    """Statistics and log-likelihood of one chunk of rows."""
+    if algorithm == "em":
+        stats, ll = model.e_step(chunk, params)
+        return stats, float(ll)
+    log_joint = model.log_joint(chunk, params)
+    xp = get_namespace(log_joint)
+    row_ll = logsumexp_rows(log_joint, xp)
+    weights = model.row_weights(chunk)
+    n, k = log_joint.shape
+    if algorithm == "hard":
+        labels = to_numpy(xp.argmax(log_joint, axis=1))
+        resp_np = np.zeros((n, k))
+        resp_np[np.arange(n), labels] = 1.0
+        if weights is not None:
+            resp_np *= to_numpy(weights)[:, None]
+    else:  # stochastic: draw each latent value from its posterior
+        post = np.exp(to_numpy(log_joint) - to_numpy(row_ll)[:, None])
+        post /= post.sum(axis=1, keepdims=True)
+        if weights is not None and model.row_counts_are_integers:
+            counts = np.rint(to_numpy(weights)).astype(np.int64)
+            resp_np = np.stack([rng.multinomial(c, p) for c, p in zip(counts, post)]).astype(float)
+        else:
+            u = rng.random(n)[:, None]
+            labels = (np.cumsum(post, axis=1) < u).sum(axis=1).clip(0, k - 1)
+            resp_np = np.zeros((n, k))
+            resp_np[np.arange(n), labels] = 1.0
+            if weights is not None:
+                resp_np *= to_numpy(weights)[:, None]
+    resp = resp_np if xp is np else xp.asarray(resp_np, dtype=log_joint.dtype, device=log_joint.device)
+    ll = row_ll * weights if weights is not None else row_ll
+    return model.stats_from_responsibilities(chunk, resp), float(xp.sum(ll))
+
+
+def statistics_pass(model: Model, data, params, *, algorithm: str = "em", rng=None,
+                    chunk_size: int | None = None):
+    """Expected sufficient statistics and observed log-likelihood over all rows of ``data``.
+
+    NumPy / torch / CuPy data is processed in chunks of ``chunk_size`` rows (the model's default
+    when None), Dask data block by block on the cluster; either way the additive statistics are
+    summed, so every model gets memory-bounded and distributed E-steps for free.
+    """
+    if any(is_dask(a) for a in data if a is not None):
+        from .distributed import dask_statistics_pass
+        return dask_statistics_pass(model, data, params, algorithm=algorithm, rng=rng)
+    n = model.n_rows(data)
+    if chunk_size is None:
+        chunk_size = model.chunk_rows(data)
+    if not chunk_size or n <= chunk_size:
+        return _chunk_stats(model, data, params, algorithm, rng)
+    total, loglik = None, 0.0
+    for start in range(0, n, int(chunk_size)):
+        chunk = model.take_rows(data, slice(start, start + int(chunk_size)))
+        stats, ll = _chunk_stats(model, chunk, params, algorithm, rng)
+        total = stats if total is None else tree_add(total, stats)
+        loglik += ll
+    return total, loglik
+
+
+# --------------------------------------------------------------------------- the loop
+class EMContext:
+    """What an iteration strategy (plain EM, SQUAREM, Anderson) may call.
+
+    ``evaluate(params) -> (stats, loglik)`` runs the E-step; ``update(params, stats)`` the
+    M-step with fixed groups restored; ``em_map(params) -> (new_params, stats_at_params,
+    loglik_at_params)``; ``space`` is the free parameterisation of the non-fixed groups.
+    """
+
+    def __init__(self, model: Model, data, *, fixed, algorithm, rng, chunk_size, space: ParamSpace):
+        self.model = model
+        self.data = data
+        self.fixed = tuple(fixed)
+        self.algorithm = algorithm
+        self.rng = rng
+        self.chunk_size = chunk_size
+        self.space = space
+        self.n_evaluations = 0
+
+    def evaluate(self, params):
+        return statistics_pass(self.model, self.data, params, algorithm=self.algorithm,
+                               rng=self.rng, chunk_size=self.chunk_size)
+
+    def update(self, params, stats):
+        new = dict(self.model.m_step(stats, params))
+        for name in self.fixed:
+            new[name] = params[name]
+        self.n_evaluations += 1
+        return new
+
+    def em_map(self, params):
+        stats, ll = self.evaluate(params)
+        return self.update(params, stats), stats, ll
+
+
+def _plain_step(ctx: EMContext, params, stats, loglik):
+    new = ctx.update(params, stats)
+    new_stats, new_ll = ctx.evaluate(new)
+    return new, new_stats, new_ll
+
+
+def _change(rule: str, tol: float, ll_old: float, ll_new: float, p_old, p_new, names, n_obs) -> bool:
+    if rule == "loglik":
+        return abs(ll_new - ll_old) < tol
+    if rule == "loglik_mean":
+        return abs(ll_new - ll_old) / max(n_obs, 1.0) < tol
+    if rule == "loglik_rel":
+        return abs(ll_new - ll_old) < tol * abs(ll_new)
+    diff = flatten_full(p_new, names) - flatten_full(p_old, names)
+    if rule == "params":
+        return float(diff @ diff) < tol
+    return (float(np.max(np.abs(diff))) if diff.size else 0.0) < tol
+
+
+def _check_monotone(mode, model, iteration, ll_old, ll_new, rtol, restart):
+    if mode == "off" or not (math.isfinite(ll_old) and math.isfinite(ll_new)):
+        return
+    if ll_new < ll_old - rtol * max(1.0, abs(ll_old)):
+        msg = (f"{model.display_name}: observed log-likelihood decreased at iteration {iteration}"
+               f"{'' if restart is None else f' of restart {restart}'} from {ll_old:.12g} to {ll_new:.12g} "
+               f"(by {ll_old - ll_new:.3g}); EM never decreases it, so the E- or M-step is wrong")
+        if mode == "raise":
+            raise MonotonicityError(msg)
+        warnings.warn(msg, MonotonicityWarning, stacklevel=4)
+
+
+def _run_from(ctx: EMContext, params, *, stop, tol, max_iter, callback, check_monotone,
+              monotone_rtol, keep_history, accelerator, burn_in, restart_index):
+    model = ctx.model
+    names = list(ctx.space.free_names)
+    n_obs = model.n_samples(ctx.data) if stop == "loglik_mean" else 1.0
+    stats, loglik = ctx.evaluate(params)
+    if not math.isfinite(loglik):
+        raise ValueError(f"{model.display_name}: the log-likelihood at the starting parameters is "
+                         f"{loglik}; the starting values give zero probability to some observation")
+    trace = [loglik]
+    history = [copy_params(params)] if keep_history else None
+    if callback is not None:
+        callback(0, params, loglik)
+    converged = False
+    stochastic = ctx.algorithm == "stochastic"
+    running_sum, n_avg = None, 0
+    n_iter = 0
+    step = accelerator.step if accelerator is not None else _plain_step
+    for it in range(1, max_iter + 1):
+        new, new_stats, new_ll = step(ctx, params, stats, loglik)
+        n_iter = it
+        trace.append(new_ll)
+        if keep_history:
+            history.append(copy_params(new))
+        if not stochastic and ctx.algorithm == "em":
+            _check_monotone(check_monotone, model, it, loglik, new_ll, monotone_rtol, restart_index)
+        if callback is not None:
+            callback(it, new, new_ll)
+        done = (not stochastic) and _change(stop, tol, loglik, new_ll, params, new, names, n_obs)
+        params, stats, loglik = new, new_stats, new_ll
+        if stochastic and it > burn_in:
+            vec = {n: to_numpy(params[n]).astype(float) for n in names}
+            running_sum = vec if running_sum is None else {n: running_sum[n] + vec[n] for n in names}
+            n_avg += 1
+        if done:
+            converged = True
+            break
+    final_ll = loglik
+    if stochastic:
+        converged = n_iter == max_iter
+        if n_avg:
+            params = dict(params)
+            for n in names:
+                params[n] = _like(running_sum[n] / n_avg, params[n])
+        # the averaged iterate's observed log-likelihood, from a plain E-step
+        final_ll = float(statistics_pass(model, ctx.data, params, algorithm="em",
+                                         chunk_size=ctx.chunk_size)[1])
+    return params, final_ll, np.asarray(trace, dtype=float), n_iter, converged, history
+
+
+def _like(value: np.ndarray, template):
+    from ._array import asarray_like
+    return asarray_like(value, template)
+
+
+def _resolve_accelerator(accelerate):
+    if accelerate is None or accelerate is False or accelerate == "none":
+        return None
+    if isinstance(accelerate, str):
+        from . import accelerate as acc
+        return acc.get_accelerator(accelerate)
+    if hasattr(accelerate, "step"):
+        return accelerate
+    raise ValueError(f"accelerate must be None, 'squarem', 'anderson' or an object with a step() method; "
+                     f"got {accelerate!r}")
+
+
+def em(model: Model, data, *, init: Mapping[str, Any] | None = None, fixed: Sequence[str] = (),
+       tol: float = 1e-8, stop: str = "loglik", max_iter: int = 1000, n_init: int = 1,
+       random_state: Any = None, callback: Callable[[int, dict, float], Any] | None = None,
+       check_monotone: str = "warn", monotone_rtol: float | None = None, keep_history: bool = False,
+       accelerate: Any = None, algorithm: str = "em", burn_in: int | None = None,
+       chunk_size: int | None = None, warn_not_converged: bool = True) -> EMResult:
+    """Run EM on ``model`` and ``data``.
+
+    Parameters
+    ----------
+    model : Model
+        Any object following the contract of :mod:`emkit.model`.
+    data : tuple of arrays
+        Row-aligned arrays (NumPy, torch, CuPy or Dask). A single array is wrapped in a tuple.
+    init : dict, optional
+        Starting values for some or all parameter groups; the rest come from
+        ``model.initialize``. When every group is given, all restarts start there.
+    fixed : sequence of str
+        Parameter groups held at their starting value (``fixed=["weights"]``).
+    tol, stop : float, str
+        Stopping rule; see the module docstring for the exact definitions. ``tol=0`` runs
+        exactly ``max_iter`` iterations.
+    max_iter : int
+        Largest number of iterations per restart.
+    n_init : int
+        Restarts from fresh starting points; the one with the highest log-likelihood is kept.
+    random_state : None, int, Generator or RandomState
+        Seeds initialisation and stochastic EM; the same value gives the same fit.
+    callback : callable, optional
+        ``callback(iteration, params, loglik)`` after the start (iteration 0) and every iteration.
+    check_monotone : {"warn", "raise", "off"}
+        What to do when the observed log-likelihood decreases by more than rounding
+        (``monotone_rtol`` times max(1, |l|); default 1e4 machine epsilons of the data's dtype).
+    keep_history : bool
+        Keep the parameters of every iteration in ``result.params_history``.
+    accelerate : None, "squarem", "anderson"
+        Extrapolation of the EM map (see :mod:`emkit.accelerate`).
+    algorithm : {"em", "hard", "stochastic"}
+        Plain EM, classification (hard) EM, or stochastic EM (needs a model with discrete
+        latent variables). Stochastic EM runs ``max_iter`` iterations and returns the average
+        of the iterates after ``burn_in`` (default ``max_iter // 2``).
+    chunk_size : int, optional
+        Rows per chunk of the statistics pass (default: the model's choice).
+
+    Returns
+    -------
+    EMResult
+    """
+    if not isinstance(data, tuple):
+        data = (data,)
+    if stop not in STOP_RULES:
+        raise ValueError(f"unknown stop rule {stop!r}; choose one of {STOP_RULES}")
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {ALGORITHMS}")
+    if check_monotone not in MONOTONE_CHECKS:
+        raise ValueError(f"check_monotone must be one of {MONOTONE_CHECKS}, got {check_monotone!r}")
+    if not (isinstance(max_iter, numbers.Integral) and max_iter >= 0):
+        raise ValueError(f"max_iter must be a non-negative integer, got {max_iter!r}")
+    if not (isinstance(n_init, numbers.Integral) and n_init >= 1):
+        raise ValueError(f"n_init must be a positive integer, got {n_init!r}")
+    if not (isinstance(tol, numbers.Real) and tol >= 0 and math.isfinite(tol)):
+        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
+    if chunk_size is not None and not (isinstance(chunk_size, numbers.Integral) and chunk_size >= 1):
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    if algorithm != "em" and not isinstance(model, DiscreteLatentModel):
+        raise ValueError(f"algorithm={algorithm!r} needs a model with discrete latent variables; "
+                         f"{model.display_name} has none")
+    if algorithm != "em" and accelerate:
+        raise ValueError("acceleration applies to plain EM only (algorithm='em')")
+    unknown = set(fixed) - set(model.param_spec)
+    if unknown:
+        raise ValueError(f"unknown parameter group(s) in fixed: {sorted(unknown)}; "
+                         f"{model.display_name} has {list(model.param_spec)}")
+    if init is not None:
+        bad = set(init) - set(model.param_spec)
+        if bad:
+            raise ValueError(f"unknown parameter group(s) in init: {sorted(bad)}; "
+                             f"{model.display_name} has {list(model.param_spec)}")
+    burn_in = max_iter // 2 if burn_in is None else int(burn_in)
+    accelerator = _resolve_accelerator(accelerate)
+    rng = check_random_state(random_state)
+    if monotone_rtol is None:
+        first = next((a for a in data if a is not None), None)
+        monotone_rtol = 1e4 * float_eps(first)
+
+    full_init = init is not None and set(init) >= set(model.param_spec)
+    best = None
+    summaries = []
+    for r in range(n_init):
+        start = {} if full_init else dict(model.initialize(data, rng))
+        if init is not None:
+            start.update(init)
+        model.validate_params(start)
+        space = ParamSpace(model.param_spec, start, fixed)
+        ctx = EMContext(model, data, fixed=fixed, algorithm=algorithm, rng=rng,
+                        chunk_size=chunk_size, space=space)
+        params, ll, trace, n_iter, converged, history = _run_from(
+            ctx, start, stop=stop, tol=tol, max_iter=max_iter, callback=callback,
+            check_monotone=check_monotone, monotone_rtol=monotone_rtol, keep_history=keep_history,
+            accelerator=accelerator, burn_in=burn_in, restart_index=r if n_init > 1 else None)
+        summaries.append(RestartSummary(ll, trace, n_iter, converged, start))
+        if best is None or (math.isfinite(ll) and ll > best[1]):
+            best = (params, ll, trace, n_iter, converged, history, ctx.n_evaluations, r)
+    params, ll, trace, n_iter, converged, history, n_eval, best_r = best
+    if warn_not_converged and not converged and tol > 0 and algorithm != "stochastic" and max_iter > 0:
+        warnings.warn(f"{model.display_name}: EM did not meet the stopping rule ({stop} < {tol}) in "
+                      f"{max_iter} iterations; raise max_iter or tol", ConvergenceWarning, stacklevel=2)
+    return EMResult(params=params, loglik=ll, loglik_trace=trace, n_iter=n_iter, converged=converged,
+                    n_em_evaluations=n_eval, params_history=history, restarts=summaries,
+                    best_restart=best_r, model=model, stop=stop, tol=float(tol), max_iter=int(max_iter),
+                    fixed=tuple(fixed), algorithm=algorithm,
+                    accelerate=accelerate if isinstance(accelerate, str) else None,
+                    options={"chunk_size": chunk_size, "burn_in": burn_in})

@@ -1,0 +1,139 @@
+"""scikit-learn-style estimators on top of the engine.
+
+An estimator keeps settings in its constructor, builds a :class:`~emkit.model.Model` in
+``_make_model``, turns the user's arguments into the model's data tuple in ``_make_data``,
+and lets :func:`emkit.em` do the rest. Fitted attributes end in ``_``:
+
+``params_`` (dict), one attribute per parameter group (``weights_``, ``probs_``, ...),
+``loglik_``, ``loglik_trace_``, ``n_iter_``, ``converged_``, ``n_em_evaluations_``,
+``result_`` (the :class:`~emkit.engine.EMResult`).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+
+from .engine import EMResult, em
+from .model import Model
+
+#: settings every estimator passes straight to :func:`emkit.em`
+ENGINE_SETTINGS = ("tol", "stop", "max_iter", "n_init", "random_state", "fixed", "accelerate",
+                   "algorithm", "burn_in", "check_monotone", "chunk_size", "callback", "keep_history")
+
+
+class EMEstimator:
+    """Base class of the public estimators (fit / score / standard errors / save)."""
+
+    # ------------------------------------------------------------- sklearn parameter protocol
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return sorted(p.name for p in sig.parameters.values()
+                      if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL))
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params: Any) -> "EMEstimator":
+        valid = self._get_param_names()
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(f"invalid parameter {key!r} for {type(self).__name__}; valid: {valid}")
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
+        shown = []
+        for k, v in self.get_params().items():
+            d = defaults.get(k, inspect.Parameter.empty)
+            try:
+                same = v is d or (not isinstance(v, np.ndarray) and v == d)
+            except Exception:
+                same = False
+            if not same:
+                shown.append(f"{k}={v!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    def __sklearn_tags__(self):  # only called by scikit-learn, which is then importable
+        from sklearn.base import BaseEstimator
+        return BaseEstimator.__sklearn_tags__(self)
+
+    # ------------------------------------------------------------- hooks for subclasses
+    def _make_model(self) -> Model:
+        raise NotImplementedError
+
+    def _make_data(self, *args, **kwargs) -> tuple:
+        raise NotImplementedError
+
+    def _init_params(self, model: Model, data: tuple) -> dict | None:
+        """Starting values from the ``*_init`` settings (None: the model's initialisation)."""
+        return None
+
+    def _engine_options(self) -> dict:
+        return {k: getattr(self, k) for k in ENGINE_SETTINGS if hasattr(self, k)}
+
+    def _publish(self, result: EMResult) -> None:
+        """Copy the fitted parameters onto the estimator (``<group>_``); override to reshape."""
+        for name, value in result.params.items():
+            setattr(self, name + "_", value)
+
+    # ------------------------------------------------------------- fitting
+    def fit(self, *args, **kwargs) -> "EMEstimator":
+        model = self._make_model()
+        data = self._make_data(*args, **kwargs)
+        options = self._engine_options()
+        fixed = tuple(options.pop("fixed", ()) or ())
+        result = em(model, data, init=self._init_params(model, data), fixed=fixed, **options)
+        self._store(model, data, result)
+        return self
+
+    def _store(self, model: Model, data: tuple, result: EMResult) -> None:
+        self.model_ = model
+        self.result_ = result
+        self.params_ = result.params
+        self.loglik_ = result.loglik
+        self.loglik_trace_ = result.loglik_trace
+        self.n_iter_ = result.n_iter
+        self.converged_ = result.converged
+        self.n_em_evaluations_ = result.n_em_evaluations
+        self._fit_data = data  # kept by reference for standard errors and bootstrap
+        self._publish(result)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "result_"):
+            raise AttributeError(f"this {type(self).__name__} is not fitted yet; call fit() first")
+
+    # ------------------------------------------------------------- inference (emkit.inference)
+    def standard_errors(self, method: str = "sem", **kwargs) -> dict[str, np.ndarray]:
+        """Standard errors per parameter group (zeros for fixed groups).
+
+        Parameters
+        ----------
+        method : {"sem", "hessian", "bootstrap"}
+            Supplemented EM, numerical observed information, or bootstrap.
+        """
+        self._check_fitted()
+        from .inference import standard_errors
+        return standard_errors(self, method=method, **kwargs)
+
+    def covariance(self, method: str = "sem", **kwargs):
+        """Asymptotic covariance of the fitted parameters; see :func:`emkit.inference.covariance`."""
+        self._check_fitted()
+        from .inference import covariance
+        return covariance(self, method=method, **kwargs)
+
+    # ------------------------------------------------------------- online EM (emkit.online)
+    def partial_fit(self, *args, **kwargs) -> "EMEstimator":
+        """Update the fit with one batch of rows (online EM, Cappe & Moulines 2009)."""
+        from .online import partial_fit
+        return partial_fit(self, *args, **kwargs)
+
+    # ------------------------------------------------------------- persistence (emkit.io)
+    def save(self, path) -> None:
+        """Write the fitted estimator to ``path`` (JSON + NumPy arrays, no pickle)."""
+        from .io import save
+        save(self, path)

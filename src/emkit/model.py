@@ -1,0 +1,168 @@
+"""The model contract: what a latent-variable model tells the EM engine.
+
+A model holds only its maths. The engine (:func:`emkit.em`) owns the loop, stopping rules,
+restarts, chunking, Dask, acceleration, variants and standard errors.
+
+Data
+    A model's data is a tuple of arrays that share their first axis (the *rows*): for example
+    ``(X, sample_weight)`` or ``(successes, trials)``. The engine may cut it into row chunks
+    or Dask blocks, so everything a row needs must be on that row.
+
+Required methods
+    ``initialize(data, rng) -> params``
+        Starting parameters (a dict: group name -> array). ``rng`` is a
+        :class:`numpy.random.Generator`; restarts call it again with the same generator.
+    ``e_step(data, params) -> (stats, loglik)``
+        The expected complete-data sufficient statistics given the observed data at
+        ``params``, and the observed-data log-likelihood at ``params``. Statistics are a dict
+        (or tuple) of arrays that is **additive over rows**: the statistics of a data set are
+        the sum of those of its parts. This is what makes chunked, distributed and online EM
+        work for every model with no extra code.
+    ``m_step(stats, params) -> params``
+        The maximiser of the expected complete-data log-likelihood given ``stats``.
+        ``params`` are the current values (for groups held fixed, or for models whose M-step
+        needs them). For online EM the M-step must depend on ``stats`` only through ratios
+        (scaling all statistics by a constant must not change the result), which holds for
+        every maximum-likelihood M-step of an exponential family.
+
+Class attribute
+    ``param_spec``: ordered dict group name -> :class:`emkit.params.Constraint`.
+
+Optional methods (features that need them say so when they are missing)
+    ``complete_loglik(stats, params)``: the expected complete-data log-likelihood
+    Q(params | params') from statistics computed at params' (supplemented EM uses it for the
+    complete-data information). ``loglik(data, params)``: observed log-likelihood without the
+    statistics (defaults to ``e_step``). ``sample(params, n, rng)``: draw data (parametric
+    bootstrap, ``sample``). ``validate_params(params)``: raise ValueError for bad starting values.
+
+Discrete latent variables
+    Subclass :class:`DiscreteLatentModel` and give ``log_joint`` (log p(x_i, z_i = k)) and
+    ``stats_from_responsibilities``; ``e_step`` then comes for free, and so do hard
+    (classification) and stochastic EM.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._array import get_namespace
+from .params import Constraint, check_param_values
+
+Data = tuple
+Params = dict
+Stats = Any
+
+
+class Model:
+    """Base class of every EM model. See the module docstring for the contract."""
+
+    #: group name -> constraint, in a fixed order
+    param_spec: dict[str, Constraint] = {}
+    #: short name used in messages ("BinomialMixture", "linkage", ...)
+    name: str | None = None
+
+    # ------------------------------------------------------------------ required
+    def initialize(self, data: Data, rng: np.random.Generator) -> Params:
+        raise NotImplementedError(f"{self.display_name} does not implement initialize(); pass init=")
+
+    def e_step(self, data: Data, params: Params) -> tuple[Stats, float]:
+        raise NotImplementedError
+
+    def m_step(self, stats: Stats, params: Params) -> Params:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ optional
+    def loglik(self, data: Data, params: Params) -> float:
+        """Observed-data log-likelihood at ``params``."""
+        return float(self.e_step(data, params)[1])
+
+    def complete_loglik(self, stats: Stats, params: Params) -> float:
+        raise NotImplementedError(f"{self.display_name} does not implement complete_loglik(), "
+                                  "which supplemented EM needs for the complete-data information")
+
+    def sample(self, params: Params, n: int, rng: np.random.Generator) -> Data:
+        raise NotImplementedError(f"{self.display_name} does not implement sample()")
+
+    def validate_params(self, params: Params, where: str = "initial parameters") -> None:
+        check_param_values(params, self.param_spec, where)
+
+    # ------------------------------------------------------------------ rows
+    def n_rows(self, data: Data) -> int:
+        """Number of rows (the axis along which statistics add up)."""
+        return int(data[0].shape[0])
+
+    def n_samples(self, data: Data) -> float:
+        """Number of observations (sum of row weights); used by the per-sample stopping rule."""
+        return float(self.n_rows(data))
+
+    def take_rows(self, data: Data, rows) -> Data:
+        """The rows ``rows`` (a slice or an integer index array) of every array in ``data``."""
+        return tuple(None if a is None else a[rows] for a in data)
+
+    def chunk_rows(self, data: Data) -> int | None:
+        """Default rows per chunk for the statistics pass (None: one pass over everything)."""
+        return None
+
+    @property
+    def display_name(self) -> str:
+        return self.name or type(self).__name__
+
+
+class DiscreteLatentModel(Model):
+    """A model whose latent variable per row takes one of K values (mixtures, genotypes...).
+
+    Subclasses implement
+
+    ``log_joint(data, params) -> (n_rows, K) array``
+        log p(x_i, z_i = k | params); may be -inf where z_i = k is impossible.
+    ``stats_from_responsibilities(data, resp) -> stats``
+        The complete-data sufficient statistics when row i belongs to value k with weight
+        ``resp[i, k]`` (row weights or counts are already multiplied in).
+    ``row_weights(data)`` (optional)
+        Weights (or integer multiplicities) of the rows; None means all ones.
+    ``row_counts_are_integers`` (class attribute)
+        True when row weights are counts of identical observations, so stochastic EM draws
+        a multinomial number of each row's observations per latent value.
+    """
+
+    row_counts_are_integers = False
+
+    def log_joint(self, data: Data, params: Params):
+        raise NotImplementedError
+
+    def stats_from_responsibilities(self, data: Data, resp) -> Stats:
+        raise NotImplementedError
+
+    def row_weights(self, data: Data):
+        return None
+
+    def n_samples(self, data: Data) -> float:
+        w = self.row_weights(data)
+        return float(self.n_rows(data)) if w is None else float(w.sum())
+
+    def posterior(self, data: Data, params: Params):
+        """Posterior probabilities p(z_i = k | x_i) and the per-row log-likelihood."""
+        log_joint = self.log_joint(data, params)
+        xp = get_namespace(log_joint)
+        row_ll = logsumexp_rows(log_joint, xp)
+        return xp.exp(log_joint - row_ll[:, None]), row_ll
+
+    def e_step(self, data: Data, params: Params):
+        resp, row_ll = self.posterior(data, params)
+        w = self.row_weights(data)
+        if w is not None:
+            resp = resp * w[:, None]
+            row_ll = row_ll * w
+        xp = get_namespace(row_ll)
+        return self.stats_from_responsibilities(data, resp), float(xp.sum(row_ll))
+
+
+def logsumexp_rows(a, xp=np):
+    """log(sum(exp(a), axis=1)) that is stable and handles rows that are all -inf."""
+    amax = xp.max(a, axis=1)
+    finite = xp.isfinite(amax)
+    shift = xp.where(finite, amax, xp.zeros_like(amax))
+    out = xp.log(xp.sum(xp.exp(a - shift[:, None]), axis=1)) + shift
+    return out
