@@ -90,3 +90,22 @@ def tree_map(fn, a: Any) -> Any:
     if isinstance(a, (tuple, list)):
         return type(a)(tree_map(fn, x) for x in a)
     return fn(a)
+
+
+def host_rows(x: Any, n_max: int, rng: np.random.Generator) -> np.ndarray:
+    """Up to ``n_max`` rows of ``x`` as a NumPy array on the host, drawn at random without
+    replacement (all rows, in order, when there are at most ``n_max``).
+
+    Initialisation (k-means, random starts) uses this so that it works the same for NumPy,
+    torch, CuPy and Dask data without loading a large data set whole.
+    """
+    n = int(x.shape[0])
+    if n <= n_max:
+        rows = None
+    else:
+        rows = np.sort(rng.choice(n, size=n_max, replace=False))
+    if is_dask(x):
+        out = x if rows is None else x[rows]
+        return np.asarray(out.compute())
+    out = to_numpy(x)
+    return out if rows is None else out[rows]
