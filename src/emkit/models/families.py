@@ -1,0 +1,565 @@
+"""Distribution families for the components of a finite mixture.
+
+A family knows only the maths of one component distribution, evaluated for all K components
+at once:
+
+``make_data(X, ...) -> tuple``
+    Validates the user's data and returns the family's row-aligned data arrays (with any
+    data-only constants, such as ``-log x!`` for Poisson counts, computed once here).
+``log_density(data, params) -> (n, K)``
+    log f(x_i | component k).
+``stats(data, resp) -> dict``
+    Weighted sufficient statistics per component, additive over rows (``resp`` is the
+    (n, K) responsibility matrix with row weights already multiplied in).
+``m_step(stats, params) -> dict``
+    The weighted maximum-likelihood estimate from those statistics (``stats["n"]`` holds the
+    total responsibility of each component). It depends on the statistics only through
+    ratios, so scaling all of them by a constant leaves it unchanged (online EM relies on it).
+``complete_loglik(stats, params) -> float``
+    sum_k E[sum_i z_ik log f(x_i | k)], including data-only constants.
+``n_parameters(params, fixed)``, ``param_spec``, ``sample(params, labels, rng)``,
+``features(data)`` (a NumPy matrix whose Euclidean geometry seeds the initialisation).
+
+Numeric kernels are written against the Python array API (``get_namespace``), so torch and
+CuPy arrays go through the same code and float32 stays float32. SciPy is used only on NumPy
+(and Dask, blockwise) paths.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Sequence
+
+import numpy as np
+
+from .._array import device_of, get_namespace, is_dask, to_numpy
+from .._validation import _reduce_any, as_array
+from ..params import Positive, Real, Simplex, SymmetricPositiveDefinite, UnitInterval
+
+__all__ = ["Family", "Normal", "MultivariateNormal", "Binomial", "Poisson", "Exponential",
+           "Bernoulli", "Categorical", "FAMILIES", "get_family", "safe_log", "lgamma"]
+
+LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+# --------------------------------------------------------------------------- array helpers
+def safe_log(p, xp=None):
+    """log(p) with zeros mapped to log(smallest normal number) instead of -inf.
+
+    A probability of exactly zero then gives a huge negative but finite log, so that
+    ``0 * log(0)`` in a matrix product is 0 rather than NaN.
+    """
+    xp = xp or get_namespace(p)
+    tiny = float(xp.finfo(p.dtype).smallest_normal)
+    return xp.log(xp.clip(p, tiny, None))
+
+
+def lgamma(x):
+    """log Gamma(x) elementwise, in the array library of ``x`` (SciPy for NumPy and Dask)."""
+    if is_dask(x):
+        from scipy.special import gammaln
+        return x.map_blocks(gammaln, dtype=x.dtype)
+    xp = get_namespace(x)
+    if xp is np:
+        from scipy.special import gammaln
+        return gammaln(x).astype(x.dtype, copy=False)
+    if hasattr(xp, "lgamma"):  # torch
+        return xp.lgamma(x)
+    import torch  # array_api_compat's torch namespace re-exports torch functions
+    if isinstance(x, torch.Tensor):
+        return torch.lgamma(x)
+    from cupyx.scipy.special import gammaln as cupy_gammaln  # pragma: no cover - needs a GPU
+    return cupy_gammaln(x)
+
+
+def _as2d(a):
+    return a[:, None] if a.ndim == 1 else a
+
+
+def _per_component(n, like):
+    """``n`` (K,) shaped to broadcast against ``like`` (K, ...)."""
+    return n if like.ndim == 1 else n.reshape(tuple(n.shape) + (1,) * (like.ndim - 1))
+
+
+def _eye(d: int, like):
+    xp = get_namespace(like)
+    if xp is np:
+        return np.eye(d, dtype=like.dtype)
+    return xp.eye(d, dtype=like.dtype, device=device_of(like))
+
+
+def _is_integer_valued(x) -> bool:
+    """Whether every entry of ``x`` is a whole number (lazily for Dask)."""
+    if is_dask(x):
+        import dask.array as da
+        return not _reduce_any(x != da.round(x))
+    xp = get_namespace(x)
+    return not _reduce_any(x != xp.round(x))
+
+
+def check_counts(x: Any, name: str, *, ndim=(1,), dtype=None):
+    """Non-negative whole numbers, kept in their array library (float dtype)."""
+    arr = as_array(x, name, ndim=ndim, dtype=dtype)
+    if is_dask(arr):
+        negative = _reduce_any(arr < 0)
+    else:
+        negative = _reduce_any(arr < 0)
+    if negative:
+        raise ValueError(f"{name} must be non-negative counts; found negative values")
+    if not _is_integer_valued(arr):
+        raise ValueError(f"{name} must be whole numbers (counts); found non-integer values")
+    return arr
+
+
+def _sum_all(a) -> float:
+    xp = get_namespace(a)
+    return float(to_numpy(xp.sum(a)))
+
+
+# --------------------------------------------------------------------------- base class
+class Family:
+    """Base class of component families. See the module docstring for the interface."""
+
+    name: str = "family"
+    param_spec: dict = {}
+    #: input dimensions accepted for X
+    ndim: tuple = (1, 2)
+
+    def make_data(self, X, *, name: str = "X", **extra) -> tuple:
+        if extra and any(v is not None for v in extra.values()):
+            raise ValueError(f"unexpected argument(s) for a {self.name} mixture: {sorted(extra)}")
+        return (as_array(X, name, ndim=self.ndim),)
+
+    def log_density(self, data: tuple, params: dict):
+        raise NotImplementedError
+
+    def stats(self, data: tuple, resp) -> dict:
+        raise NotImplementedError
+
+    def m_step(self, stats: dict, params: dict | None) -> dict:
+        raise NotImplementedError
+
+    def complete_loglik(self, stats: dict, params: dict) -> float:
+        raise NotImplementedError
+
+    def n_parameters(self, params: dict, fixed: Sequence[str] = ()) -> int:
+        return int(sum(self.param_spec[g].n_free(tuple(np.shape(to_numpy(params[g]))))
+                       for g in self.param_spec if g not in fixed))
+
+    def sample(self, params: dict, labels: np.ndarray, rng: np.random.Generator, **extra) -> tuple:
+        raise NotImplementedError
+
+    def features(self, data: tuple) -> np.ndarray:
+        """NumPy (n, p) matrix used to seed the initialisation (k-means++ on these rows)."""
+        return np.asarray(_as2d(to_numpy(data[0])), dtype=float)
+
+    def n_features(self, data: tuple) -> int:
+        x = data[0]
+        return 1 if x.ndim == 1 else int(x.shape[1])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+# --------------------------------------------------------------------------- Normal
+class Normal(Family):
+    """Normal components; for 2-D X the columns are independent given the component
+    (diagonal covariance). Parameters ``means`` and ``variances``: (K,) or (K, d).
+
+    Parameters
+    ----------
+    reg_covar : float
+        Added to every variance in the M-step (as scikit-learn does) so that a component on
+        a single point keeps a positive variance.
+    """
+
+    name = "Normal"
+    param_spec = {"means": Real(), "variances": Positive()}
+
+    def __init__(self, reg_covar: float = 1e-6):
+        self.reg_covar = reg_covar
+
+    def log_density(self, data, params):
+        x = _as2d(data[0])
+        xp = get_namespace(x)
+        mu, var = _as2d(params["means"]), _as2d(params["variances"])
+        prec = 1.0 / var
+        # sum_j -(x_j - mu_j)^2 / (2 var_j), expanded so it is three matrix products
+        quad = (x * x) @ prec.T - 2.0 * (x @ (mu * prec).T) + xp.sum(mu * mu * prec, axis=1)[None, :]
+        return -0.5 * (quad + xp.sum(xp.log(var), axis=1)[None, :] + x.shape[1] * LOG_2PI)
+
+    def stats(self, data, resp):
+        x = data[0]
+        return {"sx": resp.T @ x, "sxx": resp.T @ (x * x)}
+
+    def m_step(self, stats, params):
+        xp = get_namespace(stats["sx"])
+        n = _per_component(stats["n"], stats["sx"])
+        mean = stats["sx"] / n
+        var = xp.clip(stats["sxx"] / n - mean * mean, 0.0, None) + self.reg_covar
+        return {"means": mean, "variances": var}
+
+    def complete_loglik(self, stats, params):
+        xp = get_namespace(stats["sx"])
+        mu, var = params["means"], params["variances"]
+        n = _per_component(stats["n"], stats["sx"])
+        quad = (stats["sxx"] - 2.0 * mu * stats["sx"] + n * mu * mu) / var
+        return -0.5 * _sum_all(quad + n * (xp.log(var) + LOG_2PI))
+
+    def sample(self, params, labels, rng, **extra):
+        mu, var = to_numpy(params["means"]), to_numpy(params["variances"])
+        mu_l, sd_l = mu[labels], np.sqrt(var[labels])
+        return (rng.normal(mu_l, sd_l),)
+
+
+# --------------------------------------------------------------------------- MultivariateNormal
+class MultivariateNormal(Family):
+    """Multivariate normal components with full covariance matrices (``means`` (K, d),
+    ``covariances`` (K, d, d)). A direct implementation; :class:`emkit.GaussianMixture` is
+    the fast one."""
+
+    name = "MultivariateNormal"
+    param_spec = {"means": Real(), "covariances": SymmetricPositiveDefinite()}
+    ndim = (2,)
+
+    def __init__(self, reg_covar: float = 1e-6):
+        self.reg_covar = reg_covar
+
+    def log_density(self, data, params):
+        x = data[0]
+        xp = get_namespace(x)
+        mu, cov = params["means"], params["covariances"]
+        prec = xp.linalg.inv(cov)                                  # (K, d, d)
+        _, logdet = xp.linalg.slogdet(cov)                         # (K,)
+        diff = x[None, :, :] - mu[:, None, :]                      # (K, n, d)
+        maha = xp.sum((diff @ prec) * diff, axis=2)                # (K, n)
+        return -0.5 * (maha.T + logdet[None, :] + x.shape[1] * LOG_2PI)
+
+    def stats(self, data, resp):
+        x = data[0]
+        n, d = x.shape
+        outer = xp_reshape(x[:, :, None] * x[:, None, :], (n, d * d))
+        k = resp.shape[1]
+        return {"sx": resp.T @ x, "sxx": xp_reshape(resp.T @ outer, (k, d, d))}
+
+    def m_step(self, stats, params):
+        sx, sxx, n = stats["sx"], stats["sxx"], stats["n"]
+        mean = sx / n[:, None]
+        cov = sxx / n[:, None, None] - mean[:, :, None] * mean[:, None, :]
+        cov = 0.5 * (cov + cov.mT) + self.reg_covar * _eye(sx.shape[1], sx)[None, :, :]
+        return {"means": mean, "covariances": cov}
+
+    def complete_loglik(self, stats, params):
+        xp = get_namespace(stats["sx"])
+        mu, cov = params["means"], params["covariances"]
+        n, sx, sxx = stats["n"], stats["sx"], stats["sxx"]
+        prec = xp.linalg.inv(cov)
+        _, logdet = xp.linalg.slogdet(cov)
+        # E[sum_i z_ik (x_i - mu_k)(x_i - mu_k)^T] = sxx - mu sx^T - sx mu^T + n mu mu^T
+        scatter = (sxx - mu[:, :, None] * sx[:, None, :] - sx[:, :, None] * mu[:, None, :]
+                   + n[:, None, None] * mu[:, :, None] * mu[:, None, :])
+        trace = xp.sum(prec * scatter, axis=(1, 2))
+        d = sx.shape[1]
+        return -0.5 * _sum_all(trace + n * (logdet + d * LOG_2PI))
+
+    def sample(self, params, labels, rng, **extra):
+        mu, cov = to_numpy(params["means"]), to_numpy(params["covariances"])
+        out = np.empty((len(labels), mu.shape[1]))
+        for k in range(mu.shape[0]):
+            rows = labels == k
+            out[rows] = rng.multivariate_normal(mu[k], cov[k], size=int(rows.sum()))
+        return (out,)
+
+
+def xp_reshape(a, shape):
+    xp = get_namespace(a)
+    return xp.reshape(a, shape)
+
+
+# --------------------------------------------------------------------------- Binomial
+class Binomial(Family):
+    """Binomial components: ``successes`` out of ``trials`` (one count per row, any number of
+    trials per row); parameter ``probs`` (K,)."""
+
+    name = "Binomial"
+    param_spec = {"probs": UnitInterval()}
+    ndim = (1,)
+
+    def make_data(self, X, *, name: str = "successes", trials=None, **extra):
+        if extra:
+            raise ValueError(f"unexpected argument(s) for a Binomial mixture: {sorted(extra)}")
+        s = check_counts(X, name)
+        if trials is None:
+            raise ValueError("trials is required: the number of trials of each row (or one number for all)")
+        if isinstance(trials, numbers.Number) and not isinstance(trials, bool):
+            if not (np.isfinite(trials) and trials >= 0 and float(trials) == round(float(trials))):
+                raise ValueError(f"trials must be a non-negative whole number, got {trials!r}")
+            xp = np if is_dask(s) else get_namespace(s)
+            t = s * 0 + float(trials) if (is_dask(s) or xp is not np) else np.full(s.shape, float(trials), dtype=s.dtype)
+        else:
+            t = check_counts(trials, "trials")
+            if int(t.shape[0]) != int(s.shape[0]):
+                raise ValueError(f"trials has {t.shape[0]} entries but {name} has {s.shape[0]}")
+        if _reduce_any(s > t):
+            raise ValueError(f"{name} exceed trials in some rows (successes must be <= trials)")
+        log_coef = lgamma(t + 1.0) - lgamma(s + 1.0) - lgamma(t - s + 1.0)
+        return (s, t, log_coef)
+
+    def log_density(self, data, params):
+        s, t, log_coef = data
+        xp = get_namespace(s)
+        p = params["probs"]
+        return (log_coef[:, None] + s[:, None] * safe_log(p, xp)[None, :]
+                + (t - s)[:, None] * safe_log(1.0 - p, xp)[None, :])
+
+    def stats(self, data, resp):
+        s, t, log_coef = data
+        return {"successes": resp.T @ s, "trials": resp.T @ t, "log_coef": resp.T @ log_coef}
+
+    def m_step(self, stats, params):
+        return {"probs": stats["successes"] / stats["trials"]}
+
+    def complete_loglik(self, stats, params):
+        xp = get_namespace(stats["successes"])
+        p = params["probs"]
+        return _sum_all(stats["log_coef"] + stats["successes"] * safe_log(p, xp)
+                        + (stats["trials"] - stats["successes"]) * safe_log(1.0 - p, xp))
+
+    def sample(self, params, labels, rng, trials=None, **extra):
+        if trials is None:
+            raise ValueError("sampling a Binomial mixture needs trials (one number or one per row)")
+        t = np.broadcast_to(np.asarray(trials, dtype=np.int64), labels.shape)
+        p = to_numpy(params["probs"])
+        return (rng.binomial(t, p[labels]).astype(float), t.astype(float))
+
+    def features(self, data):
+        s, t = to_numpy(data[0]), to_numpy(data[1])
+        return (s / np.where(t > 0, t, 1.0))[:, None]
+
+
+# --------------------------------------------------------------------------- Poisson
+class Poisson(Family):
+    """Poisson components; for 2-D X the columns are independent given the component.
+    Parameter ``rates``: (K,) or (K, d)."""
+
+    name = "Poisson"
+    param_spec = {"rates": Positive()}
+
+    def make_data(self, X, *, name: str = "X", **extra):
+        if extra and any(v is not None for v in extra.values()):
+            raise ValueError(f"unexpected argument(s) for a Poisson mixture: {sorted(extra)}")
+        x = check_counts(X, name, ndim=(1, 2))
+        log_fact = lgamma(x + 1.0)
+        xp = np if is_dask(x) else get_namespace(x)
+        row_const = -(log_fact if x.ndim == 1 else log_fact.sum(axis=1) if is_dask(x) else xp.sum(log_fact, axis=1))
+        return (x, row_const)
+
+    def log_density(self, data, params):
+        x, row_const = data
+        x2 = _as2d(x)
+        xp = get_namespace(x2)
+        lam = _as2d(params["rates"])
+        return x2 @ safe_log(lam, xp).T - xp.sum(lam, axis=1)[None, :] + row_const[:, None]
+
+    def stats(self, data, resp):
+        x, row_const = data
+        return {"sx": resp.T @ x, "row_const": resp.T @ row_const}
+
+    def m_step(self, stats, params):
+        return {"rates": stats["sx"] / _per_component(stats["n"], stats["sx"])}
+
+    def complete_loglik(self, stats, params):
+        xp = get_namespace(stats["sx"])
+        lam = params["rates"]
+        n = _per_component(stats["n"], stats["sx"])
+        return _sum_all(stats["sx"] * safe_log(lam, xp) - n * lam) + _sum_all(stats["row_const"])
+
+    def sample(self, params, labels, rng, **extra):
+        return (rng.poisson(to_numpy(params["rates"])[labels]).astype(float),)
+
+
+# --------------------------------------------------------------------------- Exponential
+class Exponential(Family):
+    """Exponential components f(x) = rate * exp(-rate * x); for 2-D X the columns are
+    independent given the component. Parameter ``rates``: (K,) or (K, d)."""
+
+    name = "Exponential"
+    param_spec = {"rates": Positive()}
+
+    def make_data(self, X, *, name: str = "X", **extra):
+        if extra and any(v is not None for v in extra.values()):
+            raise ValueError(f"unexpected argument(s) for an Exponential mixture: {sorted(extra)}")
+        x = as_array(X, name, ndim=(1, 2))
+        if _reduce_any(x < 0):
+            raise ValueError(f"{name} must be non-negative for an exponential distribution")
+        return (x,)
+
+    def log_density(self, data, params):
+        x2 = _as2d(data[0])
+        xp = get_namespace(x2)
+        lam = _as2d(params["rates"])
+        return xp.sum(safe_log(lam, xp), axis=1)[None, :] - x2 @ lam.T
+
+    def stats(self, data, resp):
+        return {"sx": resp.T @ data[0]}
+
+    def m_step(self, stats, params):
+        return {"rates": _per_component(stats["n"], stats["sx"]) / stats["sx"]}
+
+    def complete_loglik(self, stats, params):
+        xp = get_namespace(stats["sx"])
+        lam = params["rates"]
+        n = _per_component(stats["n"], stats["sx"])
+        return _sum_all(n * safe_log(lam, xp) - lam * stats["sx"])
+
+    def sample(self, params, labels, rng, **extra):
+        return (rng.exponential(1.0 / to_numpy(params["rates"])[labels]),)
+
+
+# --------------------------------------------------------------------------- Bernoulli
+class Bernoulli(Family):
+    """Vectors of independent binary items given the component (latent class analysis).
+    Parameter ``probs``: (K, d) (or (K,) for 1-D X), the probability of a 1."""
+
+    name = "Bernoulli"
+    param_spec = {"probs": UnitInterval()}
+
+    def make_data(self, X, *, name: str = "X", **extra):
+        if extra and any(v is not None for v in extra.values()):
+            raise ValueError(f"unexpected argument(s) for a Bernoulli mixture: {sorted(extra)}")
+        x = as_array(X, name, ndim=(1, 2))
+        if _reduce_any((x != 0) & (x != 1)):
+            raise ValueError(f"{name} must contain only 0 and 1 for a Bernoulli mixture")
+        return (x,)
+
+    def log_density(self, data, params):
+        x2 = _as2d(data[0])
+        xp = get_namespace(x2)
+        p = _as2d(params["probs"])
+        return x2 @ safe_log(p, xp).T + (1.0 - x2) @ safe_log(1.0 - p, xp).T
+
+    def stats(self, data, resp):
+        return {"sx": resp.T @ data[0]}
+
+    def m_step(self, stats, params):
+        return {"probs": stats["sx"] / _per_component(stats["n"], stats["sx"])}
+
+    def complete_loglik(self, stats, params):
+        xp = get_namespace(stats["sx"])
+        p = params["probs"]
+        n = _per_component(stats["n"], stats["sx"])
+        return _sum_all(stats["sx"] * safe_log(p, xp) + (n - stats["sx"]) * safe_log(1.0 - p, xp))
+
+    def sample(self, params, labels, rng, **extra):
+        p = to_numpy(params["probs"])[labels]
+        return ((rng.random(p.shape) < p).astype(float),)
+
+
+# --------------------------------------------------------------------------- Categorical
+class Categorical(Family):
+    """Vectors of independent categorical items given the component. X holds integer codes
+    0..C-1, shape (n,) or (n, d); internally one-hot of width d * C.
+
+    Parameters
+    ----------
+    n_categories : int or sequence of int
+        Number of categories of each column (one int for all columns). Columns with fewer
+        categories than the largest have zero probability on the extra codes, and are
+        counted with their own number of categories in :meth:`n_parameters`.
+
+    Parameter ``probs``: (K, d, C), each (k, j) row on the simplex.
+    """
+
+    name = "Categorical"
+    param_spec = {"probs": Simplex()}
+
+    def __init__(self, n_categories: int | Sequence[int] = 2):
+        self.n_categories = n_categories
+
+    @property
+    def _sizes(self) -> list[int]:
+        c = self.n_categories
+        return [int(c)] if isinstance(c, numbers.Integral) else [int(v) for v in c]
+
+    @property
+    def width(self) -> int:
+        return max(self._sizes)
+
+    def make_data(self, X, *, name: str = "X", **extra):
+        if extra and any(v is not None for v in extra.values()):
+            raise ValueError(f"unexpected argument(s) for a Categorical mixture: {sorted(extra)}")
+        codes = check_counts(X, name, ndim=(1, 2))
+        c = self.width
+        if _reduce_any(codes >= c):
+            raise ValueError(f"{name} has category codes >= {c}; codes must be 0..n_categories-1")
+        codes2 = _as2d(codes)
+        n, d = codes2.shape
+        sizes = self._sizes
+        if len(sizes) > 1 and len(sizes) != d:
+            raise ValueError(f"n_categories has {len(sizes)} entries but {name} has {d} columns")
+        if is_dask(codes2):
+            onehot = (codes2[:, :, None] == np.arange(c)[None, None, :]).astype(codes2.dtype)
+            return (onehot.reshape((n, d * c)),)
+        xp = get_namespace(codes2)
+        levels = xp.arange(c, dtype=codes2.dtype) if xp is np else xp.arange(c, dtype=codes2.dtype,
+                                                                              device=device_of(codes2))
+        onehot = xp.astype(codes2[:, :, None] == levels[None, None, :], codes2.dtype)
+        return (xp.reshape(onehot, (n, d * c)),)
+
+    def log_density(self, data, params):
+        onehot = data[0]
+        xp = get_namespace(onehot)
+        p = params["probs"]
+        k = p.shape[0]
+        return onehot @ xp.reshape(safe_log(p, xp), (k, -1)).T
+
+    def stats(self, data, resp):
+        return {"counts": resp.T @ data[0]}
+
+    def m_step(self, stats, params):
+        counts = stats["counts"]
+        xp = get_namespace(counts)
+        k = counts.shape[0]
+        c = self.width
+        counts = xp.reshape(counts, (k, -1, c))
+        return {"probs": counts / stats["n"][:, None, None]}
+
+    def complete_loglik(self, stats, params):
+        xp = get_namespace(stats["counts"])
+        p = params["probs"]
+        return _sum_all(stats["counts"] * xp.reshape(safe_log(p, xp), (p.shape[0], -1)))
+
+    def n_parameters(self, params, fixed=()):
+        if "probs" in fixed:
+            return 0
+        k, d, _ = np.shape(to_numpy(params["probs"]))
+        sizes = self._sizes * d if len(self._sizes) == 1 else self._sizes
+        return int(k * sum(s - 1 for s in sizes))
+
+    def sample(self, params, labels, rng, **extra):
+        p = to_numpy(params["probs"])[labels]                   # (n, d, C)
+        u = rng.random(p.shape[:2])[:, :, None]
+        codes = (np.cumsum(p, axis=2) < u).sum(axis=2).clip(0, p.shape[2] - 1)
+        return (codes.astype(float),)
+
+    def n_features(self, data):
+        return int(data[0].shape[1]) // self.width
+
+    def __repr__(self) -> str:
+        return f"Categorical(n_categories={self.n_categories!r})"
+
+
+FAMILIES = {"normal": Normal, "multivariate_normal": MultivariateNormal, "binomial": Binomial,
+            "poisson": Poisson, "exponential": Exponential, "bernoulli": Bernoulli,
+            "categorical": Categorical}
+
+
+def get_family(family: Any, **options) -> Family:
+    """A :class:`Family` from an instance, a class or a name (``"poisson"``, ...)."""
+    if isinstance(family, Family):
+        return family
+    if isinstance(family, type) and issubclass(family, Family):
+        return family(**options)
+    if isinstance(family, str) and family.lower() in FAMILIES:
+        return FAMILIES[family.lower()](**options)
+    raise ValueError(f"unknown family {family!r}; choose one of {sorted(FAMILIES)} or pass a Family")
