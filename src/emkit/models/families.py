@@ -37,7 +37,8 @@ from .._validation import _reduce_any, as_array
 from ..params import Positive, Real, Simplex, SymmetricPositiveDefinite, UnitInterval
 
 __all__ = ["Family", "Normal", "MultivariateNormal", "Binomial", "Poisson", "Exponential",
-           "Bernoulli", "Categorical", "FAMILIES", "get_family", "safe_log", "lgamma"]
+           "Bernoulli", "Categorical", "FAMILIES", "get_family", "safe_log", "lgamma",
+           "as_native_array", "check_counts"]
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -88,6 +89,37 @@ def _eye(d: int, like):
     return xp.eye(d, dtype=like.dtype, device=device_of(like))
 
 
+def _is_device_array(x) -> bool:
+    """torch / CuPy arrays (which ``_validation.as_array`` would copy to NumPy)."""
+    try:
+        import array_api_compat as compat
+    except ImportError:  # pragma: no cover
+        return False
+    return bool(compat.is_torch_array(x) or compat.is_cupy_array(x))
+
+
+def as_native_array(x: Any, name: str, *, ndim=(1, 2), dtype=None, allow_nan: bool = False):
+    """:func:`emkit._validation.as_array` that keeps torch and CuPy arrays in their library
+    (same checks: dimensions, empty, inf, NaN; integer input becomes float64)."""
+    if not _is_device_array(x):
+        return as_array(x, name, ndim=ndim, dtype=dtype, allow_nan=allow_nan)
+    xp = get_namespace(x)
+    if not xp.isdtype(x.dtype, "real floating"):
+        x = xp.astype(x, xp.float64)
+    ndims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if x.ndim not in ndims:
+        raise ValueError(f"{name} must have {' or '.join(map(str, ndims))} dimension(s), got shape {tuple(x.shape)}")
+    if x.ndim == 0 or x.shape[0] < 1:
+        raise ValueError(f"{name} is empty: need at least 1 row(s), got 0")
+    if x.ndim == 2 and x.shape[1] == 0:
+        raise ValueError(f"{name} has no columns")
+    if _reduce_any(xp.isinf(x)):
+        raise ValueError(f"{name} contains inf")
+    if not allow_nan and _reduce_any(xp.isnan(x)):
+        raise ValueError(f"{name} contains NaN (missing values are not supported here)")
+    return x
+
+
 def _is_integer_valued(x) -> bool:
     """Whether every entry of ``x`` is a whole number (lazily for Dask)."""
     if is_dask(x):
@@ -99,12 +131,8 @@ def _is_integer_valued(x) -> bool:
 
 def check_counts(x: Any, name: str, *, ndim=(1,), dtype=None):
     """Non-negative whole numbers, kept in their array library (float dtype)."""
-    arr = as_array(x, name, ndim=ndim, dtype=dtype)
-    if is_dask(arr):
-        negative = _reduce_any(arr < 0)
-    else:
-        negative = _reduce_any(arr < 0)
-    if negative:
+    arr = as_native_array(x, name, ndim=ndim, dtype=dtype)
+    if _reduce_any(arr < 0):
         raise ValueError(f"{name} must be non-negative counts; found negative values")
     if not _is_integer_valued(arr):
         raise ValueError(f"{name} must be whole numbers (counts); found non-integer values")
@@ -128,7 +156,7 @@ class Family:
     def make_data(self, X, *, name: str = "X", **extra) -> tuple:
         if extra and any(v is not None for v in extra.values()):
             raise ValueError(f"unexpected argument(s) for a {self.name} mixture: {sorted(extra)}")
-        return (as_array(X, name, ndim=self.ndim),)
+        return (as_native_array(X, name, ndim=self.ndim),)
 
     def log_density(self, data: tuple, params: dict):
         raise NotImplementedError
@@ -389,7 +417,7 @@ class Exponential(Family):
     def make_data(self, X, *, name: str = "X", **extra):
         if extra and any(v is not None for v in extra.values()):
             raise ValueError(f"unexpected argument(s) for an Exponential mixture: {sorted(extra)}")
-        x = as_array(X, name, ndim=(1, 2))
+        x = as_native_array(X, name, ndim=(1, 2))
         if _reduce_any(x < 0):
             raise ValueError(f"{name} must be non-negative for an exponential distribution")
         return (x,)
@@ -427,7 +455,7 @@ class Bernoulli(Family):
     def make_data(self, X, *, name: str = "X", **extra):
         if extra and any(v is not None for v in extra.values()):
             raise ValueError(f"unexpected argument(s) for a Bernoulli mixture: {sorted(extra)}")
-        x = as_array(X, name, ndim=(1, 2))
+        x = as_native_array(X, name, ndim=(1, 2))
         if _reduce_any((x != 0) & (x != 1)):
             raise ValueError(f"{name} must contain only 0 and 1 for a Bernoulli mixture")
         return (x,)

@@ -225,8 +225,8 @@ class _FamilyMixture(MixtureEstimator):
         n = int(data[0].shape[0])
         w = check_sample_weight(sample_weight, n)
         if w is not None and not is_dask(w) and not is_dask(data[0]):
-            xp = get_namespace(data[0])
-            w = xp.astype(w, data[0].dtype) if xp is not np else np.asarray(w, dtype=data[0].dtype)
+            # same library, device and dtype as the data (float32 stays float32)
+            w = asarray_like(to_numpy(w), data[0])
         n_features = family.n_features(data)
         if fitting:
             k = check_n_components(self.n_components)
