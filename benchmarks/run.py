@@ -1,0 +1,414 @@
+"""Gaussian-mixture EM benchmark: emkit against scikit-learn and pomegranate.
+
+Every library fits the same data from the same initial parameters for exactly 20 EM
+iterations (no early stop), each in a fresh subprocess, and the script reports
+
+* seconds per iteration (wall time of ``fit`` divided by 20; each library's fixed overhead,
+  such as a final E-step, is included),
+* peak memory above the data: peak resident set size during the fit minus the resident
+  set size once the data exist (the data are generated block by block straight into their
+  final array, so generating them leaves no higher peak behind),
+* the mean log-likelihood per row at the fitted parameters (a sanity check that every
+  library ran the same iterations),
+* speed ratios against scikit-learn in the same run, and emkit float64 / float32.
+
+Usage::
+
+    python benchmarks/run.py                 # the full workloads (several minutes)
+    python benchmarks/run.py --quick         # small sizes, a smoke test of the harness
+    python benchmarks/run.py --json out.json --device cuda --libraries emkit,sklearn
+
+scikit-learn and pomegranate are optional: a library that is not installed is skipped with
+a message. Nothing here asserts timings; see benchmarks/README.md for recorded runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+N_ITER = 20
+#: added to covariance diagonals by scikit-learn and emkit (scikit-learn's default)
+REG_COVAR = 1e-6
+LIBRARIES = ("emkit", "sklearn", "pomegranate")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One benchmark case: data shape, mixture size, covariance type and dtype."""
+
+    name: str
+    n_samples: int
+    n_features: int
+    n_components: int
+    covariance_type: str  # "full" or "diag"
+    dtype: str  # "float64" or "float32"
+
+
+FULL_WORKLOADS = (
+    Workload("full-f64", 1_000_000, 16, 16, "full", "float64"),
+    Workload("full-f32", 1_000_000, 16, 16, "full", "float32"),
+    Workload("diag-f64", 1_000_000, 16, 16, "diag", "float64"),
+    Workload("small-full-f64", 10_000, 2, 3, "full", "float64"),
+)
+QUICK_WORKLOADS = (
+    Workload("full-f64", 50_000, 16, 16, "full", "float64"),
+    Workload("full-f32", 50_000, 16, 16, "full", "float32"),
+    Workload("diag-f64", 50_000, 16, 16, "diag", "float64"),
+    Workload("small-full-f64", 10_000, 2, 3, "full", "float64"),
+)
+#: scikit-learn seconds per iteration measured on the reference 2-core machine
+SKLEARN_REFERENCE_S_PER_ITER = {"full-f64": 5.0, "diag-f64": 0.88, "small-full-f64": 0.0038}
+
+
+# --------------------------------------------------------------------------- data and start
+def make_data(workload: Workload, seed: int = 0) -> np.ndarray:
+    """A well-separated K-cluster sample, written block by block into its final array so the
+    process's peak memory is the data itself."""
+    rng = np.random.default_rng(seed)
+    d, k = workload.n_features, workload.n_components
+    dtype = np.dtype(workload.dtype)
+    centers = rng.uniform(-6.0, 6.0, size=(k, d)).astype(dtype)
+    scales = rng.uniform(0.5, 1.5, size=(k, d)).astype(dtype)
+    X = np.empty((workload.n_samples, d), dtype=dtype)
+    block = 100_000
+    for start in range(0, workload.n_samples, block):
+        stop = min(start + block, workload.n_samples)
+        labels = rng.integers(0, k, size=stop - start)
+        X[start:stop] = rng.standard_normal((stop - start, d), dtype=dtype)
+        X[start:stop] *= scales[labels]
+        X[start:stop] += centers[labels]
+    return X
+
+
+def initial_parameters(X: np.ndarray, workload: Workload, seed: int = 1) -> dict:
+    """The start every library uses: uniform weights, K distinct data rows as means, and the
+    data's per-feature variance (from a 10,000-row subsample) as every covariance."""
+    rng = np.random.default_rng(seed)
+    k, d = workload.n_components, workload.n_features
+    rows = rng.choice(X.shape[0], size=min(10_000, X.shape[0]), replace=False)
+    sample = X[np.sort(rows)].astype(np.float64)
+    means = sample[rng.choice(sample.shape[0], size=k, replace=False)]
+    variances = np.tile(sample.var(axis=0), (k, 1))
+    if workload.covariance_type == "full":
+        covariances = np.stack([np.diag(v) for v in variances])
+        precisions = np.stack([np.diag(1.0 / v) for v in variances])
+    else:
+        covariances, precisions = variances, 1.0 / variances
+    return {"weights": np.full(k, 1.0 / k), "means": means, "covariances": covariances,
+            "precisions": precisions}
+
+
+# --------------------------------------------------------------------------- one library
+def _fit_emkit(X, workload, init, device):
+    import emkit
+
+    import inspect
+    names = inspect.signature(emkit.GaussianMixture.__init__).parameters
+    options = dict(n_components=workload.n_components, covariance_type=workload.covariance_type,
+                   tol=0.0, max_iter=N_ITER, weights_init=init["weights"], means_init=init["means"])
+    if "precisions_init" in names:
+        options["precisions_init"] = init["precisions"]
+    else:
+        options["covariances_init"] = init["covariances"]
+    if "reg_covar" in names:
+        options["reg_covar"] = REG_COVAR
+    data = X
+    if device != "cpu":
+        import torch
+        data = torch.as_tensor(X, device=device)
+    model = emkit.GaussianMixture(**options)
+
+    def run():
+        model.fit(data)
+        _sync(device)
+        return model
+
+    def mean_loglik():
+        return float(model.loglik_trace_[-1]) / X.shape[0]
+
+    return run, mean_loglik, lambda: int(model.n_iter_)
+
+
+def _fit_sklearn(X, workload, init, device):
+    from sklearn.mixture import GaussianMixture
+
+    # init_params="random_from_data" only avoids a k-means run: weights, means and precisions
+    # all come from the *_init arguments.
+    model = GaussianMixture(n_components=workload.n_components, covariance_type=workload.covariance_type,
+                            tol=0.0, max_iter=N_ITER, reg_covar=REG_COVAR, init_params="random_from_data",
+                            weights_init=init["weights"], means_init=init["means"],
+                            precisions_init=init["precisions"], random_state=0)
+
+    def run():
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "did not converge": intended, tol=0
+            model.fit(X)
+        return model
+
+    return run, lambda: float(model.score(X)), lambda: int(model.n_iter_)
+
+
+def _fit_pomegranate(X, workload, init, device):
+    import torch
+    from pomegranate.distributions import Normal
+    from pomegranate.gmm import GeneralMixtureModel
+
+    dtype = torch.float32 if workload.dtype == "float32" else torch.float64
+    dev = device if device != "cpu" else "cpu"
+    covs = init["covariances"]
+    components = [Normal(means=torch.as_tensor(init["means"][j], dtype=dtype, device=dev),
+                         covs=torch.as_tensor(covs[j], dtype=dtype, device=dev),
+                         covariance_type=workload.covariance_type)
+                  for j in range(workload.n_components)]
+    # tol=-inf: pomegranate stops when the improvement is below tol, so this runs max_iter.
+    model = GeneralMixtureModel(components, priors=torch.as_tensor(init["weights"], dtype=dtype, device=dev),
+                                max_iter=N_ITER, tol=-float("inf"))
+    data = torch.as_tensor(X, device=dev)
+
+    def run():
+        with torch.no_grad():
+            model.fit(data)
+        _sync(device)
+        return model
+
+    def mean_loglik():
+        with torch.no_grad():
+            return float(model.log_probability(data).double().mean())
+
+    return run, mean_loglik, lambda: N_ITER
+
+
+FITTERS = {"emkit": _fit_emkit, "sklearn": _fit_sklearn, "pomegranate": _fit_pomegranate}
+MODULES = {"emkit": "emkit", "sklearn": "sklearn", "pomegranate": "pomegranate"}
+
+
+def _sync(device):
+    if device != "cpu":
+        import torch
+        torch.cuda.synchronize()
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark (Linux >= 4.0) so that imports and the warm-up, which
+    may have peaked higher than the data, do not hide the fit's own peak."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_bytes() -> int:
+    """Peak RSS since the last reset (VmHWM), or the lifetime peak where that is unavailable."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return usage if sys.platform == "darwin" else usage * 1024  # Linux reports KiB
+
+
+def measure(library: str, workload: Workload, device: str) -> dict:
+    """Fit one library on one workload in this process and measure it (the worker mode)."""
+    import importlib
+    importlib.import_module(MODULES[library])
+    fitter = FITTERS[library]
+    # Warm-up on a tiny copy of the workload: lazy imports, thread pools and kernels are
+    # loaded before the data exist, so they do not count as memory above the data.
+    tiny = Workload(workload.name, 2_000, workload.n_features, workload.n_components,
+                    workload.covariance_type, workload.dtype)
+    X_tiny = make_data(tiny, seed=5)
+    fitter(X_tiny, tiny, initial_parameters(X_tiny, tiny), device)[0]()
+    del X_tiny
+
+    X = make_data(workload)
+    init = initial_parameters(X, workload)
+    run, mean_loglik, n_iter = fitter(X, workload, init, device)
+    _reset_peak_rss()
+    rss_data = _rss_bytes()
+    peak_before = _peak_rss_bytes()
+    if device != "cpu":
+        import torch
+        torch.cuda.reset_peak_memory_stats()
+        gpu_base = torch.cuda.memory_allocated()
+    start = time.perf_counter()
+    run()
+    seconds = time.perf_counter() - start
+    peak_after = _peak_rss_bytes()
+    result = {
+        "library": library, "workload": workload.name, "device": device,
+        "seconds": seconds, "n_iter": n_iter(), "s_per_iter": seconds / max(n_iter(), 1),
+        "data_bytes": int(X.nbytes), "peak_above_data_bytes": max(peak_after - rss_data, 0),
+        # > 0 when something before the fit already peaked higher (then the number above
+        # is a lower bound); expected 0
+        "peak_slack_bytes": max(peak_before - rss_data, 0),
+    }
+    if device != "cpu":
+        import torch
+        result["gpu_peak_above_data_bytes"] = int(torch.cuda.max_memory_allocated() - gpu_base)
+    result["mean_loglik"] = mean_loglik()
+    return result
+
+
+# --------------------------------------------------------------------------- driver
+def _run_in_subprocess(library: str, workload: Workload, device: str, timeout: float) -> dict:
+    spec = json.dumps({"library": library, "workload": asdict(workload), "device": device})
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", spec]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"library": library, "workload": workload.name, "error": f"timed out after {timeout:.0f} s"}
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        return {"library": library, "workload": workload.name, "error": " | ".join(tail)}
+    return json.loads(lines[-1])
+
+
+def _available(library: str) -> bool:
+    import importlib.util
+    return importlib.util.find_spec(MODULES[library]) is not None
+
+
+def machine_facts() -> dict:
+    """CPU model, core count, memory, library versions and BLAS of this machine."""
+    facts = {"python": platform.python_version(), "platform": platform.platform(),
+             "cpu_count": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            facts["cpu_model"] = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+        with open("/proc/meminfo") as f:
+            facts["memory_gib"] = round(int(f.readline().split()[1]) / 2**20, 1)
+        facts["load_average_1min_before"] = os.getloadavg()[0]
+    except (OSError, StopIteration):
+        pass
+    import importlib
+    for name in ("numpy", "scipy", "sklearn", "torch", "pomegranate", "emkit"):
+        try:
+            facts[name] = importlib.import_module(name).__version__
+        except Exception:  # noqa: BLE001 - a missing optional library is just not listed
+            pass
+    try:
+        from threadpoolctl import threadpool_info
+        facts["blas"] = [{k: info.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer")}
+                         for info in threadpool_info()]
+    except ImportError:
+        pass
+    return facts
+
+
+def _format_table(results: list[dict], workloads) -> str:
+    by_key = {(r["library"], r["workload"]): r for r in results}
+    header = (f"{'workload':<16}{'library':<13}{'s/iter':>10}{'vs sklearn':>12}"
+              f"{'peak above data':>17}{'% of data':>10}{'mean loglik':>14}")
+    lines = [header, "-" * len(header)]
+    for w in workloads:
+        reference = by_key.get(("sklearn", w.name), {}).get("s_per_iter")
+        for lib in LIBRARIES:
+            r = by_key.get((lib, w.name))
+            if r is None:
+                continue
+            if "error" in r:
+                lines.append(f"{w.name:<16}{lib:<13}  failed: {r['error'][:90]}")
+                continue
+            ratio = f"{reference / r['s_per_iter']:.2f}x" if reference else "-"
+            mib = r["peak_above_data_bytes"] / 2**20
+            share = 100.0 * r["peak_above_data_bytes"] / r["data_bytes"]
+            lines.append(f"{w.name:<16}{lib:<13}{r['s_per_iter']:>10.4g}{ratio:>12}"
+                         f"{mib:>13.1f} MiB{share:>9.1f}%{r['mean_loglik']:>14.6f}")
+    f64, f32 = by_key.get(("emkit", "full-f64")), by_key.get(("emkit", "full-f32"))
+    if f64 and f32 and "error" not in f64 and "error" not in f32:
+        lines.append(f"emkit float32 vs emkit float64 (full): {f64['s_per_iter'] / f32['s_per_iter']:.2f}x faster")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke test of the harness)")
+    parser.add_argument("--json", metavar="PATH", help="write the results and machine facts to PATH")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                        help="run emkit (and pomegranate) on torch CUDA tensors")
+    parser.add_argument("--libraries", default=",".join(LIBRARIES),
+                        help="comma-separated subset of " + ",".join(LIBRARIES))
+    parser.add_argument("--workloads", default=None, help="comma-separated subset of workload names")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per library and workload")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:  # child process: one library, one workload
+        spec = json.loads(args.worker)
+        print(json.dumps(measure(spec["library"], Workload(**spec["workload"]), spec["device"])))
+        return 0
+
+    libraries = [name.strip() for name in args.libraries.split(",") if name.strip()]
+    unknown = sorted(set(libraries) - set(LIBRARIES))
+    if unknown:
+        parser.error(f"unknown libraries {unknown}; choose from {LIBRARIES}")
+    workloads = QUICK_WORKLOADS if args.quick else FULL_WORKLOADS
+    if args.workloads:
+        wanted = {name.strip() for name in args.workloads.split(",")}
+        bad = sorted(wanted - {w.name for w in workloads})
+        if bad:
+            parser.error(f"unknown workloads {bad}; choose from {[w.name for w in workloads]}")
+        workloads = tuple(w for w in workloads if w.name in wanted)
+    if args.device == "cuda":
+        try:
+            import torch
+            cuda = torch.cuda.is_available()
+        except ImportError:
+            cuda = False
+        if not cuda:
+            print("--device cuda: no CUDA device available; running on the CPU")
+            args.device = "cpu"
+
+    facts = machine_facts()
+    print("machine:", json.dumps(facts))
+    results = []
+    for lib in libraries:
+        if not _available(lib):
+            print(f"skipping {lib}: not installed")
+            libraries = [x for x in libraries if x != lib]
+    for w in workloads:
+        for lib in libraries:
+            device = args.device if lib in ("emkit", "pomegranate") else "cpu"
+            print(f"running {lib:<12} {w.name} (N={w.n_samples:,}, D={w.n_features}, K={w.n_components}, "
+                  f"{w.covariance_type}, {w.dtype}, {device}) ...", flush=True)
+            r = _run_in_subprocess(lib, w, device, args.timeout)
+            if "error" in r:
+                print(f"    failed: {r['error']}")
+            else:
+                print(f"    {r['s_per_iter']:.4g} s/iter, peak above data "
+                      f"{r['peak_above_data_bytes'] / 2**20:.1f} MiB", flush=True)
+            results.append(r)
+    print()
+    print(_format_table(results, workloads))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": facts, "quick": args.quick, "n_iter": N_ITER, "results": results,
+                       "sklearn_reference_s_per_iter": SKLEARN_REFERENCE_S_PER_ITER}, f, indent=2)
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
