@@ -1,17 +1,692 @@
-"""Command line: ``emkit demo`` (placeholder until the full CLI lands)."""
+"""The ``emkit`` command line (needs the ``cli`` extra: click, rich).
+
+::
+
+    emkit fit DATA --model gaussian|poisson|binomial|exponential [options]
+    emkit select DATA --components 1-9
+    emkit predict MODEL DATA [--output FILE]
+    emkit demo [--plots DIR]
+
+DATA is a CSV or TSV file with a header row (or none, when the first row is all numbers:
+columns are then named ``1``, ``2``, ...) or a Parquet file (needs pyarrow). Empty fields and
+``NA`` / ``NaN`` are missing values. Row numbers in messages are line numbers in the file.
+
+Exit codes: 0 success, 1 a problem with the data or the fit (one line naming the file, row
+and column), 2 a usage error (unknown option, bad value).
+"""
 
 from __future__ import annotations
 
+import csv
+import json
+import math
+import re
 import sys
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+try:
+    import click
+except ImportError:  # pragma: no cover - exercised only without the extra
+    click = None
+
+MODELS = ("gaussian", "poisson", "binomial", "exponential")
+MISSING = {"", "na", "nan", "n/a", "null"}
 
 
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["demo"]:
+# --------------------------------------------------------------------------- errors
+if click is not None:
+    class DataError(click.ClickException):
+        """A problem with the input data or the fit: exit code 1, one line."""
+
+        exit_code = 1
+
+        def show(self, file=None) -> None:
+            click.echo(f"emkit: error: {self.format_message()}", err=True)
+else:  # pragma: no cover
+    class DataError(Exception):
+        pass
+
+
+# --------------------------------------------------------------------------- reading data
+class Table:
+    """Numeric columns read from a file: ``names`` and a float matrix ``values`` (NaN = missing).
+
+    ``lines[i]`` is the file line of data row i, for messages.
+    """
+
+    def __init__(self, path: str, names: list[str], values: np.ndarray, lines: np.ndarray) -> None:
+        self.path = path
+        self.names = names
+        self.values = values
+        self.lines = lines
+
+    def column(self, name: str) -> np.ndarray:
+        return self.values[:, self.index(name)]
+
+    def index(self, name: str) -> int:
+        if name in self.names:
+            return self.names.index(name)
+        raise DataError(f"{self.path}: column {name!r} not found; columns are {', '.join(map(repr, self.names))}")
+
+    def select(self, names: Sequence[str]) -> np.ndarray:
+        return self.values[:, [self.index(n) for n in names]]
+
+    def require_complete(self, names: Sequence[str]) -> None:
+        """A clear error at the first missing value among ``names``."""
+        cols = [self.index(n) for n in names]
+        missing = np.isnan(self.values[:, cols])
+        if missing.any():
+            row, col = np.argwhere(missing)[0]
+            raise DataError(f"{self.path}: row {self.lines[row]}, column {names[col]!r}: missing value "
+                            f"(this model needs every value)")
+
+
+def _parse_number(text: str) -> float:
+    stripped = text.strip()
+    if stripped.lower() in MISSING:
+        return math.nan
+    value = float(stripped)  # raises ValueError for text
+    if math.isinf(value):
+        raise ValueError("inf")
+    return value
+
+
+def _looks_numeric(fields: list[str]) -> bool:
+    for f in fields:
+        try:
+            _parse_number(f)
+        except ValueError:
+            return False
+    return any(f.strip().lower() not in MISSING for f in fields)
+
+
+def read_table(path: str | Path) -> Table:
+    """Read a CSV / TSV (or Parquet) file of numbers with clear errors.
+
+    Raises
+    ------
+    DataError
+        Naming the file, and the row (file line) and column at fault: missing or empty file,
+        ragged rows, text where a number belongs, inf, duplicate column names.
+    """
+    shown = str(path)
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{shown}: no such file")
+    if p.is_dir():
+        raise DataError(f"{shown}: is a directory, not a data file")
+    if p.suffix.lower() in (".parquet", ".pq"):
+        return _read_parquet(p, shown)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{shown}: not a text file (byte {exc.start} is not UTF-8)") from None
+    if not text.strip():
+        raise DataError(f"{shown}: empty file")
+    if p.suffix.lower() in (".tsv", ".tab"):
+        delimiter = "\t"
+    elif p.suffix.lower() == ".csv":
+        delimiter = ","
+    else:
+        first = text.splitlines()[0]
+        delimiter = "\t" if "\t" in first else ";" if first.count(";") > first.count(",") else ","
+    reader = csv.reader(text.splitlines(), delimiter=delimiter)
+    rows: list[tuple[int, list[str]]] = [(reader.line_num, r) for r in reader]
+    rows = [(n, r) for n, r in rows if any(f.strip() for f in r)]  # blank lines are not rows
+    first_line, header = rows[0]
+    if _looks_numeric(header):
+        names = [str(i + 1) for i in range(len(header))]
+        body = rows
+    else:
+        names = [h.strip() for h in header]
+        body = rows[1:]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise DataError(f"{shown}: duplicate column name(s) {', '.join(map(repr, dupes))} in the header")
+        if any(not n for n in names):
+            raise DataError(f"{shown}: row {first_line}: the header has an empty column name")
+    if not body:
+        raise DataError(f"{shown}: no data rows (only a header: {', '.join(names)})")
+    values = np.empty((len(body), len(names)))
+    lines = np.empty(len(body), dtype=int)
+    for i, (line, fields) in enumerate(body):
+        if len(fields) != len(names):
+            raise DataError(f"{shown}: row {line} has {len(fields)} field(s), expected {len(names)} "
+                            f"(columns are {', '.join(names)})")
+        lines[i] = line
+        for j, field in enumerate(fields):
+            try:
+                values[i, j] = _parse_number(field)
+            except ValueError:
+                raise DataError(f"{shown}: row {line}, column {names[j]!r}: not a number {field.strip()!r}") from None
+    return Table(shown, names, values, lines)
+
+
+def _read_parquet(p: Path, shown: str) -> Table:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(f"{shown}: reading Parquet needs pyarrow (pip install 'emkit[parquet]')") from None
+    try:
+        table = pq.read_table(p)
+    except Exception as exc:  # pyarrow raises its own error types for damaged files
+        raise DataError(f"{shown}: not a readable Parquet file ({exc})") from None
+    if table.num_rows == 0:
+        raise DataError(f"{shown}: no data rows")
+    names, cols = [], []
+    for name, column in zip(table.column_names, table.columns):
+        try:
+            arr = np.asarray(column.to_numpy(zero_copy_only=False), dtype=float)
+        except (TypeError, ValueError):
+            raise DataError(f"{shown}: column {name!r} is not numeric ({column.type})") from None
+        if np.isinf(arr).any():
+            row = int(np.argmax(np.isinf(arr)))
+            raise DataError(f"{shown}: row {row + 1}, column {name!r}: not a number 'inf'")
+        names.append(str(name))
+        cols.append(arr)
+    return Table(shown, names, np.column_stack(cols), np.arange(1, table.num_rows + 1))
+
+
+# --------------------------------------------------------------------------- building fits
+def _parse_components(text: str) -> list[int]:
+    """``"3"`` -> [3]; ``"1-9"`` -> [1..9]; ``"1,2,5"`` -> [1, 2, 5]."""
+    out: list[int] = []
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not m:
+            raise click.BadParameter(f"{text!r} is not a number, a range like 1-9 or a list like 1,2,5")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if lo < 1 or hi < lo:
+            raise click.BadParameter(f"{part.strip()!r}: need 1 <= first <= last")
+        out.extend(range(lo, hi + 1))
+    return sorted(set(out))
+
+
+def _split_names(values: Sequence[str]) -> list[str]:
+    return [n.strip() for v in values for n in v.split(",") if n.strip()]
+
+
+def _engine_settings(opts: dict) -> dict:
+    settings = {k: opts[k] for k in ("tol", "max_iter", "n_init", "random_state") if opts.get(k) is not None}
+    if opts.get("fixed"):
+        settings["fixed"] = _split_names(opts["fixed"])
+    if opts.get("algorithm") and opts["algorithm"] != "em":
+        settings["algorithm"] = opts["algorithm"]
+    if opts.get("accelerate"):
+        settings["accelerate"] = opts["accelerate"]
+    return settings
+
+
+def _data_columns(table: Table, model: str, opts: dict) -> dict:
+    """Which columns feed the model: {"X": [...], "successes": c, "trials": c or number, "weights": c}."""
+    spec: dict[str, Any] = {"weights": opts.get("weights")}
+    if spec["weights"] is not None:
+        table.index(spec["weights"])
+    if model == "binomial":
+        successes = opts.get("successes")
+        if successes is None:
+            named = _split_names(opts.get("columns") or ())
+            successes = named[0] if named else table.names[0]
+        table.index(successes)
+        trials = opts.get("trials")
+        if trials is None:
+            raise click.UsageError("--model binomial needs --trials COLUMN or --trials NUMBER")
+        try:
+            number = float(trials)
+        except ValueError:
+            table.index(trials)
+            spec["trials"] = trials
+        else:
+            if not (number >= 1 and number == int(number)):
+                raise click.BadParameter(f"--trials must be a column or a whole number >= 1, got {trials!r}")
+            spec["trials"] = number
+        spec["X"] = [successes]
+        return spec
+    named = _split_names(opts.get("columns") or ())
+    if named:
+        for n in named:
+            table.index(n)
+        columns = named
+    else:
+        columns = [n for n in table.names if n != spec["weights"]]
+    if model == "exponential" and len(columns) != 1:
+        raise click.UsageError(f"--model exponential takes one column; {table.path} has "
+                               f"{', '.join(columns)}: choose one with --columns")
+    spec["X"] = columns
+    return spec
+
+
+def _make_estimator(model: str, components: int, opts: dict, callback):
+    try:
+        return _build_estimator(model, components, opts, callback)
+    except (ImportError, AttributeError) as exc:
+        raise DataError(f"--model {model} is not available in this installation of emkit ({exc})") from None
+
+
+def _build_estimator(model: str, components: int, opts: dict, callback):
+    import emkit
+
+    settings = _engine_settings(opts)
+    if callback is not None:
+        settings["callback"] = callback
+    if model == "gaussian":
+        if opts.get("covariance_type"):
+            settings["covariance_type"] = opts["covariance_type"]
+        if opts.get("plot"):
+            settings["keep_history"] = True  # for the snapshots picture
+        return emkit.GaussianMixture(components, **settings)
+    if opts.get("covariance_type"):
+        raise click.UsageError("--covariance-type applies to --model gaussian only")
+    if model == "poisson":
+        return emkit.PoissonMixture(components, **settings)
+    if model == "binomial":
+        return emkit.BinomialMixture(components, **settings)
+    if components == 1:  # the one-rate model handles missing values (NaN) by EM
+        if "algorithm" in settings:
+            raise click.UsageError(f"--algorithm {settings['algorithm']} needs a mixture; "
+                                   "the one-component exponential model has no discrete latent variable")
+        return emkit.Exponential(**settings)
+    return emkit.ExponentialMixture(components, **settings)
+
+
+def _fit_arguments(table: Table, model: str, spec: dict, estimator) -> tuple[tuple, dict]:
+    x = table.select(spec["X"])
+    needs_complete = list(spec["X"]) if not (model == "exponential" and type(estimator).__name__ == "Exponential") else []
+    if spec.get("weights"):
+        needs_complete.append(spec["weights"])
+    if isinstance(spec.get("trials"), str):
+        needs_complete.append(spec["trials"])
+    table.require_complete(needs_complete)
+    kwargs: dict[str, Any] = {}
+    if model == "binomial":
+        trials = spec["trials"]
+        kwargs["trials"] = table.column(trials) if isinstance(trials, str) else trials
+        x = x[:, 0]
+    elif model in ("poisson", "exponential") and x.shape[1] == 1:
+        x = x[:, 0]
+    if spec.get("weights"):
+        if type(estimator).__name__ == "Exponential":
+            raise click.UsageError("--weights is not supported for a one-component exponential model")
+        kwargs["sample_weight"] = table.column(spec["weights"])
+    return (x,), kwargs
+
+
+def _run_fit(estimator, args, kwargs, path: str, quiet: bool, description: str):
+    from .progress import FitProgress
+
+    progress = estimator.callback if hasattr(estimator, "callback") else None
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if isinstance(progress, FitProgress):
+                with progress:
+                    estimator.fit(*args, **kwargs)
+            else:
+                estimator.fit(*args, **kwargs)
+    except ValueError as exc:
+        raise DataError(f"{path}: {exc}") from None
+    for w in caught:
+        if not quiet:
+            click.echo(f"emkit: warning: {w.message}", err=True)
+    if hasattr(estimator, "callback"):
+        estimator.set_params(callback=None)  # the display is closed; keep the saved model clean
+    return estimator
+
+
+def _jsonable(value: Any) -> Any:
+    from ._array import to_numpy
+
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if hasattr(value, "shape"):
+        return _jsonable(to_numpy(value).tolist())
+    return value
+
+
+def _criteria(estimator, args, kwargs) -> dict:
+    out = {}
+    for name in ("bic", "aic"):
+        method = getattr(estimator, name, None)
+        if method is None:
+            continue
+        try:
+            if type(estimator).__name__ == "BinomialMixture":
+                out[name] = float(method(args[0], trials=kwargs["trials"], sample_weight=kwargs.get("sample_weight")))
+            else:
+                out[name] = float(method(args[0], sample_weight=kwargs.get("sample_weight")))
+        except (TypeError, ValueError, AttributeError, NotImplementedError):
+            pass
+    return out
+
+
+def _format_value(value: Any, se: Any = None) -> str:
+    v = np.asarray(value, dtype=float)
+    if v.ndim == 0:
+        text = f"{float(v):.6g}"
+        if se is not None:
+            text += f" ± {float(np.asarray(se)):.3g}"
+        return text
+    if se is None:
+        return np.array2string(v, precision=5, separator=", ", suppress_small=True)
+    s = np.asarray(se, dtype=float)
+    return "[" + ", ".join(f"{a:.5g} ± {b:.2g}" for a, b in zip(v.ravel(), s.ravel())) + "]"
+
+
+def _print_summary(console, estimator, path: str, spec: dict, ses: dict | None, criteria: dict) -> None:
+    from rich.table import Table as RichTable
+
+    from ._array import to_numpy
+
+    params = {k: to_numpy(v) for k, v in estimator.params_.items()}
+    k = getattr(estimator, "n_components", None)
+    console.print(f"[bold]{type(estimator).__name__}[/bold] fitted to {path} (columns: {', '.join(spec['X'])})",
+                  highlight=False, soft_wrap=True)
+    table = RichTable()
+    per_component = k is not None and all(v.ndim >= 1 and v.shape[0] == k for v in params.values())
+    if per_component:
+        table.add_column("component", justify="right")
+        for name in params:
+            table.add_column(name, justify="right")
+        for c in range(k):
+            table.add_row(str(c), *[_format_value(v[c], None if ses is None else np.asarray(ses[name])[c])
+                                    for name, v in params.items()])
+    else:
+        table.add_column("parameter")
+        table.add_column("estimate", justify="right")
+        for name, v in params.items():
+            table.add_row(name, _format_value(v, None if ses is None else ses.get(name)))
+    console.print(table)
+    facts = RichTable(show_header=False, box=None)
+    facts.add_column(style="bold")
+    facts.add_column(justify="right")
+    facts.add_row("log-likelihood", f"{estimator.loglik_:.6f}")
+    facts.add_row("iterations", str(estimator.n_iter_))
+    facts.add_row("converged", "yes" if estimator.converged_ else "no")
+    facts.add_row("EM evaluations", str(estimator.n_em_evaluations_))
+    for name, value in criteria.items():
+        facts.add_row(name.upper(), f"{value:.4f}")
+    if ses is not None:
+        facts.add_row("standard errors", "± columns above")
+    console.print(facts)
+
+
+def _write_plots(target: Path, estimator, model: str, args, kwargs, spec) -> list[Path]:
+    from . import plot
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    ax = plot.trace(estimator)
+    ax.figure.savefig(target)
+    written.append(target)
+    x = args[0]
+    if model == "gaussian" and np.ndim(x) == 2 and x.shape[1] >= 2:
+        fig = plot.snapshots(x, estimator, feature_names=spec["X"])
+        extra = target.with_name(f"{target.stem}_snapshots{target.suffix}")
+        fig.savefig(extra)
+        written.append(extra)
+    elif hasattr(estimator, "predict_proba") and np.ndim(x) == 1:
+        data_kwargs = {"trials": kwargs["trials"]} if model == "binomial" else {}
+        ax = plot.posterior(estimator, x, **data_kwargs)
+        extra = target.with_name(f"{target.stem}_posterior{target.suffix}")
+        ax.figure.savefig(extra)
+        written.append(extra)
+    return written
+
+
+# --------------------------------------------------------------------------- commands
+if click is not None:
+    CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+    @click.group(context_settings=CONTEXT)
+    @click.version_option(package_name="emkit", prog_name="emkit")
+    def cli() -> None:
+        """Expectation-Maximization from the command line."""
+
+    def _engine_options(func):
+        options = [
+            click.option("--tol", type=click.FloatRange(min=0), help="Stopping tolerance (estimator's default rule)."),
+            click.option("--max-iter", type=click.IntRange(min=0), help="Largest number of iterations per restart."),
+            click.option("--n-init", type=click.IntRange(min=1), help="Restarts; the best is kept."),
+            click.option("--random-state", type=int, help="Seed for initialisation (same seed, same fit)."),
+            click.option("--quiet", "-q", is_flag=True, help="No progress display or warnings on stderr."),
+        ]
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    @cli.command()
+    @click.argument("data", type=click.Path(dir_okay=False))
+    @click.option("--model", "-m", type=click.Choice(MODELS), required=True, help="Component family.")
+    @click.option("--components", "-k", type=click.IntRange(min=1), default=None,
+                  help="Number of components (default 2; 1 for exponential).")
+    @click.option("--covariance-type", type=click.Choice(["full", "tied", "diag", "spherical"]),
+                  help="Gaussian covariance structure.")
+    @_engine_options
+    @click.option("--fixed", multiple=True, help="Parameter group(s) held at their start, e.g. weights.")
+    @click.option("--columns", "-c", multiple=True, help="Columns to use (comma separated or repeated).")
+    @click.option("--successes", help="Binomial: column of successes.")
+    @click.option("--trials", help="Binomial: column of trials, or one number for all rows.")
+    @click.option("--weights", help="Column of row frequencies (e.g. days with each count).")
+    @click.option("--algorithm", type=click.Choice(["em", "hard", "stochastic"]), default="em", show_default=True)
+    @click.option("--accelerate", type=click.Choice(["squarem", "anderson"]), help="Extrapolate the EM map.")
+    @click.option("--se", type=click.Choice(["sem", "hessian", "bootstrap"]), help="Standard errors method.")
+    @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON result.")
+    @click.option("--save", "save_path", type=click.Path(dir_okay=False), help="Write the fitted model here.")
+    @click.option("--plot", type=click.Path(dir_okay=False), help="Write pictures (trace, snapshots or posterior) as PNG.")
+    def fit(data: str, model: str, components: int | None, **opts: Any) -> None:
+        """Fit a mixture (or the exponential model) to DATA (CSV, TSV or Parquet) by EM."""
+        from rich.console import Console
+
+        from .progress import FitProgress
+
+        if opts.get("accelerate") and opts.get("algorithm") != "em":
+            raise click.UsageError("--accelerate applies to --algorithm em only")
+        if opts.get("plot") and Path(opts["plot"]).suffix.lower() != ".png":
+            raise click.BadParameter(f"{opts['plot']!r} must end in .png", param_hint="--plot")
+        components = components or (1 if model == "exponential" else 2)
+        table = read_table(data)
+        spec = _data_columns(table, model, opts)
+        progress = FitProgress(opts.get("n_init") or 1, opts.get("max_iter") or 1000,
+                               description=f"{model} K={components}", enabled=False if opts["quiet"] else None)
+        try:
+            estimator = _make_estimator(model, components, opts, progress)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        args, kwargs = _fit_arguments(table, model, spec, estimator)
+        _run_fit(estimator, args, kwargs, data, opts["quiet"], model)
+        estimator.feature_names_in_ = np.array(spec["X"])
+        estimator.cli_data_ = {k: v for k, v in spec.items() if v is not None}
+        ses = None
+        if opts.get("se"):
+            try:
+                ses = estimator.standard_errors(method=opts["se"])
+            except (ValueError, NotImplementedError, np.linalg.LinAlgError) as exc:
+                raise DataError(f"{data}: standard errors ({opts['se']}) failed: {exc}") from None
+        criteria = _criteria(estimator, args, kwargs)
+        written = []
+        if opts.get("save_path"):
+            estimator.save(opts["save_path"])
+            written.append(Path(opts["save_path"]))
+        if opts.get("plot"):
+            written += _write_plots(Path(opts["plot"]), estimator, model, args, kwargs, spec)
+        if opts["as_json"]:
+            out = {"file": data, "model": model, "estimator": type(estimator).__name__,
+                   "columns": spec["X"], "n_components": components,
+                   "params": estimator.params_, "loglik": estimator.loglik_, "n_iter": estimator.n_iter_,
+                   "converged": estimator.converged_, "n_em_evaluations": estimator.n_em_evaluations_,
+                   "trace": estimator.loglik_trace_, **criteria,
+                   "standard_errors": ses, "files": [str(p) for p in written]}
+            click.echo(json.dumps(_jsonable(out), indent=2))
+            return
+        console = Console(width=max(Console().width, 100))
+        _print_summary(console, estimator, data, spec, ses, criteria)
+        for p in written:
+            console.print(f"wrote {p}")
+
+    @cli.command()
+    @click.argument("data", type=click.Path(dir_okay=False))
+    @click.option("--components", "-k", default="1-9", show_default=True,
+                  help="Numbers of components to compare: 3, 1-9 or 1,2,5.")
+    @click.option("--covariance-type", "covariance_types", multiple=True,
+                  type=click.Choice(["full", "tied", "diag", "spherical"]),
+                  help="Covariance structure(s) to compare (default: full).")
+    @click.option("--columns", "-c", multiple=True, help="Columns to use (comma separated or repeated).")
+    @click.option("--criterion", type=click.Choice(["bic", "icl"]), default="bic", show_default=True,
+                  help="Which criterion picks the winner (lower is better).")
+    @_engine_options
+    @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+    @click.option("--plot", type=click.Path(dir_okay=False), help="Write the BIC/ICL picture as PNG.")
+    def select(data: str, components: str, covariance_types: tuple, columns: tuple, criterion: str,
+               **opts: Any) -> None:
+        """Compare Gaussian mixtures on DATA by BIC and ICL and name the winner."""
+        import emkit
+        from rich.console import Console
+        from rich.table import Table as RichTable
+
+        ks = _parse_components(components)
+        table = read_table(data)
+        names = _split_names(columns) or table.names
+        x = table.select(names)
+        table.require_complete(names)
+        settings = _engine_settings(opts)
+        kwargs: dict[str, Any] = {"n_components": ks, **settings}
+        if covariance_types:
+            kwargs["covariance_types"] = list(covariance_types)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore" if opts["quiet"] else "default")
+                selection = emkit.select_mixture(x, **kwargs)
+        except ValueError as exc:
+            raise DataError(f"{data}: {exc}") from None
+        records = _selection_records(selection)
+        best = min((r for r in records if r.get(criterion) is not None and math.isfinite(r[criterion])),
+                   key=lambda r: r[criterion])
+        if opts.get("plot"):
+            from . import plot
+            plot.bic(records).figure.savefig(opts["plot"])
+        if opts["as_json"]:
+            click.echo(json.dumps(_jsonable({"file": data, "columns": names, "criterion": criterion,
+                                             "table": records, "best": best}), indent=2))
+            return
+        console = Console(width=max(Console().width, 100))
+        out = RichTable(title=f"Gaussian mixtures on {data} ({', '.join(names)}); lower is better",
+                        title_justify="left")
+        for col in ("n_components", "covariance_type", "loglik", "bic", "icl"):
+            out.add_column(col, justify="right")
+        for r in records:
+            mark = r is best
+            cells = [str(r.get("n_components")), str(r.get("covariance_type", "full"))]
+            cells += [f"{r[c]:.3f}" if isinstance(r.get(c), (int, float)) and r.get(c) is not None else "-"
+                      for c in ("loglik", "bic", "icl")]
+            out.add_row(*cells, style="bold green" if mark else None)
+        console.print(out)
+        console.print(f"winner by {criterion.upper()}: {best['n_components']} component(s), "
+                      f"{best.get('covariance_type', 'full')} covariance ({criterion.upper()} {best[criterion]:.3f})")
+
+    @cli.command()
+    @click.argument("model_file", metavar="MODEL", type=click.Path(dir_okay=False))
+    @click.argument("data", type=click.Path(dir_okay=False))
+    @click.option("--columns", "-c", multiple=True, help="Columns to use (default: those of the fit).")
+    @click.option("--trials", help="Binomial: column of trials, or one number for all rows.")
+    @click.option("--output", "-o", type=click.Path(dir_okay=False), help="CSV file to write (default: stdout).")
+    def predict(model_file: str, data: str, columns: tuple, trials: str | None, output: str | None) -> None:
+        """Write the most probable component and membership probabilities of each row of DATA."""
+        import emkit
+
+        try:
+            estimator = emkit.load(model_file)
+        except ValueError as exc:
+            raise DataError(str(exc)) from None
+        if not hasattr(estimator, "predict_proba"):
+            raise DataError(f"{model_file}: a {type(estimator).__name__} has no components to predict")
+        if not hasattr(estimator, "params_"):
+            raise DataError(f"{model_file}: the model is not fitted")
+        table = read_table(data)
+        stored = getattr(estimator, "cli_data_", {}) or {}
+        names = _split_names(columns) or [str(n) for n in getattr(estimator, "feature_names_in_", [])] or table.names
+        x = table.select(names)
+        table.require_complete(names)
+        kwargs: dict[str, Any] = {}
+        if type(estimator).__name__ == "BinomialMixture":
+            x = x[:, 0]
+            spec = trials if trials is not None else stored.get("trials")
+            if spec is None:
+                raise click.UsageError("this binomial model needs --trials COLUMN or NUMBER")
+            try:
+                kwargs["trials"] = float(spec)
+            except ValueError:
+                kwargs["trials"] = table.column(str(spec))
+                table.require_complete([str(spec)])
+        elif x.shape[1] == 1 and type(estimator).__name__ in ("PoissonMixture", "ExponentialMixture", "NormalMixture"):
+            x = x[:, 0]
+        try:
+            proba = np.asarray(estimator.predict_proba(x, **kwargs), dtype=float)
+        except ValueError as exc:
+            raise DataError(f"{data}: {exc}") from None
+        labels = proba.argmax(axis=1)
+        stream = open(output, "w", newline="") if output else sys.stdout
+        try:
+            writer = csv.writer(stream, lineterminator="\n")
+            writer.writerow(["row", "label", *[f"p{k}" for k in range(proba.shape[1])]])
+            for i, (label, p) in enumerate(zip(labels, proba)):
+                writer.writerow([i + 1, int(label), *[repr(float(v)) for v in p]])
+        finally:
+            if output:
+                stream.close()
+
+    @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                   "help_option_names": []})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def demo(args: tuple) -> None:
+        """Run the seeds' worked examples (emkit demo [--plots DIR])."""
         from .demo import main as demo_main
-        return demo_main(argv[1:])
-    print("usage: emkit demo", file=sys.stderr)
-    return 2
+
+        code = demo_main(list(args))
+        if code:
+            raise SystemExit(code)
+
+
+def _selection_records(selection: Any) -> list[dict]:
+    from .plot import _records
+
+    records = []
+    for r in _records(selection):
+        records.append({k: (v.item() if hasattr(v, "item") and np.ndim(v) == 0 else v) for k, v in r.items()})
+    return records
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``emkit`` script; returns the exit code (0, 1 data error, 2 usage)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if click is None:
+        if argv[:1] == ["demo"]:
+            from .demo import main as demo_main
+            return int(demo_main(argv[1:]) or 0)
+        print("emkit: the command line needs click and rich: pip install 'emkit[cli]'", file=sys.stderr)
+        return 2
+    try:
+        result = cli.main(args=argv, prog_name="emkit", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("Aborted!", err=True)
+        return 1
+    except SystemExit as exc:
+        return int(exc.code or 0) if isinstance(exc.code, (int, type(None))) else 1
+    return int(result) if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":
