@@ -1,0 +1,632 @@
+"""Standard errors for every EM model: supplemented EM, observed information, bootstrap.
+
+All three methods work on any model written against :mod:`emkit.model`, built-in or your own,
+because they only call the model's E- and M-steps (through the engine's statistics pass, so
+chunked and Dask data work too), ``complete_loglik`` (supplemented EM), ``loglik``
+(Hessian) and ``sample`` (parametric bootstrap).
+
+What to pass
+    Each function takes the *fit* first, in one of three forms:
+
+    * a fitted estimator: ``standard_errors(coins, method="sem")`` (the same as
+      ``coins.standard_errors("sem")``);
+    * an :class:`~emkit.engine.EMResult` and its data: ``standard_errors(result, data=data)``;
+    * a model, its data and a result or a parameter dict: ``sem(model, data, result)``.
+
+Methods
+    ``"sem"``
+        Supplemented EM (Meng & Rubin 1991). The EM map M is differentiated numerically at
+        the MLE (central differences, step relative to each parameter's scale) to give its
+        Jacobian J = dM/dtheta, whose eigenvalues are the fractions of missing information;
+        the largest is EM's linear rate of convergence. With the complete-data information
+        I_oc (minus the Hessian of ``complete_loglik`` at the MLE's statistics, or the model's
+        ``complete_information``), the observed information is I_obs = I_oc (I - J) and
+        V = I_obs^{-1}, i.e. Meng & Rubin's V = I_oc^{-1} + I_oc^{-1} DM (I - DM)^{-1} with
+        DM = J^T.
+    ``"hessian"``
+        Minus the numerical Hessian of the observed-data log-likelihood (or the model's
+        ``observed_information(data, params)``), inverted.
+    ``"bootstrap"``
+        Refits on resampled data: rows drawn with replacement (``kind="nonparametric"``;
+        for models whose rows carry integer counts, ``DiscreteLatentModel.row_counts_are_integers``,
+        the individuals are resampled, i.e. new counts ~ Multinomial(N, counts / N)), or data
+        drawn from the fitted model (``kind="parametric"``, needs ``model.sample``).
+
+Coordinates
+    Supplemented EM and the Hessian work in the free parameterisation
+    :class:`~emkit.params.ParamSpace` (a simplex drops its last coordinate, a covariance
+    matrix keeps its lower triangle); the covariance of all entries follows exactly from the
+    delta method with the constant Jacobian ``space.jacobian()``. Groups held fixed have no
+    free coordinates and standard error zero.
+
+Analytic hooks a model may offer (optional)
+    ``complete_information(stats, params)`` and ``observed_information(data, params)``: a
+    square matrix over all entries of all parameter groups, flattened in C order and
+    concatenated in ``param_spec`` order, equal to minus the Hessian of the complete-data
+    (resp. observed-data) log-likelihood with the entries treated as unconstrained
+    coordinates. ``bootstrap_resample(data, rng)``: a resampled data tuple.
+
+Fraction of missing information in one call
+    ``est.covariance("sem").fraction_missing_information`` (or
+    ``emkit.inference.sem(est).fraction_missing_information``); the eigenvalues of J are in
+    ``.missing_information``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from ._array import to_numpy
+from .engine import EMResult, em, statistics_pass, check_random_state
+from .model import DiscreteLatentModel, Model
+from .params import ParamSpace, flatten_full
+
+METHODS = ("sem", "hessian", "bootstrap")
+BOOTSTRAP_KINDS = ("nonparametric", "parametric")
+
+__all__ = ["CovarianceResult", "covariance", "standard_errors", "sem", "observed_information",
+           "complete_information", "em_jacobian", "bootstrap", "METHODS"]
+
+
+@dataclass
+class CovarianceResult:
+    """Asymptotic covariance of fitted EM parameters.
+
+    Attributes
+    ----------
+    matrix : ndarray, shape (p, p)
+        Covariance of the flattened entries of the non-fixed groups (all entries, including
+        those dropped by the free parameterisation), in ``param_spec`` order.
+    labels : list of str
+        Name of each row/column of ``matrix``, e.g. ``"weights[0]"``, ``"cov[1,0]"``, ``"p"``.
+    standard_errors : dict of str to ndarray
+        Square roots of the diagonal, reshaped per group (zeros for fixed groups).
+    method : str
+        ``"sem"``, ``"hessian"`` or ``"bootstrap"``.
+    params : dict
+        The parameters at which the covariance was computed (for SEM and Hessian the tightly
+        converged MLE, which may differ from the fitted values by the fit's tolerance).
+    free_matrix : ndarray, shape (q, q)
+        Covariance of the free coordinates (``space.to_vector``).
+    space : ParamSpace
+        The free parameterisation used.
+    observed_information : ndarray or None
+        Observed information over the free coordinates (SEM and Hessian).
+    complete_information : ndarray or None
+        Complete-data information I_oc over the free coordinates (SEM only).
+    em_jacobian : ndarray or None
+        Jacobian J = dM/dtheta of the EM map at the MLE over the free coordinates (SEM only;
+        Meng & Rubin's DM is its transpose).
+    missing_information : ndarray or None
+        Eigenvalues of J, largest first: the fractions of missing information (SEM only).
+    fraction_missing_information : float or None
+        Largest eigenvalue of J, which is also EM's linear rate of convergence (SEM only).
+    replicates : ndarray or None
+        Bootstrap estimates, shape (n_successful, p) (bootstrap only).
+    n_failed : int
+        Bootstrap replicates whose refit failed or gave non-finite values (dropped).
+    """
+
+    matrix: np.ndarray
+    labels: list
+    standard_errors: dict
+    method: str
+    params: dict
+    free_matrix: np.ndarray
+    space: ParamSpace
+    observed_information: np.ndarray | None = None
+    complete_information: np.ndarray | None = None
+    em_jacobian: np.ndarray | None = None
+    missing_information: np.ndarray | None = None
+    fraction_missing_information: float | None = None
+    replicates: np.ndarray | None = None
+    n_failed: int = 0
+    details: dict = field(default_factory=dict)
+
+    @property
+    def rate_of_convergence(self) -> float | None:
+        """EM's linear rate of convergence at the MLE (= ``fraction_missing_information``)."""
+        return self.fraction_missing_information
+
+    def __repr__(self) -> str:
+        ses = ", ".join(f"{k}={np.array2string(np.asarray(v), precision=4)}"
+                        for k, v in self.standard_errors.items())
+        extra = ("" if self.fraction_missing_information is None
+                 else f", fraction_missing_information={self.fraction_missing_information:.4f}")
+        return f"CovarianceResult(method={self.method!r}, standard errors: {ses}{extra})"
+
+
+# --------------------------------------------------------------------------- resolving the fit
+@dataclass
+class _Fit:
+    model: Model
+    data: tuple
+    params: dict
+    fixed: tuple
+    result: EMResult | None
+    chunk_size: int | None
+
+
+def _resolve(fit: Any, data: Any = None, result: Any = None, fixed: Any = None) -> _Fit:
+    """Turn an estimator / EMResult / (model, data, result-or-params) into one description."""
+    if isinstance(fit, EMResult):
+        if data is None:
+            raise ValueError("an EMResult does not keep its data: pass data=(the data tuple given to em())")
+        res, model = fit, fit.model
+    elif isinstance(fit, Model):
+        if data is None or result is None:
+            raise ValueError("with a model, pass its data and the fitted result (an EMResult or a "
+                             "parameter dict): sem(model, data, result)")
+        model = fit
+        res = result if isinstance(result, EMResult) else None
+        if res is None and not isinstance(result, Mapping):
+            raise ValueError(f"result must be an EMResult or a dict of parameters, got {type(result).__name__}")
+    elif hasattr(fit, "model_") and hasattr(fit, "result_"):
+        res, model = fit.result_, fit.model_
+        if getattr(res, "algorithm", "em") == "online":
+            raise ValueError(f"{type(fit).__name__} was fitted by partial_fit (online EM); standard "
+                             "errors need a batch fit: call fit() on the data")
+        if data is None:
+            data = getattr(fit, "_fit_data", None)
+            if data is None:
+                raise ValueError(f"{type(fit).__name__} does not hold its training data; pass data=")
+    elif hasattr(fit, "get_params") and hasattr(fit, "fit"):
+        raise ValueError(f"this {type(fit).__name__} is not fitted yet; call fit() first")
+    else:
+        raise ValueError(f"expected a fitted estimator, an EMResult or a Model, got {type(fit).__name__}")
+    if not isinstance(data, tuple):
+        data = (data,)
+    if res is not None:
+        params = dict(res.params)
+        fixed_groups = tuple(res.fixed) if fixed is None else tuple(fixed)
+        chunk = (res.options or {}).get("chunk_size")
+    else:
+        params = dict(result)
+        fixed_groups = tuple(fixed or ())
+        chunk = None
+    missing = set(model.param_spec) - set(params)
+    if missing:
+        raise ValueError(f"the parameters lack group(s) {sorted(missing)} of {model.display_name}")
+    unknown = set(fixed_groups) - set(model.param_spec)
+    if unknown:
+        raise ValueError(f"unknown parameter group(s) in fixed: {sorted(unknown)}; "
+                         f"{model.display_name} has {list(model.param_spec)}")
+    return _Fit(model, data, params, fixed_groups, res, chunk)
+
+
+def _labels(space: ParamSpace) -> list[str]:
+    out = []
+    for name, idx in space.full_labels():
+        out.append(name if idx == () else f"{name}[{','.join(str(i) for i in idx)}]")
+    return out
+
+
+def _finish(fit: _Fit, space: ParamSpace, params: dict, free_cov: np.ndarray, method: str,
+            **extra: Any) -> CovarianceResult:
+    """Full covariance by the delta method, standard errors per group, labels."""
+    jac = space.jacobian()
+    full = jac @ free_cov @ jac.T
+    full = 0.5 * (full + full.T)
+    return _package(fit, space, params, full, free_cov, method, **extra)
+
+
+def _package(fit: _Fit, space: ParamSpace, params: dict, full: np.ndarray, free_cov: np.ndarray,
+             method: str, **extra: Any) -> CovarianceResult:
+    diag = np.diag(full)
+    if np.any(diag < -1e-12 * max(1.0, float(np.max(np.abs(diag))) if diag.size else 1.0)):
+        warnings.warn(f"{fit.model.display_name}: the {method} covariance has negative variances; "
+                      "the fit is probably not at a maximum (or at a boundary of the parameter space)",
+                      RuntimeWarning, stacklevel=3)
+    se_flat = np.sqrt(np.clip(diag, 0.0, None))
+    ses, pos = {}, 0
+    for name in fit.model.param_spec:
+        shape = space.shapes[name]
+        if name in space.fixed:
+            ses[name] = np.zeros(shape)
+            continue
+        size = int(np.prod(shape, dtype=int))
+        ses[name] = se_flat[pos:pos + size].reshape(shape)
+        pos += size
+    return CovarianceResult(matrix=full, labels=_labels(space), standard_errors=ses, method=method,
+                            params=params, free_matrix=free_cov, space=space, **extra)
+
+
+def _invert_information(info: np.ndarray, what: str, model: Model) -> np.ndarray:
+    info = 0.5 * (info + info.T)
+    if not np.all(np.isfinite(info)):
+        raise ValueError(f"{model.display_name}: the {what} contains NaN or inf; is the fit at a "
+                         "boundary of the parameter space (a probability of 0 or 1, an empty component)?")
+    try:
+        cov = np.linalg.inv(info)
+    except np.linalg.LinAlgError:
+        raise ValueError(f"{model.display_name}: the {what} is singular, so the parameters are not "
+                         "identified at this fit (e.g. two identical components); no standard errors") from None
+    return 0.5 * (cov + cov.T)
+
+
+# --------------------------------------------------------------------------- numerical tools
+def _steps(space: ParamSpace, vec: np.ndarray, rel_step: float) -> np.ndarray:
+    """Finite-difference steps relative to each coordinate's scale (its own size, or a tenth
+    of its group's size when it is near zero, e.g. an off-diagonal covariance)."""
+    scale = np.abs(vec).astype(float)
+    pos = 0
+    for name in space.free_names:
+        k = space.sizes[name]
+        block = scale[pos:pos + k]
+        group_scale = float(np.sqrt(np.mean(block**2))) if k else 0.0
+        scale[pos:pos + k] = np.maximum(block, 0.1 * group_scale)
+        pos += k
+    scale = np.where(scale > 0, scale, 1.0)
+    return rel_step * scale
+
+
+def _valid(space: ParamSpace, vec: np.ndarray) -> bool:
+    try:
+        return space.is_valid(space.from_vector(vec))
+    except (ValueError, FloatingPointError):
+        return False
+
+
+def _fit_steps_inside(space: ParamSpace, vec: np.ndarray, steps: np.ndarray, model: Model) -> np.ndarray:
+    """Shrink steps so that vec +- step (and +- 2 step) stay valid parameters."""
+    steps = steps.copy()
+    for i in range(len(vec)):
+        for _ in range(40):
+            e = np.zeros_like(vec)
+            e[i] = 2 * steps[i]
+            if _valid(space, vec + e) and _valid(space, vec - e):
+                break
+            steps[i] /= 2
+        else:
+            raise ValueError(f"{model.display_name}: free coordinate {i} of the fit lies on the boundary "
+                             "of the parameter space, where standard errors are not defined")
+    return steps
+
+
+def _hessian(fun: Callable[[np.ndarray], float], vec: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Central-difference Hessian (second-order accurate)."""
+    q = len(vec)
+    hess = np.zeros((q, q))
+    f0 = fun(vec)
+    for i in range(q):
+        ei = np.zeros(q)
+        ei[i] = steps[i]
+        hess[i, i] = (fun(vec + 2 * ei) - 2 * f0 + fun(vec - 2 * ei)) / (4 * steps[i] ** 2)
+        for j in range(i):
+            ej = np.zeros(q)
+            ej[j] = steps[j]
+            hess[i, j] = hess[j, i] = (fun(vec + ei + ej) - fun(vec + ei - ej)
+                                       - fun(vec - ei + ej) + fun(vec - ei - ej)) / (4 * steps[i] * steps[j])
+    return hess
+
+
+def _full_to_free_info(info_full: np.ndarray, model: Model, space: ParamSpace) -> np.ndarray:
+    """A model's information over all entries of all groups -> the free coordinates."""
+    sizes = [int(np.prod(space.shapes[n], dtype=int)) for n in model.param_spec]
+    info_full = np.asarray(info_full, dtype=float)
+    total = sum(sizes)
+    if info_full.shape != (total, total):
+        raise ValueError(f"{model.display_name}: an information matrix must be ({total}, {total}) over "
+                         f"all parameter entries, got {info_full.shape}")
+    keep = []
+    pos = 0
+    for name, size in zip(model.param_spec, sizes):
+        if name in space.free_names:
+            keep.extend(range(pos, pos + size))
+        pos += size
+    sub = info_full[np.ix_(keep, keep)]
+    jac = space.jacobian()
+    return jac.T @ sub @ jac
+
+
+def _refine(fit: _Fit, tol: float, max_iter: int) -> dict:
+    """Converge the MLE tightly from the fitted values (SQUAREM-accelerated, monotone)."""
+    with np.errstate(all="ignore"):
+        loglik = float(statistics_pass(fit.model, fit.data, fit.params, chunk_size=fit.chunk_size)[1])
+    if not math.isfinite(loglik):
+        raise ValueError(f"{fit.model.display_name}: the log-likelihood at the fitted parameters is "
+                         f"{loglik}; the fit is on the boundary of the parameter space (a probability "
+                         "of 0 or 1, an empty component), where standard errors are not defined")
+    if tol is None:
+        return fit.params
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = em(fit.model, fit.data, init=fit.params, fixed=fit.fixed, stop="params_maxabs", tol=tol,
+                 max_iter=max_iter, accelerate="squarem", chunk_size=fit.chunk_size,
+                 check_monotone="off", warn_not_converged=False)
+    return res.params
+
+
+# --------------------------------------------------------------------------- building blocks
+def em_jacobian(model: Model, data: tuple, params: dict, fixed=(), *, rel_step: float = 1e-5,
+                chunk_size: int | None = None) -> tuple[np.ndarray, ParamSpace]:
+    """Jacobian J[i, j] = dM_i/dtheta_j of the EM map at ``params`` over the free coordinates.
+
+    Central differences with steps ``rel_step`` times each coordinate's scale. Returns
+    ``(J, space)``. At the MLE, J = I_oc^{-1} I_mis and its eigenvalues are the fractions of
+    missing information.
+    """
+    space = ParamSpace(model.param_spec, params, fixed)
+    vec = space.to_vector(params)
+    steps = _fit_steps_inside(space, vec, _steps(space, vec, rel_step), model)
+
+    def em_map(v):
+        p = space.from_vector(v)
+        stats, _ = statistics_pass(model, data, p, chunk_size=chunk_size)
+        new = dict(model.m_step(stats, p))
+        for name in space.fixed:
+            new[name] = p[name]
+        return space.to_vector(new)
+
+    q = len(vec)
+    jac = np.zeros((q, q))
+    for j in range(q):
+        e = np.zeros(q)
+        e[j] = steps[j]
+        jac[:, j] = (em_map(vec + e) - em_map(vec - e)) / (2 * steps[j])
+    return jac, space
+
+
+def complete_information(model: Model, data: tuple, params: dict, fixed=(), *, rel_step: float = 1e-4,
+                         chunk_size: int | None = None) -> tuple[np.ndarray, ParamSpace]:
+    """Complete-data information I_oc at ``params`` over the free coordinates.
+
+    Minus the Hessian of ``model.complete_loglik(stats, theta)`` in theta, with ``stats`` the
+    expected statistics at ``params``; the model's ``complete_information(stats, params)`` is
+    used when it has one. Returns ``(I_oc, space)``.
+    """
+    space = ParamSpace(model.param_spec, params, fixed)
+    stats, _ = statistics_pass(model, data, params, chunk_size=chunk_size)
+    analytic = getattr(model, "complete_information", None)
+    if callable(analytic):
+        return _full_to_free_info(analytic(stats, params), model, space), space
+    vec = space.to_vector(params)
+    steps = _fit_steps_inside(space, vec, _steps(space, vec, rel_step), model)
+    try:
+        model.complete_loglik(stats, params)
+    except NotImplementedError as exc:
+        raise ValueError(f"supplemented EM needs the complete-data log-likelihood: {exc}; use "
+                         "method='hessian' or 'bootstrap' instead") from None
+    return -_hessian(lambda v: float(model.complete_loglik(stats, space.from_vector(v))), vec, steps), space
+
+
+def observed_information(model: Model, data: tuple, params: dict, fixed=(), *, rel_step: float = 1e-4,
+                         chunk_size: int | None = None) -> tuple[np.ndarray, ParamSpace]:
+    """Observed information (minus the Hessian of the observed log-likelihood) over the free
+    coordinates, numerically unless the model has ``observed_information(data, params)``.
+    Returns ``(I_obs, space)``.
+    """
+    space = ParamSpace(model.param_spec, params, fixed)
+    analytic = getattr(model, "observed_information", None)
+    if callable(analytic):
+        return _full_to_free_info(analytic(data, params), model, space), space
+    vec = space.to_vector(params)
+    steps = _fit_steps_inside(space, vec, _steps(space, vec, rel_step), model)
+
+    def loglik(v):
+        return float(statistics_pass(model, data, space.from_vector(v), chunk_size=chunk_size)[1])
+
+    return -_hessian(loglik, vec, steps), space
+
+
+# --------------------------------------------------------------------------- the three methods
+def sem(fit: Any, data: Any = None, result: Any = None, *, fixed=None, refine_tol: float | None = 1e-11,
+        refine_max_iter: int = 10_000, rel_step: float = 1e-5) -> CovarianceResult:
+    """Supplemented EM (Meng & Rubin 1991): covariance and fraction of missing information.
+
+    Parameters
+    ----------
+    fit : fitted estimator, EMResult or Model
+        See the module docstring; ``sem(est)``, ``sem(result, data)`` or
+        ``sem(model, data, result_or_params)``.
+    data : tuple, optional
+        The data (required with an EMResult or a Model).
+    result : EMResult or dict, optional
+        With a Model: the fit (or its parameters).
+    fixed : sequence of str, optional
+        Groups held fixed (default: those of the fit).
+    refine_tol : float or None
+        EM is first re-run from the fitted values until max|change| < refine_tol, since the
+        numerical derivatives need the exact MLE; None skips this.
+    refine_max_iter : int
+        Iteration limit of that refinement.
+    rel_step : float
+        Central-difference step of the EM map, relative to each coordinate's scale.
+
+    Returns
+    -------
+    CovarianceResult
+        With ``em_jacobian``, ``complete_information``, ``observed_information``,
+        ``missing_information`` and ``fraction_missing_information`` set.
+    """
+    f = _resolve(fit, data, result, fixed)
+    params = _refine(f, refine_tol, refine_max_iter)
+    jac, space = em_jacobian(f.model, f.data, params, f.fixed, rel_step=rel_step, chunk_size=f.chunk_size)
+    i_oc, _ = complete_information(f.model, f.data, params, f.fixed, chunk_size=f.chunk_size)
+    # I_obs = I_oc - I_mis = I_oc (I - J), since J = I_oc^{-1} I_mis at the MLE
+    i_obs = i_oc @ (np.eye(len(jac)) - jac)
+    cov = _invert_information(i_obs, "SEM observed information", f.model)
+    eig = np.sort(np.real(np.linalg.eigvals(jac)))[::-1] if len(jac) else np.zeros(0)
+    asym = float(np.max(np.abs(i_obs - i_obs.T))) if i_obs.size else 0.0
+    return _finish(f, space, params, cov, "sem", observed_information=0.5 * (i_obs + i_obs.T),
+                   complete_information=i_oc, em_jacobian=jac, missing_information=eig,
+                   fraction_missing_information=float(eig[0]) if eig.size else 0.0,
+                   details={"asymmetry": asym})
+
+
+def hessian(fit: Any, data: Any = None, result: Any = None, *, fixed=None, refine_tol: float | None = 1e-11,
+            refine_max_iter: int = 10_000, rel_step: float = 1e-4) -> CovarianceResult:
+    """Covariance as the inverse observed information (numerical Hessian of the observed
+    log-likelihood, or the model's analytic ``observed_information``). Arguments as in :func:`sem`."""
+    f = _resolve(fit, data, result, fixed)
+    params = _refine(f, refine_tol, refine_max_iter)
+    info, space = observed_information(f.model, f.data, params, f.fixed, rel_step=rel_step,
+                                       chunk_size=f.chunk_size)
+    cov = _invert_information(info, "observed information", f.model)
+    return _finish(f, space, params, cov, "hessian", observed_information=info)
+
+
+def bootstrap(fit: Any, data: Any = None, result: Any = None, *, fixed=None, n_boot: int = 200,
+              kind: str = "nonparametric", random_state: Any = None, n_samples: int | None = None,
+              progress: Callable[[int, int], Any] | None = None, tol: float | None = None,
+              stop: str | None = None, max_iter: int | None = None) -> CovarianceResult:
+    """Bootstrap covariance: refit on ``n_boot`` resampled data sets, starting from the fit.
+
+    Parameters
+    ----------
+    kind : {"nonparametric", "parametric"}
+        Resample rows with replacement (individuals, for integer-count rows), or draw new data
+        of the same size from the fitted model (``model.sample``).
+    n_boot : int
+        Number of replicates (at least 2).
+    random_state : None, int or Generator
+        Seeds the resampling; the same value gives the same result.
+    n_samples : int, optional
+        Size of each parametric sample (default: the number of observations of the data).
+    progress : callable, optional
+        ``progress(done, n_boot)`` after each replicate.
+    tol, stop, max_iter : optional
+        Stopping rule of the refits (default: the fit's).
+
+    Returns
+    -------
+    CovarianceResult
+        ``replicates`` holds the estimates; replicates whose refit failed are dropped and
+        counted in ``n_failed``.
+    """
+    f = _resolve(fit, data, result, fixed)
+    if kind not in BOOTSTRAP_KINDS:
+        raise ValueError(f"unknown bootstrap kind {kind!r}; choose one of {BOOTSTRAP_KINDS}")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, numbers.Integral) or n_boot < 2:
+        raise ValueError(f"n_boot must be an integer >= 2, got {n_boot!r}")
+    rng = check_random_state(random_state)
+    model, params = f.model, f.params
+    res = f.result
+    options = {"tol": tol if tol is not None else (res.tol if res is not None else 1e-8),
+               "stop": stop if stop is not None else (res.stop if res is not None else "loglik"),
+               "max_iter": max_iter if max_iter is not None else (res.max_iter if res is not None else 1000)}
+    space = ParamSpace(model.param_spec, params, f.fixed)
+    names = space.free_names
+    draw = _resampler(model, f.data, params, kind, n_samples)
+    estimates, failed = [], 0
+    for b in range(int(n_boot)):
+        sample = draw(rng)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                refit = em(model, sample, init=params, fixed=f.fixed, check_monotone="off",
+                           warn_not_converged=False, chunk_size=f.chunk_size, **options)
+            vec = flatten_full(refit.params, names)
+            if np.all(np.isfinite(vec)):
+                estimates.append(vec)
+            else:
+                failed += 1
+        except (ValueError, FloatingPointError, np.linalg.LinAlgError, ZeroDivisionError):
+            failed += 1
+        if progress is not None:
+            progress(b + 1, int(n_boot))
+    if len(estimates) < 2:
+        raise ValueError(f"{model.display_name}: only {len(estimates)} of {n_boot} bootstrap refits "
+                         "succeeded; no bootstrap covariance")
+    if failed:
+        warnings.warn(f"{model.display_name}: {failed} of {n_boot} bootstrap refits failed and were "
+                      "dropped", RuntimeWarning, stacklevel=2)
+    reps = np.asarray(estimates)
+    full = np.atleast_2d(np.cov(reps, rowvar=False, ddof=1))
+    pinv = np.linalg.pinv(space.jacobian())
+    free = pinv @ full @ pinv.T
+    return _package(f, space, params, full, free, "bootstrap", replicates=reps, n_failed=failed,
+                    details={"kind": kind, "n_boot": int(n_boot)})
+
+
+def _resampler(model: Model, data: tuple, params: dict, kind: str, n_samples: int | None):
+    """A function rng -> resampled data tuple."""
+    if kind == "parametric":
+        n = n_samples if n_samples is not None else int(round(model.n_samples(data)))
+        if n < 1:
+            raise ValueError(f"n_samples must be a positive integer, got {n}")
+        try:
+            model.sample(params, 1, np.random.default_rng(0))
+        except NotImplementedError as exc:
+            raise ValueError(f"a parametric bootstrap needs model.sample(): {exc}") from None
+
+        def draw_parametric(rng):
+            out = model.sample(params, n, rng)
+            # mixture models return (data tuple, labels)
+            if isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], tuple):
+                out = out[0]
+            return out if isinstance(out, tuple) else (out,)
+        return draw_parametric
+
+    custom = getattr(model, "bootstrap_resample", None)
+    if callable(custom):
+        return lambda rng: custom(data, rng)
+    n_rows = model.n_rows(data)
+    weights = model.row_weights(data) if isinstance(model, DiscreteLatentModel) else None
+    if weights is not None and model.row_counts_are_integers:
+        position = _weight_position(data, weights)
+        if position is None:
+            raise ValueError(f"{model.display_name}: cannot find the row counts in the data tuple to "
+                             "resample individuals; give the model a bootstrap_resample(data, rng) method")
+        counts = np.rint(to_numpy(weights)).astype(np.int64)
+        total = int(counts.sum())
+        probs = counts / total
+
+        def draw_individuals(rng):
+            new = rng.multinomial(total, probs).astype(float)
+            out = list(data)
+            out[position] = new if type(data[position]) is np.ndarray else _like_array(new, data[position])
+            return tuple(out)
+        return draw_individuals
+    if n_rows < 2:
+        raise ValueError(f"{model.display_name}: the data has a single row, so resampling rows cannot "
+                         "estimate sampling error; use kind='parametric'")
+
+    def draw_rows(rng):
+        return model.take_rows(data, np.sort(rng.integers(0, n_rows, n_rows)))
+    return draw_rows
+
+
+def _weight_position(data: tuple, weights) -> int | None:
+    for i, a in enumerate(data):
+        if a is weights:
+            return i
+    w = to_numpy(weights)
+    for i, a in enumerate(data):
+        if a is not None and tuple(np.shape(a)) == w.shape and np.array_equal(to_numpy(a), w):
+            return i
+    return None
+
+
+def _like_array(values: np.ndarray, template):
+    from ._array import asarray_like
+    return asarray_like(values, template)
+
+
+# --------------------------------------------------------------------------- dispatch
+def covariance(fit: Any, data: Any = None, result: Any = None, *, method: str = "sem",
+               **kwargs: Any) -> CovarianceResult:
+    """Covariance of the fitted parameters by ``method`` ("sem", "hessian" or "bootstrap").
+
+    ``fit`` is a fitted estimator, an EMResult (with ``data``) or a Model (with ``data`` and
+    ``result``); ``kwargs`` go to :func:`sem`, :func:`hessian` or :func:`bootstrap`.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown standard-error method {method!r}; choose one of {METHODS}")
+    func = {"sem": sem, "hessian": hessian, "bootstrap": bootstrap}[method]
+    return func(fit, data, result, **kwargs)
+
+
+def standard_errors(fit: Any, data: Any = None, result: Any = None, *, method: str = "sem",
+                    **kwargs: Any) -> dict[str, np.ndarray]:
+    """Standard errors per parameter group (same shapes as the groups; zeros for fixed groups).
+
+    See :func:`covariance` for the arguments.
+    """
+    return covariance(fit, data, result, method=method, **kwargs).standard_errors
