@@ -101,14 +101,40 @@ def _is_device_array(x) -> bool:
 def as_native_array(x: Any, name: str, *, ndim=(1, 2), dtype=None, allow_nan: bool = False):
     """:func:`emkit._validation.as_array` that keeps torch and CuPy arrays in their library
     (same checks: dimensions, empty, inf, NaN; integer input becomes float64)."""
+    if hasattr(x, "tocsr") or type(x).__module__.startswith("scipy.sparse"):
+        raise ValueError(f"{name} is a sparse matrix; sparse input is not supported, pass a dense "
+                         f"array (e.g. {name}.toarray())")
+    ndims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    shape = getattr(x, "shape", None) if hasattr(x, "shape") else np.shape(x) if isinstance(x, (list, tuple)) else None
+    if shape is not None and len(shape) not in ndims:
+        hint = ""
+        if len(shape) == 1 and 2 in ndims:
+            hint = (f". Reshape your data: {name}.reshape(-1, 1) if it has a single feature, "
+                    f"{name}.reshape(1, -1) if it is a single row")
+        raise ValueError(f"{name} must have {' or '.join(map(str, ndims))} dimension(s), got shape "
+                         f"{tuple(shape)}{hint}")
+    if shape is not None and len(shape) == 2 and shape[1] == 0:
+        raise ValueError(f"{name} has 0 feature(s) (shape={tuple(shape)}) while a minimum of 1 is required.")
+    if _is_device_array(x):
+        complex_values = get_namespace(x).isdtype(x.dtype, "complex floating")
+    else:
+        input_dtype = getattr(x, "dtype", None)
+        if input_dtype is None and not is_dask(x):
+            try:
+                input_dtype = np.asarray(x).dtype
+            except (TypeError, ValueError):
+                input_dtype = None  # as_array below reports what cannot be read
+        try:
+            complex_values = input_dtype is not None and np.dtype(input_dtype).kind == "c"
+        except TypeError:  # pandas extension dtypes
+            complex_values = False
+    if complex_values:
+        raise ValueError(f"{name} has complex values: Complex data not supported; real numbers are required")
     if not _is_device_array(x):
         return as_array(x, name, ndim=ndim, dtype=dtype, allow_nan=allow_nan)
     xp = get_namespace(x)
     if not xp.isdtype(x.dtype, "real floating"):
         x = xp.astype(x, xp.float64)
-    ndims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
-    if x.ndim not in ndims:
-        raise ValueError(f"{name} must have {' or '.join(map(str, ndims))} dimension(s), got shape {tuple(x.shape)}")
     if x.ndim == 0 or x.shape[0] < 1:
         raise ValueError(f"{name} is empty: need at least 1 row(s), got 0")
     if x.ndim == 2 and x.shape[1] == 0:
@@ -133,10 +159,20 @@ def check_counts(x: Any, name: str, *, ndim=(1,), dtype=None):
     """Non-negative whole numbers, kept in their array library (float dtype)."""
     arr = as_native_array(x, name, ndim=ndim, dtype=dtype)
     if _reduce_any(arr < 0):
-        raise ValueError(f"{name} must be non-negative counts; found negative values")
+        raise ValueError(f"{name} must be non-negative counts; Negative values in data")
     if not _is_integer_valued(arr):
         raise ValueError(f"{name} must be whole numbers (counts); found non-integer values")
     return arr
+
+
+def _check_no_zero_column(x, name: str, consequence: str) -> None:
+    if is_dask(x):
+        return
+    x2 = _as2d(x)
+    zero = to_numpy(get_namespace(x2).all(x2 == 0, axis=0))
+    if np.any(zero):
+        raise ValueError(f"{name} column(s) {np.flatnonzero(zero).tolist()} are all zero "
+                         f"(n_samples = {x2.shape[0]}): {consequence}")
 
 
 def _sum_all(a) -> float:
@@ -176,6 +212,9 @@ class Family:
 
     def sample(self, params: dict, labels: np.ndarray, rng: np.random.Generator, **extra) -> tuple:
         raise NotImplementedError
+
+    def check_fit_data(self, data: tuple, name: str = "X") -> None:
+        """Raise ValueError for data whose maximum-likelihood estimate does not exist."""
 
     def features(self, data: tuple) -> np.ndarray:
         """NumPy (n, p) matrix used to seed the initialisation (k-means++ on these rows)."""
@@ -382,6 +421,10 @@ class Poisson(Family):
         row_const = -(log_fact if x.ndim == 1 else log_fact.sum(axis=1) if is_dask(x) else xp.sum(log_fact, axis=1))
         return (x, row_const)
 
+    def check_fit_data(self, data, name: str = "X") -> None:
+        _check_no_zero_column(data[0], name, "the Poisson rate's maximum-likelihood estimate would be "
+                                             "0, outside the open parameter space")
+
     def log_density(self, data, params):
         x, row_const = data
         x2 = _as2d(x)
@@ -419,8 +462,13 @@ class Exponential(Family):
             raise ValueError(f"unexpected argument(s) for an Exponential mixture: {sorted(extra)}")
         x = as_native_array(X, name, ndim=(1, 2))
         if _reduce_any(x < 0):
-            raise ValueError(f"{name} must be non-negative for an exponential distribution")
+            raise ValueError(f"{name} must be non-negative for an exponential distribution; "
+                             f"Negative values in data")
         return (x,)
+
+    def check_fit_data(self, data, name: str = "X") -> None:
+        _check_no_zero_column(data[0], name, "the exponential rate's maximum-likelihood estimate "
+                                             "would be infinite")
 
     def log_density(self, data, params):
         x2 = _as2d(data[0])

@@ -37,7 +37,7 @@ from ..model import DiscreteLatentModel
 from ..params import Simplex, SymmetricPositiveDefinite, UnitInterval, Positive
 from .base import MixtureEstimator
 from .families import (Bernoulli, Binomial, Categorical, Exponential, Family, MultivariateNormal,
-                       Normal, Poisson, check_counts, get_family, safe_log)
+                       Normal, Poisson, as_native_array, check_counts, get_family, safe_log)
 
 __all__ = ["FiniteMixtureModel", "FiniteMixture", "BinomialMixture", "PoissonMixture",
            "ExponentialMixture", "NormalMixture", "BernoulliMixture", "CategoricalMixture",
@@ -181,6 +181,17 @@ def _seed_labels(features: np.ndarray, weights: np.ndarray, k: int, rng: np.rand
     return np.argmin(((f[:, None, :] - c[None]) ** 2).sum(axis=2), axis=1)
 
 
+def _ndim_and_features(X) -> tuple[int, int]:
+    """(number of dimensions, number of features) of the user's X, without converting it."""
+    shape = getattr(X, "shape", None)
+    if shape is None:
+        try:
+            shape = np.asarray(X).shape
+        except (TypeError, ValueError):
+            return 0, 0  # make_data reports what cannot be read
+    return len(shape), (1 if len(shape) < 2 else int(shape[1]))
+
+
 def _distinct_rows(arrays: Sequence[Any]) -> int:
     cols = [np.asarray(to_numpy(a), dtype=float).reshape(int(a.shape[0]), -1) for a in arrays]
     return int(np.unique(np.concatenate(cols, axis=1), axis=0).shape[0])
@@ -221,14 +232,29 @@ class _FamilyMixture(MixtureEstimator):
 
     def _make_data(self, X, sample_weight=None, fitting: bool = True, **extra) -> tuple:
         family = self._family() if fitting or not hasattr(self, "model_") else self.model_.family
+        x_ndim, n_features = _ndim_and_features(X)
+        if not fitting and hasattr(self, "n_features_in_"):
+            if getattr(self, "_fit_ndim", x_ndim) != x_ndim:
+                raise ValueError(f"X has {x_ndim} dimension(s) but the fit used {self._fit_ndim}-D data. Reshape "
+                                 f"your data: X.reshape(-1, 1) if it has a single feature, X.reshape(1, -1) if "
+                                 f"it is a single row")
+            if n_features != self.n_features_in_:
+                raise ValueError(f"X has {n_features} features, but {type(self).__name__} is expecting "
+                                 f"{self.n_features_in_} features as input")
         data = family.make_data(X, **extra)
         n = int(data[0].shape[0])
-        w = check_sample_weight(sample_weight, n)
+        try:
+            w = check_sample_weight(sample_weight, n)
+        except ValueError as exc:
+            if "positive sum" in str(exc):
+                raise ValueError("sample_weight must have a positive sum; all weights are zero") from None
+            raise
         if w is not None and not is_dask(w) and not is_dask(data[0]):
             # same library, device and dtype as the data (float32 stays float32)
             w = asarray_like(to_numpy(w), data[0])
-        n_features = family.n_features(data)
         if fitting:
+            family.check_fit_data(data)
+            self._fit_ndim = x_ndim
             k = check_n_components(self.n_components)
             if not any(is_dask(a) for a in data):
                 distinct = _distinct_rows(data[:1] if not isinstance(family, Binomial) else data[:2])
@@ -236,9 +262,6 @@ class _FamilyMixture(MixtureEstimator):
                     raise ValueError(f"n_components={k} is more than the number of distinct rows "
                                      f"({distinct}) of the data")
             self.n_features_in_ = n_features
-        elif hasattr(self, "n_features_in_") and n_features != self.n_features_in_:
-            raise ValueError(f"X has {n_features} features, but {type(self).__name__} is expecting "
-                             f"{self.n_features_in_} features as input")
         return data + (w,)
 
     def _init_params(self, model, data) -> dict | None:
@@ -292,6 +315,21 @@ class _FamilyMixture(MixtureEstimator):
         if isinstance(model.family, Categorical):
             return (k, model.family.n_features(data), model.family.width)
         return (k,) if x.ndim == 1 else (k, int(x.shape[1]))
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "result_"):
+            message = f"this {type(self).__name__} is not fitted yet; call fit() first"
+            try:  # scikit-learn's error (a ValueError and AttributeError) when it is installed
+                from sklearn.exceptions import NotFittedError
+            except ImportError:  # pragma: no cover - scikit-learn is optional
+                raise AttributeError(message) from None
+            raise NotFittedError(message)
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Update the fit with one batch of rows (online EM, :mod:`emkit.online`); ``y`` is
+        ignored."""
+        from ..online import partial_fit
+        return partial_fit(self, X, sample_weight=sample_weight)
 
     def sample(self, n_samples: int = 1, random_state=None):
         """Draw ``n_samples`` rows from the fitted mixture: ``(X, labels)``."""
@@ -418,6 +456,7 @@ class PoissonMixture(_FamilyMixture):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.positive_only = True
+        tags.input_tags.categorical = True  # whole numbers (counts)
         return tags
 
 
@@ -540,6 +579,9 @@ class BernoulliMixture(_FamilyMixture):
     ----------
     n_components : int
     probs_init : (K, d), weights_init : (K,), optional
+    binarize : float, optional
+        Threshold: values above it count as 1, the others as 0 (as scikit-learn's
+        ``BernoulliNB``). None (default): X must hold only 0 and 1.
 {engine}
 
     Attributes
@@ -550,18 +592,29 @@ class BernoulliMixture(_FamilyMixture):
     _init_groups = {"probs": "probs_init"}
 
     def __init__(self, n_components: int = 1, *, probs_init=None, weights_init=None,
-                 tol: float = 1e-10, stop: str = "loglik_rel", max_iter: int = 1000, n_init: int = 1,
-                 random_state=None, fixed: Sequence[str] = (), accelerate=None, algorithm: str = "em",
-                 burn_in: int | None = None, check_monotone: str = "warn", chunk_size: int | None = None,
+                 binarize: float | None = None, tol: float = 1e-10, stop: str = "loglik_rel",
+                 max_iter: int = 1000, n_init: int = 1, random_state=None, fixed: Sequence[str] = (),
+                 accelerate=None, algorithm: str = "em", burn_in: int | None = None,
+                 check_monotone: str = "warn", chunk_size: int | None = None,
                  callback: Callable | None = None, keep_history: bool = False):
         self.n_components = n_components
         self.probs_init = probs_init
         self.weights_init = weights_init
+        self.binarize = binarize
         self._set_engine(tol, stop, max_iter, n_init, random_state, fixed, accelerate, algorithm,
                          burn_in, check_monotone, chunk_size, callback, keep_history)
 
     def _family(self) -> Family:
         return Bernoulli()
+
+    def _make_data(self, X, sample_weight=None, fitting: bool = True, **extra) -> tuple:
+        if self.binarize is not None:
+            # as scikit-learn's BernoulliNB: values above the threshold are 1, the others 0
+            x = as_native_array(X, "X", ndim=(1, 2))
+            x = (x > self.binarize).astype(x.dtype) if is_dask(x) or get_namespace(x) is np \
+                else get_namespace(x).astype(x > self.binarize, x.dtype)
+            X = x
+        return super()._make_data(X, sample_weight=sample_weight, fitting=fitting, **extra)
 
 
 class CategoricalMixture(_FamilyMixture):
@@ -622,6 +675,12 @@ class CategoricalMixture(_FamilyMixture):
         if sizes is None:
             raise AttributeError("CategoricalMixture: call fit() first")
         return Categorical(sizes[0] if len(sizes) == 1 else list(sizes))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        tags.input_tags.categorical = True  # integer codes
+        return tags
 
 
 class BinomialMixture(_FamilyMixture):
