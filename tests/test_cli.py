@@ -339,3 +339,33 @@ def test_installed_script_gaussian_fit(tmp_path):
     out = json.loads(proc.stdout)
     assert out["loglik"] == pytest.approx(-1130.264, abs=1e-2)  # mclust VVV, G=2
     assert sorted(out["params"]["weights"]) == pytest.approx([0.3559, 0.6441], abs=1e-3)
+
+
+# --------------------------------------------------------------------------- select
+def test_select_faithful_picks_two_full_components(tmp_path):
+    picture = tmp_path / "bic.png"
+    result = run("select", DATA / "faithful.csv", "--components", "1-3", "--covariance-type", "full",
+                 "--n-init", "2", "--random-state", "0", "--tol", "1e-6", "--json", "--plot", picture)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert [r["n_components"] for r in out["table"]] == [1, 2, 3]
+    assert (out["best"]["n_components"], out["best"]["covariance_type"]) == (2, "full")
+    # mclust on faithful: VVV,2 has BIC 2322.192 (mclust prints it with the opposite sign)
+    assert out["best"]["bic"] == pytest.approx(2322.192, abs=0.01)
+    # one Gaussian: closed-form MLE, loglik = -n/2 (log det(2 pi S) + D) with S the ML covariance
+    x = emkit.datasets.load_faithful()
+    s = np.cov(x.T, bias=True)
+    one = -0.5 * len(x) * (np.log(np.linalg.det(2 * np.pi * s)) + 2)
+    assert out["table"][0]["loglik"] == pytest.approx(one, abs=1e-6)
+    assert all(r["icl"] >= r["bic"] - 1e-9 for r in out["table"])
+    from PIL import Image
+    assert Image.open(picture).size == (600, 400)
+
+
+def test_select_text_output_names_the_winner():
+    result = run("select", DATA / "faithful.csv", "-k", "1", "--covariance-type", "full", "--columns", "waiting")
+    assert result.exit_code == 0, result.output
+    assert "winner by BIC: 1 component(s), full covariance" in result.stdout
+    w = emkit.datasets.load_faithful()[:, 1]
+    one = -0.5 * len(w) * (np.log(2 * np.pi * w.var()) + 1)
+    assert f"{2 * -one + 2 * np.log(len(w)):.3f}" in result.stdout  # BIC of one normal, 2 parameters

@@ -541,9 +541,9 @@ if click is not None:
                   help="Numbers of components to compare: 3, 1-9 or 1,2,5.")
     @click.option("--covariance-type", "covariance_types", multiple=True,
                   type=click.Choice(["full", "tied", "diag", "spherical"]),
-                  help="Covariance structure(s) to compare (default: full).")
+                  help="Covariance structure(s) to compare (default: all four).")
     @click.option("--columns", "-c", multiple=True, help="Columns to use (comma separated or repeated).")
-    @click.option("--criterion", type=click.Choice(["bic", "icl"]), default="bic", show_default=True,
+    @click.option("--criterion", type=click.Choice(["bic", "aic", "icl"]), default="bic", show_default=True,
                   help="Which criterion picks the winner (lower is better).")
     @_engine_options
     @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
@@ -561,7 +561,7 @@ if click is not None:
         x = table.select(names)
         table.require_complete(names)
         settings = _engine_settings(opts)
-        kwargs: dict[str, Any] = {"n_components": ks, **settings}
+        kwargs: dict[str, Any] = {"n_components": ks, "criterion": criterion, **settings}
         if covariance_types:
             kwargs["covariance_types"] = list(covariance_types)
         try:
@@ -571,8 +571,13 @@ if click is not None:
         except ValueError as exc:
             raise DataError(f"{data}: {exc}") from None
         records = _selection_records(selection)
-        best = min((r for r in records if r.get(criterion) is not None and math.isfinite(r[criterion])),
-                   key=lambda r: r[criterion])
+        best_params = getattr(selection, "best_params", None)
+        finite = [r for r in records if isinstance(r.get(criterion), (int, float)) and math.isfinite(r[criterion])]
+        if not finite:
+            raise DataError(f"{data}: no Gaussian mixture could be fitted "
+                            f"({'; '.join(str(r.get('error')) for r in records if r.get('error'))})")
+        best = next((r for r in finite if best_params and all(r.get(k) == v for k, v in best_params.items())),
+                    min(finite, key=lambda r: r[criterion]))
         if opts.get("plot"):
             from . import plot
             plot.bic(records).figure.savefig(opts["plot"])
@@ -581,19 +586,26 @@ if click is not None:
                                              "table": records, "best": best}), indent=2))
             return
         console = Console(width=max(Console().width, 100))
-        out = RichTable(title=f"Gaussian mixtures on {data} ({', '.join(names)}); lower is better",
-                        title_justify="left")
-        for col in ("n_components", "covariance_type", "loglik", "bic", "icl"):
+        console.print(f"Gaussian mixtures on {data} (columns: {', '.join(names)}); lower is better",
+                      highlight=False, soft_wrap=True)
+        out = RichTable()
+        shown = ("n_components", "covariance_type", "loglik", "n_parameters", "bic", "aic", "icl")
+        for col in shown:
             out.add_column(col, justify="right")
         for r in records:
-            mark = r is best
-            cells = [str(r.get("n_components")), str(r.get("covariance_type", "full"))]
-            cells += [f"{r[c]:.3f}" if isinstance(r.get(c), (int, float)) and r.get(c) is not None else "-"
-                      for c in ("loglik", "bic", "icl")]
-            out.add_row(*cells, style="bold green" if mark else None)
+            cells = []
+            for col in shown:
+                v = r.get(col)
+                cells.append(f"{v:.3f}" if isinstance(v, float) else "-" if v is None else str(v))
+            out.add_row(*cells, style="bold green" if r is best else None)
         console.print(out)
+        for r in records:
+            if r.get("error"):
+                console.print(f"K={r['n_components']} {r.get('covariance_type')}: not fitted ({r['error']})",
+                              highlight=False)
         console.print(f"winner by {criterion.upper()}: {best['n_components']} component(s), "
-                      f"{best.get('covariance_type', 'full')} covariance ({criterion.upper()} {best[criterion]:.3f})")
+                      f"{best.get('covariance_type', 'full')} covariance ({criterion.upper()} {best[criterion]:.3f})",
+                      highlight=False)
 
     @cli.command()
     @click.argument("model_file", metavar="MODEL", type=click.Path(dir_okay=False))
