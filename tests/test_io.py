@@ -318,7 +318,8 @@ def _estimator_cases():
         ("GaussianMixture", lambda cls: cls(2, random_state=0).fit(faithful),
          lambda est: est.predict_proba(faithful)),
         ("Exponential", lambda cls: cls().fit(expo), None),
-        ("AlleleFrequencies", lambda cls: cls().fit(moths), None),
+        ("AlleleFrequencies", lambda cls: cls.from_dominance("C>I>T", names={"C": "carbonaria", "I": "insularia",
+                                                                           "T": "typica"}).fit(moths), None),
     ]
 
 

@@ -12,6 +12,7 @@ A model file is a ZIP archive holding
          "params": {...},                          # constructor settings (get_params())
          "fitted": {...},                          # fitted attributes ending in "_"
          "result": {...},                          # restarts' traces, stop rule, ...
+         "model_state": {...},                     # plain-data attributes of model_
          "dropped": ["callback"]}                  # settings that cannot be stored
 
     Values are JSON numbers, strings, booleans, null, lists and objects, plus four tagged
@@ -266,9 +267,15 @@ def save(estimator, path: str | os.PathLike) -> Path:
         result = enc.encode(_result_summary(getattr(estimator, "result_", None)))
     except _Unstorable:
         result = {}
+    model_state = {}
+    for key, value in vars(getattr(estimator, "model_", None) or _Empty()).items():
+        try:  # plain-data settings of the model (e.g. a centring vector chosen from the data)
+            model_state[key] = enc.encode(value)
+        except _Unstorable:
+            pass
     header = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "emkit_version": __version__,
               "estimator": name, "params": params, "fitted": fitted, "result": result,
-              "dropped": dropped}
+              "model_state": model_state, "dropped": dropped}
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -328,6 +335,7 @@ def load(path: str | os.PathLike):
             params = dec.decode(header["params"])
             fitted = dec.decode(header["fitted"])
             result = dec.decode(header.get("result") or {})
+            model_state = dec.decode(header.get("model_state") or {})
     except zipfile.BadZipFile as exc:
         raise ValueError(f"{shown}: not an emkit model file or truncated ({exc})") from None
     except (EOFError, OSError, NotImplementedError, zlib.error) as exc:  # damaged streams inside the zip
@@ -342,15 +350,25 @@ def load(path: str | os.PathLike):
             raise ValueError(f"{shown}: {key!r} is not a fitted attribute name")
         setattr(estimator, key, value)
     if "params_" in fitted:
-        _rebuild_fit(estimator, result if isinstance(result, dict) else {})
+        _rebuild_fit(estimator, result if isinstance(result, dict) else {},
+                     model_state if isinstance(model_state, dict) else {})
     return estimator
 
 
-def _rebuild_fit(estimator, result: dict) -> None:
+class _Empty:
+    """Stands in for a missing ``model_`` (an unfitted estimator has no model state)."""
+
+
+def _rebuild_fit(estimator, result: dict, model_state: dict) -> None:
     """``model_`` and a minimal ``result_`` for a loaded fitted estimator."""
     from .engine import EMResult, RestartSummary
 
     model = estimator._make_model()
+    fresh = vars(model)
+    for key, value in model_state.items():
+        # only data attributes the freshly built model already has: nothing new is injected
+        if isinstance(key, str) and key in fresh and not key.startswith("__"):
+            setattr(model, key, value)
     estimator.model_ = model
     params = estimator.params_
     trace = np.asarray(getattr(estimator, "loglik_trace_", [getattr(estimator, "loglik_", np.nan)]))
