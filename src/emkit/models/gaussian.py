@@ -575,8 +575,12 @@ class GaussianMixture(MixtureEstimator):
     def _make_model(self) -> GaussianMixtureModel:
         return GaussianMixtureModel(self.n_components, self.covariance_type, self.reg_covar, self.init_params)
 
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "result_"):
+            raise _not_fitted_error(f"this {type(self).__name__} is not fitted yet; call fit() first")
+
     def _make_data(self, X, sample_weight=None, fitting: bool = True) -> tuple:
-        X = as_array(X, "X", ndim=2, allow_nan=True)
+        X = as_array(_precheck_X(X), "X", ndim=2, allow_nan=True)
         if not fitting:
             self._check_fitted()
             d_fit = getattr(self, "n_features_in_", None)
@@ -587,6 +591,11 @@ class GaussianMixture(MixtureEstimator):
         if all_nan.size:
             raise ValueError(f"X has rows with every entry missing (NaN): rows {all_nan[:10].tolist()}"
                              f"{' ...' if all_nan.size > 10 else ''}; drop them (they carry no information)")
+        if sample_weight is not None and not is_dask(sample_weight):
+            sw = to_numpy(sample_weight) if hasattr(sample_weight, "__array_namespace__") else sample_weight
+            sw = np.asarray(sw, dtype=np.float64) if not is_dask(X) else sw
+            if isinstance(sw, np.ndarray) and sw.size and np.all(sw == 0):
+                raise ValueError("sample_weight: all weights are zero; at least one must be positive")
         w = check_sample_weight(sample_weight, int(X.shape[0]))
         if w is not None and not is_dask(w) and not is_dask(X):
             xp = get_namespace(X)
@@ -731,6 +740,42 @@ class GaussianMixture(MixtureEstimator):
             block[nan] = filled[nan]
             out[target] = block
         return out if get_namespace(x) is np else asarray_like(out, x)
+
+
+def _not_fitted_error(message: str) -> Exception:
+    """scikit-learn's NotFittedError (a ValueError and AttributeError) when scikit-learn is
+    installed, so its tooling recognises it; otherwise emkit's own equivalent."""
+    try:
+        from sklearn.exceptions import NotFittedError
+    except ImportError:  # pragma: no cover - scikit-learn is optional
+        class NotFittedError(ValueError, AttributeError):
+            pass
+    return NotFittedError(message)
+
+
+def _precheck_X(X):
+    """Clear errors for inputs the generic validation would misreport: sparse matrices,
+    complex numbers, 1-D arrays and arrays without columns."""
+    if hasattr(X, "tocsr") and hasattr(X, "nnz"):
+        raise ValueError("sparse input is not supported by GaussianMixture; pass a dense array "
+                         "(X.toarray())")
+    if isinstance(X, (list, tuple)):
+        try:
+            X = np.asarray(X)
+        except ValueError as exc:
+            raise ValueError(f"X could not be read as a numeric array: {exc}") from None
+    if isinstance(X, np.ndarray):
+        if np.iscomplexobj(X):
+            raise ValueError("Complex data not supported: X has complex dtype")
+        if X.dtype == object:
+            X = np.asarray(X, dtype=np.float64)  # a TypeError names a non-numeric entry
+    shape = tuple(getattr(X, "shape", ()))
+    if len(shape) == 1:
+        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {shape}; Reshape your data "
+                         f"with X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one sample")
+    if len(shape) == 2 and shape[1] == 0:
+        raise ValueError(f"0 feature(s) (shape={shape}) while a minimum of 1 is required.")
+    return X
 
 
 def _float_dtype(x):
