@@ -71,7 +71,7 @@ class SquaremAccelerator:
 
     name = "squarem"
 
-    def __init__(self, step_max0: float = 1.0, step_factor: float = 4.0, max_backtracks: int = 20) -> None:
+    def __init__(self, step_max0: float = math.inf, step_factor: float = 4.0, max_backtracks: int = 20) -> None:
         if not (step_max0 >= 1.0 and step_factor > 1.0):
             raise ValueError("step_max0 must be >= 1 and step_factor > 1")
         self.step_max0 = float(step_max0)
