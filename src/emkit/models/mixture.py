@@ -91,7 +91,8 @@ class FiniteMixtureModel(DiscreteLatentModel):
         n = stats["n"]
         xp = get_namespace(n)
         new = {"weights": n / xp.sum(n)}
-        new.update(self.family.m_step(stats, params))
+        with np.errstate(divide="ignore", invalid="ignore"):  # empty components are handled below
+            new.update(self.family.m_step(stats, params))
         empty = ~(n > 0)
         if params is not None and bool(to_numpy(xp.any(empty))):
             # A component with no responsibility has no estimate: keep its parameters.
