@@ -293,7 +293,7 @@ def _records(table: Any) -> list[dict]:
     return records
 
 
-def bic(table: Any, ax=None, *, criteria: Sequence[str] = ("bic", "icl")):
+def bic(table: Any, ax=None, *, criteria: Sequence[str] = ("bic", "icl"), zoom: bool = True):
     """BIC and ICL against the number of components, one line per covariance type.
 
     Parameters
@@ -301,6 +301,9 @@ def bic(table: Any, ax=None, *, criteria: Sequence[str] = ("bic", "icl")):
     table : list of dict, dict of columns, or an object with ``.table``
         Records with ``n_components``, ``covariance_type`` (optional), ``bic``, ``icl``, as
         :func:`emkit.select_mixture` returns. Lower is better (scikit-learn's sign).
+    zoom : bool
+        Limit the y axis to the better part of the values (a poor covariance type's values can
+        be far above and would flatten the interesting region near the minimum).
 
     Returns
     -------
@@ -326,10 +329,17 @@ def bic(table: Any, ax=None, *, criteria: Sequence[str] = ("bic", "icl")):
             for k, v in zip(ks, values):
                 if np.isfinite(v) and (crit not in best or v < best[crit][0]):
                     best[crit] = (v, k, cov_type)
+    finite = np.array([float(r.get(c, np.nan)) for r in records for c in criteria], dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if zoom and finite.size > 4:
+        low, upper = finite.min(), np.quantile(finite, 0.6)
+        if upper > low:
+            pad = 0.05 * (upper - low)
+            ax.set_ylim(low - pad, upper + pad)
     for crit, (v, k, cov_type) in best.items():
         ax.plot([k], [v], marker="*", ms=16, color="k", ls="none")
         ax.annotate(f"best {crit.upper()}: K={k} {cov_type}".strip(), (k, v), textcoords="offset points",
-                    xytext=(6, 8 if crit == "bic" else -14), fontsize="small")
+                    xytext=(6, -14 if crit == "bic" else 10), fontsize="small")
     ax.set_xlabel("number of components")
     ax.set_ylabel("criterion (lower is better)")
     ax.legend(fontsize="small")
@@ -414,13 +424,16 @@ def write_demo_pictures(directory: str | os.PathLike) -> list[Path]:
         written.append(path)
 
     faithful = emkit.datasets.load_faithful()
+    names = ["eruptions (min)", "waiting (min)"]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the short snapshot fits stop at max_iter on purpose
-        gmm = emkit.GaussianMixture(2, covariance_type="full", random_state=1, n_init=5,
-                                    keep_history=True).fit(faithful)
-        save(snapshots(faithful, gmm, feature_names=["eruptions (min)", "waiting (min)"]),
-             "faithful_snapshots.png")
-        save(trace(gmm).figure, "faithful_trace.png")
+        warnings.simplefilter("ignore")  # short fits stop at max_iter on purpose
+        # a start with both means in the upper cluster, so the pictures show EM moving them
+        slow = emkit.GaussianMixture(2, init_params="random_from_data", random_state=0, tol=1e-8,
+                                     keep_history=True).fit(faithful)
+        save(snapshots(faithful, slow, feature_names=names), "faithful_snapshots.png")
+        restarts = emkit.GaussianMixture(2, init_params="random_from_data", n_init=5, random_state=0,
+                                         tol=1e-8).fit(faithful)
+        save(trace(restarts).figure, "faithful_trace.png")
         table = emkit.select_mixture(faithful, n_components=range(1, 7), random_state=0)
         save(bic(table).figure, "faithful_bic.png")
         coins = emkit.datasets.load_two_coins()
