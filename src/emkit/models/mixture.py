@@ -332,6 +332,10 @@ class _FamilyMixture(MixtureEstimator):
         from ..online import partial_fit
         return partial_fit(self, X, sample_weight=sample_weight)
 
+    def _online_data(self, X, sample_weight=None, **extra) -> tuple:
+        """Data of one online batch: checked against the fit's features once fitted."""
+        return self._make_data(X, sample_weight=sample_weight, fitting=not hasattr(self, "result_"), **extra)
+
     def sample(self, n_samples: int = 1, random_state=None):
         """Draw ``n_samples`` rows from the fitted mixture: ``(X, labels)``."""
         self._check_fitted()
@@ -657,6 +661,12 @@ class CategoricalMixture(_FamilyMixture):
         self.n_categories_ = self._categories_of(X)
         return super().fit(X, sample_weight=sample_weight)
 
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Online EM update; the first batch (or ``n_categories``) fixes the categories."""
+        if not hasattr(self, "result_"):
+            self.n_categories_ = self._categories_of(X)
+        return super().partial_fit(X, sample_weight=sample_weight)
+
     def _categories_of(self, X) -> list[int]:
         if self.n_categories is not None:
             c = self.n_categories
@@ -726,6 +736,15 @@ class BinomialMixture(_FamilyMixture):
         trials = self._trials_or_default(trials, fitting=True)
         EMEstimator.fit(self, successes, trials=trials, sample_weight=sample_weight)
         self.trials_ = trials if np.ndim(trials) == 0 else None
+        return self
+
+    def partial_fit(self, successes, trials=None, sample_weight=None):
+        """Update the fit with one batch of runs (online EM, :mod:`emkit.online`)."""
+        from ..online import partial_fit
+        trials = self._trials_or_default(trials, fitting=not hasattr(self, "result_"))
+        partial_fit(self, successes, trials=trials, sample_weight=sample_weight)
+        if not hasattr(self, "trials_"):
+            self.trials_ = trials if np.ndim(trials) == 0 else None
         return self
 
     def _trials_or_default(self, trials, fitting: bool):
