@@ -369,3 +369,45 @@ def test_select_text_output_names_the_winner():
     w = emkit.datasets.load_faithful()[:, 1]
     one = -0.5 * len(w) * (np.log(2 * np.pi * w.var()) + 1)
     assert f"{2 * -one + 2 * np.log(len(w)):.3f}" in result.stdout  # BIC of one normal, 2 parameters
+
+
+# --------------------------------------------------------------------------- engine options from the command line
+def test_gaussian_fit_plots_and_predict(tmp_path):
+    picture, model = tmp_path / "fit.png", tmp_path / "g.emkit"
+    result = run("fit", DATA / "faithful.csv", "-m", "gaussian", "--covariance-type", "diag", "--n-init", "2",
+                 "--random-state", "0", "--plot", picture, "--save", model, "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert np.shape(out["params"]["covariances"]) == (2, 2)  # diag: (K, D)
+    from PIL import Image
+    assert Image.open(picture).size == (600, 400)
+    assert Image.open(tmp_path / "fit_snapshots.png").size == (1020, 600)
+    result = run("predict", model, DATA / "faithful.csv")
+    rows = list(csv.reader(io.StringIO(result.stdout)))
+    assert len(rows) == 273 and rows[0] == ["row", "label", "p0", "p1"]
+    proba = emkit.load(model).predict_proba(emkit.datasets.load_faithful())
+    np.testing.assert_array_equal(np.array([[float(v) for v in r[2:]] for r in rows[1:]]), proba)
+
+
+def test_accelerate_and_algorithms_reach_consistent_fits():
+    base = ["fit", DATA / "hasselblad_deaths.csv", "-m", "poisson", "-c", "deaths", "--weights", "freq",
+            "--random-state", "0", "--tol", "1e-13", "--json"]
+    plain = json.loads(run(*base).stdout)
+    fast = json.loads(run(*base, "--accelerate", "squarem").stdout)
+    # the same maximum; the count of EM-map evaluations (not time) shows the acceleration
+    assert fast["loglik"] == pytest.approx(plain["loglik"], abs=1e-7)
+    assert fast["n_em_evaluations"] < plain["n_em_evaluations"]
+    hard = json.loads(run(*base, "--algorithm", "hard", "-q").stdout)
+    assert hard["loglik"] <= plain["loglik"] + 1e-9
+
+
+def test_fixed_weights_stay_put():
+    result = run("fit", DATA / "two_coins.csv", "-m", "binomial", "--successes", "heads", "--trials", "10",
+                 "--fixed", "weights", "--random-state", "0", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    start = emkit.BinomialMixture(2, random_state=0, max_iter=0, tol=0).fit(
+        np.array([5, 9, 8, 4, 7]), trials=10).weights_
+    assert out["params"]["weights"] == list(start)
+    result = run("fit", DATA / "two_coins.csv", "-m", "binomial", "--trials", "10", "--fixed", "banana")
+    assert result.exit_code == 2 and "banana" in result.stderr

@@ -293,6 +293,21 @@ def _build_estimator(model: str, components: int, opts: dict, callback):
     return emkit.ExponentialMixture(components, **settings)
 
 
+def _check_fixed(estimator, opts: dict) -> None:
+    """--fixed names must be parameter groups of the model: a usage error otherwise."""
+    names = _split_names(opts.get("fixed") or ())
+    if not names:
+        return
+    try:
+        groups = list(estimator._make_model().param_spec)
+    except Exception:  # the fit itself will report a model that cannot be built
+        return
+    unknown = [n for n in names if n not in groups]
+    if unknown:
+        raise click.BadParameter(f"unknown parameter group(s) {', '.join(map(repr, unknown))}; "
+                                 f"this model has {', '.join(groups)}", param_hint="--fixed")
+
+
 def _fit_arguments(table: Table, model: str, spec: dict, estimator) -> tuple[tuple, dict]:
     x = table.select(spec["X"])
     needs_complete = list(spec["X"]) if not (model == "exponential" and type(estimator).__name__ == "Exponential") else []
@@ -504,9 +519,10 @@ if click is not None:
             estimator = _make_estimator(model, components, opts, progress)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
+        _check_fixed(estimator, opts)
         args, kwargs = _fit_arguments(table, model, spec, estimator)
         _run_fit(estimator, args, kwargs, data, opts["quiet"], model)
-        estimator.feature_names_in_ = np.array(spec["X"])
+        # which columns fed the fit, saved with the model so `emkit predict` reads the same ones
         estimator.cli_data_ = {k: v for k, v in spec.items() if v is not None}
         ses = None
         if opts.get("se"):
@@ -627,7 +643,7 @@ if click is not None:
             raise DataError(f"{model_file}: the model is not fitted")
         table = read_table(data)
         stored = getattr(estimator, "cli_data_", {}) or {}
-        names = _split_names(columns) or [str(n) for n in getattr(estimator, "feature_names_in_", [])] or table.names
+        names = _split_names(columns) or [str(n) for n in stored.get("X", [])] or table.names
         x = table.select(names)
         table.require_complete(names)
         kwargs: dict[str, Any] = {}
