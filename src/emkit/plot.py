@@ -96,7 +96,8 @@ def trace(fit_or_estimator: Any, ax=None, *, title: str | None = None):
     ax.set_xlabel("iteration")
     ax.set_ylabel("observed log-likelihood")
     name = getattr(getattr(result, "model", None), "display_name", "EM")
-    ax.set_title(title or f"{name}: log-likelihood {result.loglik:.4f} after {result.n_iter} iterations")
+    ax.set_title(title or f"{name}: log-likelihood {result.loglik:.4f}, {result.n_iter} iterations",
+                 fontsize="medium")
     ax.grid(alpha=0.3)
     if len(restarts) > 1:
         ax.legend(loc="lower right", fontsize="small")
