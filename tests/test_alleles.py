@@ -202,3 +202,28 @@ def test_bad_frequencies_init(init, message):
 def test_bad_dominance_orders(order):
     with pytest.raises(ValueError, match="dominance order"):
         emkit.AlleleFrequencies.from_dominance(order)
+
+
+def test_supplemented_em_standard_errors_match_the_observed_information_computed_here():
+    counts = load_peppered_moth()
+    est = moth().fit(counts)
+    p = np.array([est.frequencies_[a] for a in "CIT"])
+
+    def loglik(free):
+        c, i = free
+        probs = moth_probs([c, i, 1 - c - i])
+        return sum(counts[k] * np.log(probs[k]) for k in counts)
+
+    h = 1e-5
+    free = p[:2]
+    hess = np.zeros((2, 2))
+    for a in range(2):
+        for b in range(2):
+            ea, eb = np.eye(2)[a] * h, np.eye(2)[b] * h
+            hess[a, b] = (loglik(free + ea + eb) - loglik(free + ea - eb) - loglik(free - ea + eb)
+                          + loglik(free - ea - eb)) / (4 * h * h)
+    cov = np.linalg.inv(-hess)
+    expected = np.sqrt([cov[0, 0], cov[1, 1], cov[0, 0] + cov[1, 1] + 2 * cov[0, 1]])
+    se = est.standard_errors("sem")["frequencies"]
+    np.testing.assert_allclose(se, expected, rtol=1e-3)
+    np.testing.assert_allclose(se, [0.0074, 0.0122, 0.0135], atol=1e-4)

@@ -102,3 +102,13 @@ def test_bad_data_gives_clear_errors(kwargs, message):
 def test_bad_rate_init(rate_init):
     with pytest.raises(ValueError, match="rate_init must be a positive number"):
         emkit.Exponential(rate_init=rate_init).fit([1.0, 2.0])
+
+
+def test_supplemented_em_standard_error_is_the_closed_form():
+    # censored exponential: l = d log(rate) - rate * T, so the observed information is d / rate^2
+    x = np.array([0.5, 2.0, 1.0, 3.0, NAN, 4.0, 0.7])
+    censored = np.array([False, True, False, False, False, True, False])
+    est = emkit.Exponential().fit(x, censored=censored)
+    events = 4
+    se = est.standard_errors("sem")["rate"]
+    assert float(se) == pytest.approx(est.rate_ / np.sqrt(events), rel=1e-4)

@@ -145,7 +145,7 @@ def test_sparse_input_is_refused_clearly():
 
 
 def test_category_unseen_in_fit_is_an_error_at_predict_time():
-    est = emkit.CategoricalMixture(2, random_state=0).fit([[0, 1], [1, 0], [1, 1], [0, 0]])
+    est = emkit.CategoricalMixture(2, random_state=0, max_iter=20, tol=1e-3).fit([[0, 1], [1, 0], [1, 1], [0, 0]])
     with pytest.raises(ValueError, match="codes >= 2"):
         est.predict([[0, 2]])
 
