@@ -411,3 +411,15 @@ def test_fixed_weights_stay_put():
     assert out["params"]["weights"] == list(start)
     result = run("fit", DATA / "two_coins.csv", "-m", "binomial", "--trials", "10", "--fixed", "banana")
     assert result.exit_code == 2 and "banana" in result.stderr
+
+
+def test_gaussian_keeps_rows_with_missing_values(tmp_path):
+    p = write(tmp_path, "nan.csv", "x,y\n1,2\n1.5,NA\n5,6\n5.5,6.2\n1.2,2.5\n,6.1\n4.8,5.7\n0.9,2.2\n")
+    result = run("fit", p, "-m", "gaussian", "--covariance-type", "diag", "--random-state", "0", "--json")
+    assert result.exit_code == 0, result.output
+    x = np.array([[1, 2], [1.5, np.nan], [5, 6], [5.5, 6.2], [1.2, 2.5], [np.nan, 6.1], [4.8, 5.7], [0.9, 2.2]])
+    direct = emkit.GaussianMixture(2, covariance_type="diag", random_state=0).fit(x)
+    assert json.loads(result.stdout)["loglik"] == pytest.approx(direct.loglik_, abs=1e-9)
+    # a Poisson mixture has no missing-value model: the first NA is reported by row and column
+    result = run("fit", p, "-m", "poisson", "-c", "y")
+    assert result.exit_code == 1 and f"{p}: row 3, column 'y': missing value" in result.stderr

@@ -310,7 +310,9 @@ def _check_fixed(estimator, opts: dict) -> None:
 
 def _fit_arguments(table: Table, model: str, spec: dict, estimator) -> tuple[tuple, dict]:
     x = table.select(spec["X"])
-    needs_complete = list(spec["X"]) if not (model == "exponential" and type(estimator).__name__ == "Exponential") else []
+    # GaussianMixture and the one-rate Exponential treat NaN as missing values (latent, by EM)
+    handles_missing = type(estimator).__name__ in ("GaussianMixture", "Exponential")
+    needs_complete = [] if handles_missing else list(spec["X"])
     if spec.get("weights"):
         needs_complete.append(spec["weights"])
     if isinstance(spec.get("trials"), str):
@@ -645,7 +647,8 @@ if click is not None:
         stored = getattr(estimator, "cli_data_", {}) or {}
         names = _split_names(columns) or [str(n) for n in stored.get("X", [])] or table.names
         x = table.select(names)
-        table.require_complete(names)
+        if type(estimator).__name__ != "GaussianMixture":  # it predicts rows with missing values too
+            table.require_complete(names)
         kwargs: dict[str, Any] = {}
         if type(estimator).__name__ == "BinomialMixture":
             x = x[:, 0]
