@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import subprocess
 import sys
 import types
@@ -423,3 +424,18 @@ def test_gaussian_keeps_rows_with_missing_values(tmp_path):
     # a Poisson mixture has no missing-value model: the first NA is reported by row and column
     result = run("fit", p, "-m", "poisson", "-c", "y")
     assert result.exit_code == 1 and f"{p}: row 3, column 'y': missing value" in result.stderr
+
+
+def test_summary_of_a_tied_gaussian_and_exponential_standard_error():
+    result = run("fit", DATA / "faithful.csv", "-m", "gaussian", "--covariance-type", "tied", "--random-state", "0")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    # the shared covariance is not split across the two component rows
+    assert sum(1 for l in lines if re.match(r"│\s+[01] │", l)) == 2
+    assert any(l.startswith("│ covariances") for l in lines)
+    result = run("fit", DATA / "faithful.csv", "-m", "exponential", "-c", "waiting", "--se", "sem")
+    waiting = emkit.datasets.load_faithful()[:, 1]
+    rate = 1 / waiting.mean()
+    # exponential: I(rate) = n / rate^2, so SE = rate / sqrt(n)
+    assert f"{rate:.6g} ± {rate / np.sqrt(len(waiting)):.3g}" in result.stdout
+    assert "one standard error (sem)" in result.stdout

@@ -332,7 +332,7 @@ def _fit_arguments(table: Table, model: str, spec: dict, estimator) -> tuple[tup
     return (x,), kwargs
 
 
-def _run_fit(estimator, args, kwargs, path: str, quiet: bool, description: str):
+def _run_fit(estimator, args, kwargs, path: str, quiet: bool):
     from .progress import FitProgress
 
     progress = estimator.callback if hasattr(estimator, "callback") else None
@@ -401,30 +401,43 @@ def _format_value(value: Any, se: Any = None) -> str:
     return "[" + ", ".join(f"{a:.5g} ± {b:.2g}" for a, b in zip(v.ravel(), s.ravel())) + "]"
 
 
-def _print_summary(console, estimator, path: str, spec: dict, ses: dict | None, criteria: dict) -> None:
+def _print_summary(console, estimator, path: str, spec: dict, ses: dict | None, criteria: dict,
+                   se_method: str | None = None) -> None:
     from rich.table import Table as RichTable
 
     from ._array import to_numpy
 
+    from rich.markup import escape
+
     params = {k: to_numpy(v) for k, v in estimator.params_.items()}
     k = getattr(estimator, "n_components", None)
-    console.print(f"[bold]{type(estimator).__name__}[/bold] fitted to {path} (columns: {', '.join(spec['X'])})",
-                  highlight=False, soft_wrap=True)
-    table = RichTable()
-    per_component = k is not None and all(v.ndim >= 1 and v.shape[0] == k for v in params.values())
+    console.print(f"[bold]{type(estimator).__name__}[/bold] fitted to {escape(path)} "
+                  f"(columns: {escape(', '.join(spec['X']))})", highlight=False, soft_wrap=True)
+
+    def se_of(name):
+        return None if ses is None else np.asarray(to_numpy(ses[name]))
+
+    # groups with one entry per component go in one table (a tied covariance is shared)
+    shared = {"covariances"} if getattr(estimator, "covariance_type", None) == "tied" else set()
+    per_component = [g for g, v in params.items()
+                     if k is not None and v.ndim >= 1 and v.shape[0] == k and g not in shared]
     if per_component:
+        table = RichTable()
         table.add_column("component", justify="right")
-        for name in params:
+        for name in per_component:
             table.add_column(name, justify="right")
         for c in range(k):
-            table.add_row(str(c), *[_format_value(v[c], None if ses is None else np.asarray(ses[name])[c])
-                                    for name, v in params.items()])
-    else:
+            table.add_row(str(c), *[_format_value(params[g][c], None if ses is None else se_of(g)[c])
+                                    for g in per_component])
+        console.print(table)
+    others = [g for g in params if g not in per_component]
+    if others:
+        table = RichTable()
         table.add_column("parameter")
         table.add_column("estimate", justify="right")
-        for name, v in params.items():
-            table.add_row(name, _format_value(v, None if ses is None else ses.get(name)))
-    console.print(table)
+        for name in others:
+            table.add_row(name, _format_value(params[name], se_of(name)))
+        console.print(table)
     facts = RichTable(show_header=False, box=None)
     facts.add_column(style="bold")
     facts.add_column(justify="right")
@@ -435,7 +448,7 @@ def _print_summary(console, estimator, path: str, spec: dict, ses: dict | None, 
     for name, value in criteria.items():
         facts.add_row(name.upper(), f"{value:.4f}")
     if ses is not None:
-        facts.add_row("standard errors", "± columns above")
+        facts.add_row("±", f"one standard error ({se_method})")
     console.print(facts)
 
 
@@ -523,7 +536,7 @@ if click is not None:
             raise click.UsageError(str(exc)) from None
         _check_fixed(estimator, opts)
         args, kwargs = _fit_arguments(table, model, spec, estimator)
-        _run_fit(estimator, args, kwargs, data, opts["quiet"], model)
+        _run_fit(estimator, args, kwargs, data, opts["quiet"])
         # which columns fed the fit, saved with the model so `emkit predict` reads the same ones
         estimator.cli_data_ = {k: v for k, v in spec.items() if v is not None}
         ses = None
@@ -549,7 +562,7 @@ if click is not None:
             click.echo(json.dumps(_jsonable(out), indent=2))
             return
         console = Console(width=max(Console().width, 100))
-        _print_summary(console, estimator, data, spec, ses, criteria)
+        _print_summary(console, estimator, data, spec, ses, criteria, opts.get("se"))
         for p in written:
             console.print(f"wrote {p}")
 
