@@ -97,6 +97,13 @@ def test_read_parquet(tmp_path):
     pq.write_table(pa.table({"name": ["a", "b"]}), tmp_path / "s.parquet")
     with pytest.raises(cli.DataError, match="column 'name' is not numeric"):
         cli.read_table(tmp_path / "s.parquet")
+    # the command line reads Parquet like CSV: the same fit
+    h = emkit.datasets.load_hasselblad_deaths()
+    pq.write_table(pa.table({"deaths": h["deaths"], "freq": h["freq"]}), tmp_path / "h.parquet")
+    args = ["-m", "poisson", "-c", "deaths", "--weights", "freq", "--random-state", "0", "--json"]
+    from_parquet = json.loads(run("fit", tmp_path / "h.parquet", *args).stdout)
+    from_csv = json.loads(run("fit", DATA / "hasselblad_deaths.csv", *args).stdout)
+    assert from_parquet["loglik"] == from_csv["loglik"] and from_parquet["params"] == from_csv["params"]
     (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
     with pytest.raises(cli.DataError, match="bad.parquet: not a readable Parquet file"):
         cli.read_table(tmp_path / "bad.parquet")
