@@ -112,3 +112,11 @@ def test_supplemented_em_standard_error_is_the_closed_form():
     events = 4
     se = est.standard_errors("sem")["rate"]
     assert float(se) == pytest.approx(est.rate_ / np.sqrt(events), rel=1e-4)
+
+
+def test_dask_data_gives_the_same_fit():
+    da = pytest.importorskip("dask.array")
+    x = np.array([1.0, 2.0, NAN, 4.0, 0.5])
+    c = np.array([0.0, 1.0, 0.0, 0.0, 0.0])
+    est = emkit.Exponential().fit(da.from_array(x, chunks=2), censored=da.from_array(c, chunks=2))
+    assert est.rate_ == pytest.approx(3 / 7.5, rel=1e-10)

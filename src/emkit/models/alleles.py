@@ -26,7 +26,6 @@ dominance; MLE p_C ~ 0.07084, p_I ~ 0.18874, p_T ~ 0.74043.
 from __future__ import annotations
 
 import itertools
-import numbers
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np

@@ -32,12 +32,6 @@ from .families import as_native_array
 __all__ = ["ExponentialModel", "Exponential"]
 
 
-def _total(a) -> Any:
-    if is_dask(a):
-        return a.sum()
-    return get_namespace(a).sum(a)
-
-
 class ExponentialModel(Model):
     """I.i.d. Exp(rate) values, some missing (NaN), some right-censored.
 
@@ -168,9 +162,12 @@ class Exponential(EMEstimator):
                 raise ValueError("censored must be a boolean mask (True/False or 1/0)")
             if _reduce_any((c != 0) & nan):
                 raise ValueError("a censored row needs its censoring time: x is NaN where censored is True")
-            censored = c if is_dask(c) or xp is np else xp.astype(c, x.dtype)
-            if xp is np:
-                censored = np.asarray(censored, dtype=x.dtype)
+            if is_dask(c):
+                censored = c.astype(x.dtype)
+            elif xp is np:
+                censored = np.asarray(c, dtype=x.dtype)
+            else:
+                censored = xp.astype(c, x.dtype)
         if not _reduce_any(~nan):
             raise ValueError("x has no observed or censored value: every entry is NaN")
         if censored is not None and not _reduce_any(~nan & (censored == 0)):
