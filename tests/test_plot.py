@@ -223,3 +223,42 @@ def test_write_demo_pictures(tmp_path):
     for p in paths:
         img = PIL.open(p)
         assert img.format == "PNG" and np.asarray(img.convert("RGB"), dtype=float).var() > 100
+
+
+def _gaussian_mixture():
+    try:
+        return emkit.GaussianMixture
+    except (ImportError, AttributeError):
+        pytest.skip("GaussianMixture not written yet")
+
+
+def test_snapshots_refit_a_copy_of_an_estimator_without_history():
+    gm = _gaussian_mixture()(2, covariance_type="spherical", random_state=0).fit(FAITHFUL)
+    before = (gm.n_iter_, gm.get_params()["keep_history"], gm.loglik_)
+    fig = plot.snapshots(FAITHFUL, gm, iterations=(0, 2, 400))
+    assert (gm.n_iter_, gm.get_params()["keep_history"], gm.loglik_) == before  # untouched
+    # spherical covariances (K,) were expanded to circles: equal ellipse axes in every panel
+    for ax in fig.axes[:3]:
+        assert len(ax.patches) == 4
+        assert all(p.width == pytest.approx(p.height) for p in ax.patches)
+    # the refit copy starts where the estimator started: same seed, same first panel
+    start = gm.result_.restarts[0].init_params
+    centres = sorted(tuple(np.round(p.center, 9)) for p in fig.axes[0].patches[::2])
+    assert centres == sorted(tuple(np.round(m, 9)) for m in np.asarray(start["means"]))
+
+
+def test_posterior_of_a_fitted_binomial_mixture():
+    try:
+        mixture = emkit.BinomialMixture
+    except (ImportError, AttributeError):
+        pytest.skip("BinomialMixture not written yet")
+    coins = emkit.datasets.load_two_coins()
+    fit = mixture(2, probs_init=[0.6, 0.5], weights_init=[0.5, 0.5], fixed=["weights"]).fit(
+        coins["heads"], trials=coins["tosses"])
+    ax = plot.posterior(fit, coins["heads"], trials=coins["tosses"])
+    widths = np.array([p.get_width() for p in ax.patches]).reshape(2, 5).T
+    np.testing.assert_allclose(widths, fit.predict_proba(coins["heads"], trials=coins["tosses"]))
+    # Do & Batzoglou's converged fit: run 2 (9 heads) is almost surely coin A (0.80)
+    assert widths[1, 0] > 0.9
+    ax = plot.trace(fit)
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), fit.loglik_trace_)
