@@ -355,3 +355,16 @@ def test_demo_plots_option_calls_the_picture_writer_or_says_it_is_unavailable(mo
     monkeypatch.setitem(sys.modules, "emkit.plot", types.ModuleType("emkit.plot"))  # no writer
     assert demo.main(["--plain", "--plots", str(tmp_path)]) == 0
     assert "pictures not written" in capsys.readouterr().out
+
+
+def test_save_and_load_round_trip(tmp_path):
+    X = np.random.default_rng(0).integers(0, 3, (50, 2))
+    est = emkit.CategoricalMixture(2, random_state=0, tol=1e-6).fit(X)
+    est.save(tmp_path / "cat.emkit")
+    loaded = emkit.load(tmp_path / "cat.emkit")
+    assert loaded.n_categories_ == [3, 3]
+    np.testing.assert_allclose(loaded.predict_proba(X), est.predict_proba(X), rtol=1e-12)
+    coins = emkit.BinomialMixture(2, probs_init=[0.6, 0.5], weights_init=[0.5, 0.5], fixed=["weights"])
+    coins.fit([5, 9, 8, 4, 7], 10).save(tmp_path / "coins.emkit")
+    again = emkit.load(tmp_path / "coins.emkit")
+    np.testing.assert_allclose(again.predict_proba([5, 9]), coins.predict_proba([5, 9]), rtol=1e-12)
