@@ -341,3 +341,12 @@ def test_every_estimator_round_trips(name, fit, predict, tmp_path):
     assert loaded.loglik_ == est.loglik_
     if predict is not None:
         np.testing.assert_array_equal(np.asarray(predict(loaded)), np.asarray(predict(est)))
+
+
+def test_unstorable_settings_are_dropped_and_listed(tmp_path):
+    est = TinyPoissonMixture(2, random_state=np.random.default_rng(0), callback=print)
+    path = emio.save(est, tmp_path / "g.emkit")
+    with zipfile.ZipFile(path) as z:
+        assert json.loads(z.read("emkit.json"))["dropped"] == ["callback", "random_state"]
+    loaded = emkit.load(path)
+    assert loaded.random_state is None and loaded.callback is None and loaded.n_components == 2

@@ -528,12 +528,15 @@ if click is not None:
         components = components or (1 if model == "exponential" else 2)
         table = read_table(data)
         spec = _data_columns(table, model, opts)
-        progress = FitProgress(opts.get("n_init") or 1, opts.get("max_iter") or 1000,
-                               description=f"{model} K={components}", enabled=False if opts["quiet"] else None)
         try:
-            estimator = _make_estimator(model, components, opts, progress)
+            estimator = _make_estimator(model, components, opts, None)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
+        settings = estimator.get_params()
+        progress = FitProgress(settings.get("n_init") or 1, settings.get("max_iter") or 1,
+                               description=f"{model} K={components}", enabled=False if opts["quiet"] else None)
+        if "callback" in settings:
+            estimator.set_params(callback=progress)
         _check_fixed(estimator, opts)
         args, kwargs = _fit_arguments(table, model, spec, estimator)
         _run_fit(estimator, args, kwargs, data, opts["quiet"])
