@@ -31,7 +31,9 @@ expectations E[x x^T | observed, k] enter ``s2`` (conditional covariances includ
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 
 import numpy as np
 from scipy.linalg import solve_triangular
@@ -40,10 +42,36 @@ COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 LOG_2PI = math.log(2.0 * math.pi)
 
 
+# --------------------------------------------------------------------------- workspaces
+_WORKSPACE = threading.local()
+
+
+def workspace(name: str, shape: tuple, dtype) -> np.ndarray:
+    """A per-thread scratch NumPy array reused across chunks and iterations.
+
+    Chunk temporaries are a few MiB; allocating them afresh every chunk means fresh pages from
+    the operating system (page faults) each time, which costs more than the arithmetic for
+    small data. Per-thread, so threaded Dask workers never share one."""
+    store = getattr(_WORKSPACE, "arrays", None)
+    if store is None:
+        store = _WORKSPACE.arrays = {}
+    key = (name, np.dtype(dtype).str)
+    arr = store.get(key)
+    size = int(np.prod(shape))
+    if arr is None or arr.size < size:
+        arr = store[key] = np.empty(size, dtype=dtype)
+    return arr[:size].reshape(shape)
+
+
 # --------------------------------------------------------------------------- small helpers
+@functools.lru_cache(maxsize=64)
 def triu_pairs(d: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column indices of the upper triangle (diagonal included) of a d x d matrix."""
-    return np.triu_indices(d)
+    """Row and column indices of the upper triangle (diagonal included) of a d x d matrix
+    (cached; read-only arrays)."""
+    rows, cols = np.triu_indices(d)
+    rows.flags.writeable = False
+    cols.flags.writeable = False
+    return rows, cols
 
 
 def unpack_sym(packed: np.ndarray, d: int) -> np.ndarray:
@@ -102,30 +130,42 @@ def precision_cholesky(covariances: np.ndarray, covariance_type: str) -> np.ndar
         if bad.size:
             raise ValueError(f"variance of component {int(bad[0][0])} is not positive; increase reg_covar")
         return 1.0 / np.sqrt(cov)
-    chol = cholesky_or_raise(cov, "covariance" if covariance_type == "tied" else "covariance")
-    eye = np.eye(cov.shape[-1])
+    chol = cholesky_or_raise(cov, "covariance")
     if covariance_type == "tied":
-        return solve_triangular(chol, eye, lower=True).T
-    return np.stack([solve_triangular(c, eye, lower=True).T for c in chol])
+        return solve_triangular(chol, np.eye(cov.shape[-1]), lower=True).T
+    # batched inverse of the lower factors; the strict upper part is rounding noise, zeroed
+    inv = np.tril(np.linalg.inv(chol))
+    return np.swapaxes(inv, 1, 2)
 
 
 # --------------------------------------------------------------------------- per-parameter prep
 class Prepared:
     """What the E-step needs from one parameter value, in the data's library, dtype and device.
 
-    Built once per parameter value (the engine passes the same dict for every chunk)."""
+    Built once per parameter value (the engine passes the same dict for every chunk). Matrices
+    are stored for the component-major layout used by the kernels: a chunk is processed as
+    ``Xc^T`` of shape (D, rows), so every reduction over components runs along contiguous rows.
 
-    __slots__ = ("log_norm", "whiten", "shift", "prec", "lin", "const", "center", "means_c",
-                 "cov_full", "weights")
+    ``coef`` (K, D + extra) gives ``log_norm + coef @ stacked`` = log p(x, z = k) directly for
+    the expanded quadratic forms (float64 full, diag, spherical); ``whiten_t`` / ``shift`` hold
+    the precision Cholesky factors for the whitened form (float32 full, tied)."""
+
+    __slots__ = ("log_norm", "whiten_t", "shift", "coef", "center", "expanded")
 
     def __init__(self):
         for s in self.__slots__:
             setattr(self, s, None)
 
 
-def prepare(params: dict, covariance_type: str, center: np.ndarray, to_xp) -> Prepared:
+def prepare(params: dict, covariance_type: str, center: np.ndarray, to_xp, expanded: bool = True) -> Prepared:
     """Precompute whitening matrices and normalising constants for ``params`` (NumPy float64
-    arithmetic; ``to_xp`` converts a NumPy array to the data's library and dtype)."""
+    arithmetic; ``to_xp`` converts a NumPy array to the data's library and dtype).
+
+    ``expanded`` (full covariance only) selects the expanded quadratic form
+    x'Px - 2 m'Px + m'Pm on centred data, one product on the same stacked rows as the M-step
+    statistics; it is used for float64, where its rounding error (~1e-16 times the squared
+    Mahalanobis norm of the centred row) is negligible. float32 uses the whitened form
+    |U'(x - m)|^2, which does not cancel."""
     weights = np.asarray(_np(params["weights"]), dtype=np.float64)
     means_c = np.asarray(_np(params["means"]), dtype=np.float64) - center
     cov = _np(params["covariances"])
@@ -134,26 +174,33 @@ def prepare(params: dict, covariance_type: str, center: np.ndarray, to_xp) -> Pr
     with np.errstate(divide="ignore"):
         log_w = np.log(weights)
     p = Prepared()
-    p.center = to_xp(center)
-    p.weights = weights
-    p.means_c = means_c
+    p.center = to_xp(center.reshape(d, 1))
+    p.expanded = covariance_type in ("diag", "spherical") or (covariance_type == "full" and expanded)
+    const = 0.0
     if covariance_type == "full":
         log_det = np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
-        # Xc @ [U_1 ... U_K] - [m_1 U_1 ... m_K U_K]: all Mahalanobis terms in one product
-        p.whiten = to_xp(np.concatenate(list(prec_chol), axis=1))
-        p.shift = to_xp(np.einsum("kd,kde->ke", means_c, prec_chol).reshape(-1))
+        if p.expanded:
+            prec = prec_chol @ np.swapaxes(prec_chol, 1, 2)
+            rows, cols = triu_pairs(d)
+            quad = prec[:, rows, cols] * np.where(rows == cols, -0.5, -1.0)  # off-diagonal twice
+            lin = np.einsum("kde,ke->kd", prec, means_c)
+            p.coef = to_xp(np.concatenate([lin, quad], axis=1))
+            const = np.einsum("kd,kd->k", lin, means_c)
+        else:
+            # [U_1 ... U_K]^T Xc^T - [U_k^T m_k]: all Mahalanobis terms from one product
+            p.whiten_t = to_xp(np.swapaxes(prec_chol, 1, 2).reshape(k * d, d))
+            p.shift = to_xp(np.einsum("kd,kde->ke", means_c, prec_chol).reshape(k * d, 1))
     elif covariance_type == "tied":
         log_det = np.full(k, np.log(np.diagonal(prec_chol)).sum())
-        p.whiten = to_xp(prec_chol)
-        p.shift = to_xp(means_c @ prec_chol)
+        p.whiten_t = to_xp(prec_chol.T.copy())
+        p.shift = to_xp((means_c @ prec_chol)[:, :, None])
     else:
         prec = prec_chol ** 2 if covariance_type == "diag" else np.repeat((prec_chol ** 2)[:, None], d, axis=1)
         log_det = np.log(prec_chol).sum(axis=1) if covariance_type == "diag" else d * np.log(prec_chol)
-        # expanded quadratic form on centred data: x^2 . p - 2 x . (m p) + m^2 . p
-        p.prec = to_xp(prec.T.copy())
-        p.lin = to_xp((-2.0 * means_c * prec).T.copy())
-        p.const = (means_c ** 2 * prec).sum(axis=1)
-    p.log_norm = to_xp(log_w - 0.5 * d * LOG_2PI + log_det - 0.5 * (p.const if p.const is not None else 0.0))
+        # -0.5 (p . x^2 - 2 (m p) . x) with the stacked rows [Xc; Xc^2]: one product
+        p.coef = to_xp(np.concatenate([means_c * prec, -0.5 * prec], axis=1))
+        const = (means_c ** 2 * prec).sum(axis=1)
+    p.log_norm = to_xp((log_w - 0.5 * d * LOG_2PI + log_det - 0.5 * const).reshape(k, 1))
     return p
 
 
@@ -163,64 +210,113 @@ def _np(x) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- complete-data kernels
-def log_joint_complete(xp, X, prep: Prepared, covariance_type: str, xc=None, xsq=None):
-    """log p(x_i, z_i = k) for rows without missing values: (rows, K) in the data's dtype.
-
-    Returns ``(log_joint, xc, xsq)`` so the statistics reuse the centred data (and its squares
-    for diag / spherical)."""
-    n = X.shape[0]
-    if xc is None:
-        xc = X - prep.center
+def stacked_rows(xp, X, center_col, covariance_type: str, pairs, products: bool = True):
+    """The chunk in component-major layout, with the per-row products the statistics need:
+    (D + T, rows) = [Xc^T; upper-triangle products] for full, (2D, rows) = [Xc^T; (Xc^2)^T] for
+    diag / spherical, (D, rows) = Xc^T for tied. ``Xc = X - center`` (``center_col`` (D, 1));
+    ``products=False`` leaves out the full-covariance products (log densities only)."""
+    d, n = int(X.shape[1]), int(X.shape[0])
+    if xp is np:
+        # NumPy: write everything into one C-ordered buffer (rows contiguous), no concatenation
+        extra = 0 if covariance_type == "tied" or (covariance_type == "full" and not products) else \
+            (len(pairs[0]) if covariance_type == "full" else d)
+        buf = workspace("stacked", (d + extra, n), X.dtype)
+        np.subtract(X.T, center_col, out=buf[:d])
+        if covariance_type in ("diag", "spherical"):
+            np.multiply(buf[:d], buf[:d], out=buf[d:])
+        elif extra:
+            np.multiply(buf[pairs[0]], buf[pairs[1]], out=buf[d:])
+        return buf
+    xct = (xp.matrix_transpose(X) if hasattr(xp, "matrix_transpose") else X.T) - center_col
     if covariance_type == "full":
-        y = xc @ prep.whiten
-        y = y - prep.shift
+        if not products:
+            return xct
+        prod = xp.take(xct, pairs[0], axis=0) * xp.take(xct, pairs[1], axis=0)
+        return xp.concat([xct, prod], axis=0)
+    if covariance_type == "tied":
+        return xct
+    return xp.concat([xct, xct * xct], axis=0)
+
+
+def log_joint_t(xp, stacked, prep: Prepared, covariance_type: str, d: int):
+    """log p(x_i, z_i = k) of complete rows, component-major: (K, rows), data dtype."""
+    if prep.expanded:
+        if xp is np:
+            out = np.matmul(prep.coef, stacked, out=workspace("log_joint", (prep.coef.shape[0], stacked.shape[1]),
+                                                              stacked.dtype))
+            out += prep.log_norm
+            return out
+        return prep.coef @ stacked + prep.log_norm
+    xct = stacked[:d]
+    k = prep.log_norm.shape[0]
+    if covariance_type == "full":
+        y = prep.whiten_t @ xct - prep.shift
         y = y * y
-        k = prep.log_norm.shape[0]
-        maha = xp.sum(xp.reshape(y, (n, k, -1)), axis=2)
-    elif covariance_type == "tied":
-        y = xc @ prep.whiten
-        diff = y[:, None, :] - prep.shift[None, :, :]
-        maha = xp.sum(diff * diff, axis=2)
-    else:
-        if xsq is None:
-            xsq = xc * xc
-        maha = xsq @ prep.prec + xc @ prep.lin
-    return prep.log_norm - 0.5 * maha, xc, xsq
+        maha = xp.sum(xp.reshape(y, (k, d, -1)), axis=1)
+    else:  # tied
+        y = prep.whiten_t @ xct
+        diff = y[None, :, :] - prep.shift
+        maha = xp.sum(diff * diff, axis=1)
+    return prep.log_norm - 0.5 * maha
 
 
-def logsumexp_posterior(xp, log_joint):
-    """Responsibilities and per-row log-likelihood from (rows, K) log joint, in one fused pass."""
-    top = xp.max(log_joint, axis=1, keepdims=True)
-    top = xp.where(xp.isfinite(top), top, xp.zeros_like(top))
+def posterior_t(xp, log_joint, weights=None, row_loglik: bool = True):
+    """Responsibilities (K, rows) times the row weights, and the per-row log-likelihood (rows,)
+    times the row weights, from a component-major log joint, by a fused, overflow-safe
+    log-sum-exp. NumPy input is overwritten (it is a temporary of the caller).
+
+    With ``row_loglik=False`` (NumPy, no weights) the second result is only the SUM of the
+    per-row log-likelihoods, a float: computed as sum(top) + sum(log(prod of blocks of the
+    per-row totals)), one log per 32 rows. Each total lies in [1, K] so a block's product
+    cannot overflow for K < 2**30 in float64 (and the E-step only needs the sum)."""
+    top = xp.max(log_joint, axis=0)
+    if not bool(xp.all(xp.isfinite(top))):  # rows impossible under every component
+        top = xp.where(xp.isfinite(top), top, xp.zeros_like(top))
+    if xp is np:
+        log_joint -= top
+        e = np.exp(log_joint, out=log_joint)
+        total = e.sum(axis=0)
+        if not row_loglik and weights is None and total.dtype == np.float64:
+            n = total.shape[0]
+            head = n - n % 32
+            blocks = np.prod(total[:head].reshape(-1, 32), axis=1)
+            loglik = float(np.log(blocks).sum() + np.log(total[head:]).sum() + top.sum())
+            e /= total
+            return e, loglik
+        scale = 1.0 / total if weights is None else weights / total
+        e *= scale
+        row_ll = np.log(total)
+        row_ll += top
+        if weights is not None:
+            row_ll *= weights
+        return e, (row_ll if row_loglik else float(np.sum(row_ll, dtype=np.float64)))
     e = xp.exp(log_joint - top)
-    total = xp.sum(e, axis=1, keepdims=True)
-    resp = e / total
-    row_ll = xp.log(total[:, 0]) + top[:, 0]
-    return resp, row_ll
-
-
-def complete_stats(xp, xc, resp, covariance_type: str, pairs, xsq=None, weights=None):
-    """Sufficient statistics (float64) of centred complete rows ``xc`` with responsibilities
-    ``resp`` (row weights already multiplied in). ``pairs`` = (rows, cols) of the upper triangle
-    as index arrays of the data's library; ``weights`` (row weights or None) for ``tied``."""
-    f64 = xp.float64
-    n_k = xp.sum(xp.astype(resp, f64), axis=0)
-    rt = xp.matrix_transpose(resp) if hasattr(xp, "matrix_transpose") else resp.T
-    s1 = xp.astype(rt @ xc, f64)
-    if covariance_type == "full":
-        z = xp.take(xc, pairs[0], axis=1) * xp.take(xc, pairs[1], axis=1)
-        s2 = xp.astype(rt @ z, f64)
-    elif covariance_type == "tied":
-        xw = xc if weights is None else xc * weights[:, None]
-        d = xc.shape[1]
-        scatter = xp.astype(xp.matrix_transpose(xw) @ xc, f64) if hasattr(xp, "matrix_transpose") \
-            else xp.astype(xw.T @ xc, f64)
-        s2 = xp.take(xp.reshape(scatter, (d * d,)), pairs[0] * d + pairs[1], axis=0)
+    total = xp.sum(e, axis=0)
+    row_ll = xp.log(total) + top
+    if weights is not None:
+        e, row_ll = e * (weights / total), row_ll * weights
     else:
-        if xsq is None:
-            xsq = xc * xc
-        s2 = xp.astype(rt @ xsq, f64)
-    return {"n": n_k, "s1": s1, "s2": s2}
+        e = e / total
+    return e, (row_ll if row_loglik else float(xp.sum(row_ll, dtype=xp.float64)))
+
+
+def stats_t(xp, stacked, resp_t, covariance_type: str, d: int, pairs, weights=None):
+    """Sufficient statistics (float64) from component-major responsibilities (K, rows) with row
+    weights already multiplied in; ``weights`` (rows,) or None is needed for ``tied`` only."""
+    f64 = xp.float64
+    n_k = xp.sum(xp.astype(resp_t, f64), axis=1)
+    if covariance_type == "tied":
+        xct = stacked
+        s1 = xp.astype(resp_t @ xp.matrix_transpose(xct), f64) if hasattr(xp, "matrix_transpose") \
+            else (resp_t @ xct.T).astype(f64)
+        xw = xct if weights is None else xct * weights
+        xwt = xp.matrix_transpose(xw) if hasattr(xp, "matrix_transpose") else xw.T
+        scatter = xp.astype(xct @ xwt, f64)
+        s2 = xp.take(xp.reshape(scatter, (d * d,)), pairs[0] * d + pairs[1], axis=0)
+        return {"n": n_k, "s1": s1, "s2": s2}
+    st = xp.matrix_transpose(stacked) if hasattr(xp, "matrix_transpose") else stacked.T
+    both = xp.astype(resp_t @ st, f64)  # ONE product gives first and second moments
+    return {"n": n_k, "s1": both[:, :d], "s2": both[:, d:]}
 
 
 # --------------------------------------------------------------------------- missing values

@@ -112,7 +112,8 @@ class GaussianMixtureModel(DiscreteLatentModel):
             to_xp = lambda a: np.asarray(a, dtype=dtype)  # noqa: E731
         else:
             to_xp = lambda a: asarray_like(np.asarray(a), x)  # noqa: E731
-        prep = kern.prepare(params, self.covariance_type, self._center(d), to_xp)
+        expanded = "float64" in str(getattr(x, "dtype", "float64"))
+        prep = kern.prepare(params, self.covariance_type, self._center(d), to_xp, expanded=expanded)
         if xp is np:
             pairs = triu_pairs_cached(d)
         else:
@@ -158,13 +159,20 @@ class GaussianMixtureModel(DiscreteLatentModel):
 
     def _e_step_complete(self, xp, x, w, params):
         prep, pairs = self._prepared(params, x)
-        lj, xc, xsq = kern.log_joint_complete(xp, x, prep, self.covariance_type)
-        resp, row_ll = kern.logsumexp_posterior(xp, lj)
-        if w is not None:
-            resp = resp * w[:, None]
-            row_ll = row_ll * w
-        stats = kern.complete_stats(xp, xc, resp, self.covariance_type, pairs, xsq=xsq, weights=w)
-        return stats, float(xp.sum(xp.astype(row_ll, xp.float64)))
+        d = int(x.shape[1])
+        stacked = kern.stacked_rows(xp, x, prep.center, self.covariance_type, pairs)
+        lj = kern.log_joint_t(xp, stacked, prep, self.covariance_type, d)
+        resp, loglik = kern.posterior_t(xp, lj, w, row_loglik=False)
+        stats = kern.stats_t(xp, stacked, resp, self.covariance_type, d, pairs, weights=w)
+        return stats, loglik
+
+    def _log_joint_complete(self, xp, x, params):
+        prep, pairs = self._prepared(params, x)
+        stacked = kern.stacked_rows(xp, x, prep.center, self.covariance_type, pairs, products=prep.expanded)
+        lj = kern.log_joint_t(xp, stacked, prep, self.covariance_type, int(x.shape[1]))
+        if xp is np:
+            return np.ascontiguousarray(lj.T)  # a copy: lj lives in a reused workspace
+        return xp.matrix_transpose(lj)
 
     def _e_step_missing(self, x, w, params, rows):
         x_np = to_numpy(x)[rows]
@@ -196,14 +204,12 @@ class GaussianMixtureModel(DiscreteLatentModel):
             return xp.concat(parts, axis=0) if hasattr(xp, "concat") else np.concatenate(parts, axis=0)
         nan_rows = self._nan_rows(x)
         if not nan_rows.any():
-            prep, _ = self._prepared(params, x)
-            return kern.log_joint_complete(xp, x, prep, self.covariance_type)[0]
+            return self._log_joint_complete(xp, x, params)
         out = np.empty((n, self.n_components))
         keep = np.flatnonzero(~nan_rows)
         if keep.size:
             sub = x[keep] if xp is np else xp.take(x, xp.asarray(keep, device=x.device), axis=0)
-            prep, _ = self._prepared(params, sub)
-            out[keep] = to_numpy(kern.log_joint_complete(xp, sub, prep, self.covariance_type)[0])
+            out[keep] = to_numpy(self._log_joint_complete(xp, sub, params))
         miss = np.flatnonzero(nan_rows)
         d = int(x.shape[1])
         for group_rows, lj, _, _ in kern.missing_parts(to_numpy(x)[miss], params, self.covariance_type,
@@ -219,11 +225,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         nan_rows = self._nan_rows(x)
         center = self._center(d)
         if not nan_rows.any():
-            xc = x - (center.astype(x.dtype) if xp is np else asarray_like(center, x))
-            resp = resp if xp is np else asarray_like(resp, x)
-            pairs = triu_pairs_cached(d) if xp is np else tuple(
-                xp.asarray(p, device=x.device) for p in kern.triu_pairs(d))
-            return kern.complete_stats(xp, xc, resp, self.covariance_type, pairs, weights=w)
+            return _stats_from_resp(xp, x, resp, w, center, self.covariance_type)
         raise NotImplementedError("hard / stochastic EM with missing values is not supported; "
                                   "use algorithm='em'")
 
@@ -304,8 +306,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
             if w_sample is not None:
                 resp *= w_sample[:, None]
             center = self._center(d)
-            pairs = triu_pairs_cached(d)
-            stats = kern.complete_stats(np, sample - center, resp, self.covariance_type, pairs, weights=w_sample)
+            stats = _stats_from_resp(np, sample, resp, w_sample, center, self.covariance_type)
             weights, means_c, cov, empty = kern.m_step_numpy(stats, self.covariance_type, self.reg_covar, d)
             params = {"weights": weights, "means": means_c + center, "covariances": cov}
         dtype = _float_dtype(x)
@@ -355,6 +356,23 @@ def triu_pairs_cached(d: int):
     if d not in _PAIRS:
         _PAIRS[d] = kern.triu_pairs(d)
     return _PAIRS[d]
+
+
+def _stats_from_resp(xp, x, resp, w, center: np.ndarray, covariance_type: str) -> dict:
+    """Statistics of complete rows ``x`` (rows, D) given responsibilities (rows, K) that already
+    include the row weights ``w`` (needed again for tied)."""
+    d = int(x.shape[1])
+    if xp is np:
+        center_col = center.astype(x.dtype).reshape(d, 1)
+        pairs = triu_pairs_cached(d)
+        resp = np.asarray(resp, dtype=x.dtype)
+    else:
+        center_col = asarray_like(center.reshape(d, 1), x)
+        pairs = tuple(xp.asarray(p, device=x.device) for p in kern.triu_pairs(d))
+        resp = asarray_like(to_numpy(resp), x)
+    stacked = kern.stacked_rows(xp, x, center_col, covariance_type, pairs)
+    resp_t = xp.matrix_transpose(resp) if hasattr(xp, "matrix_transpose") else resp.T
+    return kern.stats_t(xp, stacked, resp_t, covariance_type, d, pairs, weights=w)
 
 
 def _cov_shape(covariance_type: str, k: int, d: int) -> tuple:

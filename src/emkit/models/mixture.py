@@ -45,6 +45,8 @@ __all__ = ["FiniteMixtureModel", "FiniteMixture", "BinomialMixture", "PoissonMix
 
 #: rows of a large data set used to seed the initialisation
 INIT_ROWS = 2000
+#: default rows per chunk of the statistics pass
+CHUNK_ROWS = 65536
 #: share of each row's responsibility spread evenly over the components at initialisation,
 #: so that no starting probability is exactly 0 or 1
 INIT_SMOOTHING = 0.1
@@ -76,6 +78,11 @@ class FiniteMixtureModel(DiscreteLatentModel):
 
     def n_rows(self, data) -> int:
         return int(data[0].shape[0])
+
+    def chunk_rows(self, data) -> int | None:
+        """Rows per chunk of the E-step: bounds the (rows x K x d) temporaries of the
+        multivariate normal and keeps every family's memory linear in K, not in n."""
+        return CHUNK_ROWS
 
     # ------------------------------------------------------------------ maths
     def log_joint(self, data, params):
