@@ -166,3 +166,17 @@ def test_unknown_family():
     with pytest.raises(ValueError, match="unknown family 'gamma'"):
         fam.get_family("gamma")
     assert isinstance(fam.get_family("Poisson"), fam.Poisson)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", list(CASES))
+def test_cuda_tensors_give_the_same_numbers(name):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    family, data, params = CASES[name]
+    t_data = tuple(torch.tensor(a, device="cuda") for a in data)
+    t_params = {k: torch.tensor(v, device="cuda") for k, v in params.items()}
+    out = family.log_density(t_data, t_params)
+    assert out.device.type == "cuda"
+    np.testing.assert_allclose(out.cpu().numpy(), family.log_density(data, params), rtol=1e-10, atol=1e-10)
