@@ -398,3 +398,16 @@ def test_torch_data_gives_the_same_standard_errors():
     b = emkit.NormalMixture(2, **settings).fit(torch.tensor(x)).standard_errors("sem")
     for group in a:
         np.testing.assert_allclose(b[group], a[group], rtol=1e-5)
+
+
+def test_hessian_via_the_score_agrees():
+    """Fisher's identity route (differences of the gradient of Q) gives the same information."""
+    p_hat, i_obs, _ = linkage_closed_forms()
+    res = inference.hessian(Linkage(), LINKAGE, {"p": np.array(p_hat)}, via="score")
+    assert res.observed_information[0, 0] == pytest.approx(i_obs, rel=1e-6)
+    moth = emkit.AlleleFrequencies.from_dominance("C>I>T", names=MOTH_NAMES).fit(MOTH)
+    a = inference.covariance(moth, method="hessian", via="score").matrix
+    b = inference.covariance(moth, method="hessian", via="loglik").matrix
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-12)
+    with pytest.raises(ValueError, match="via must be"):
+        inference.hessian(moth, via="magic")
