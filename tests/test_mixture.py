@@ -368,3 +368,19 @@ def test_save_and_load_round_trip(tmp_path):
     coins.fit([5, 9, 8, 4, 7], 10).save(tmp_path / "coins.emkit")
     again = emkit.load(tmp_path / "coins.emkit")
     np.testing.assert_allclose(again.predict_proba([5, 9]), coins.predict_proba([5, 9]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("make, X", [
+    (lambda: emkit.NormalMixture(2, random_state=0), np.random.default_rng(0).normal(size=(300, 2))),
+    (lambda: emkit.MultivariateNormalMixture(2, random_state=0), np.random.default_rng(0).normal(size=(300, 2))),
+    (lambda: emkit.BernoulliMixture(2, random_state=0), lca_data(n=300)),
+    (lambda: emkit.CategoricalMixture(2, random_state=0), np.random.default_rng(0).integers(0, 3, (300, 2))),
+    (lambda: emkit.ExponentialMixture(2, random_state=0), np.random.default_rng(0).exponential(size=300)),
+])
+def test_every_family_fits_dask_data_like_numpy(make, X):
+    da = pytest.importorskip("dask.array")
+    a = quiet_fit(make().set_params(max_iter=5, tol=0), X)
+    b = quiet_fit(make().set_params(max_iter=5, tol=0), da.from_array(X, chunks=100))
+    assert b.loglik_ == pytest.approx(a.loglik_, rel=1e-12)
+    for group in a.params_:
+        np.testing.assert_allclose(np.asarray(b.params_[group]), a.params_[group], rtol=1e-9, atol=1e-12)
