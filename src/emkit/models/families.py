@@ -131,7 +131,10 @@ def as_native_array(x: Any, name: str, *, ndim=(1, 2), dtype=None, allow_nan: bo
     if complex_values:
         raise ValueError(f"{name} has complex values: Complex data not supported; real numbers are required")
     if not _is_device_array(x):
-        return as_array(x, name, ndim=ndim, dtype=dtype, allow_nan=allow_nan)
+        x = as_array(x, name, ndim=ndim, dtype=dtype, allow_nan=allow_nan)
+        if is_dask(x) and not np.issubdtype(x.dtype, np.floating):
+            x = x.astype(np.float64)  # as for NumPy: integer data become float64
+        return x
     xp = get_namespace(x)
     if not xp.isdtype(x.dtype, "real floating"):
         x = xp.astype(x, xp.float64)
