@@ -411,3 +411,38 @@ def test_hessian_via_the_score_agrees():
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-12)
     with pytest.raises(ValueError, match="via must be"):
         inference.hessian(moth, via="magic")
+
+
+class LinkageAnalytic(Linkage):
+    """Linkage with the optional analytic information hooks (over all parameter entries)."""
+
+    calls = 0
+
+    def complete_information(self, stats, params):
+        LinkageAnalytic.calls += 1
+        p = float(params["p"])
+        return np.array([[stats[0] / p**2 + stats[1] / (1 - p) ** 2]])
+
+    def observed_information(self, data, params):
+        LinkageAnalytic.calls += 1
+        p = float(params["p"])
+        y1, y2, y3, y4 = data[0][0]
+        return np.array([[y1 / (2 + p) ** 2 + (y2 + y3) / (1 - p) ** 2 + y4 / p**2]])
+
+
+def test_analytic_information_hooks_are_used():
+    p_hat, i_obs, i_oc = linkage_closed_forms()
+    LinkageAnalytic.calls = 0
+    res = inference.sem(LinkageAnalytic(), LINKAGE, {"p": np.array(p_hat)})
+    assert LinkageAnalytic.calls == 1
+    assert res.complete_information[0, 0] == pytest.approx(i_oc, rel=1e-12)
+    assert res.standard_errors["p"] == pytest.approx(1 / np.sqrt(i_obs), rel=1e-6)
+    hes = inference.hessian(LinkageAnalytic(), LINKAGE, {"p": np.array(p_hat)})
+    assert LinkageAnalytic.calls == 2
+    assert hes.observed_information[0, 0] == pytest.approx(i_obs, rel=1e-12)
+
+    class WrongShape(Linkage):
+        def complete_information(self, stats, params):
+            return np.eye(2)
+    with pytest.raises(ValueError, match=r"must be \(1, 1\)"):
+        inference.sem(WrongShape(), LINKAGE, {"p": np.array(p_hat)})
