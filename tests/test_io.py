@@ -12,7 +12,6 @@ from scipy.special import gammaln
 
 import emkit
 from emkit import io as emio
-from emkit.estimator import EMEstimator
 from emkit.model import DiscreteLatentModel
 from emkit.models.base import MixtureEstimator
 

@@ -79,4 +79,4 @@ class FitProgress:
         if self._progress is not None:
             done = (min(self.restart, self.n_init) - 1) * self.max_iter + min(self.iteration, self.max_iter)
             self._progress.update(self._task, completed=done, restart=self.restart,
-                                  iteration=self.iteration, loglik=f"{self.loglik:.6g}")
+                                  iteration=self.iteration, loglik=f"{self.loglik:.10g}")
