@@ -349,3 +349,17 @@ def test_unstorable_settings_are_dropped_and_listed(tmp_path):
         assert json.loads(z.read("emkit.json"))["dropped"] == ["callback", "random_state"]
     loaded = emkit.load(path)
     assert loaded.random_state is None and loaded.callback is None and loaded.n_components == 2
+
+
+def test_oversized_members_are_refused(saved, monkeypatch):
+    monkeypatch.setattr(emio, "MAX_UNCOMPRESSED_BYTES", 100)
+    with pytest.raises(ValueError, match="would expand to .* bytes"):
+        emkit.load(saved)
+
+
+def test_deeply_nested_json_is_refused(tmp_path):
+    p = tmp_path / "deep.emkit"
+    with zipfile.ZipFile(p, "w") as z:
+        z.writestr("emkit.json", "[" * 100000 + "]" * 100000)
+    with pytest.raises(ValueError, match="deep.emkit: emkit.json is (nested too deeply|not valid JSON)"):
+        emkit.load(p)

@@ -67,6 +67,9 @@ ESTIMATORS: dict[str, str] = {
 # classes registered at run time by code (e.g. a user's own estimator), by name
 _REGISTERED: dict[str, type] = {}
 
+#: largest total uncompressed size of a model file's members (a guard against zip bombs)
+MAX_UNCOMPRESSED_BYTES = 4 * 2**30
+
 # fitted attributes rebuilt on load rather than stored
 _REBUILT = ("model_", "result_")
 
@@ -295,6 +298,8 @@ def _read_header(archive: zipfile.ZipFile, path: str) -> dict:
         header = json.loads(archive.read(JSON_NAME).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: {JSON_NAME} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: {JSON_NAME} is nested too deeply") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise ValueError(f"{path}: not an emkit model file (format is "
                          f"{header.get('format') if isinstance(header, dict) else None!r})")
@@ -327,6 +332,10 @@ def load(path: str | os.PathLike):
         raise ValueError(f"{shown}: no such model file")
     try:
         with zipfile.ZipFile(shown) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+            if total > MAX_UNCOMPRESSED_BYTES:
+                raise ValueError(f"{shown}: members would expand to {total} bytes, more than the "
+                                 f"{MAX_UNCOMPRESSED_BYTES} a model file may hold")
             bad = archive.testzip()  # CRC check of every member: catches bit rot and truncation
             if bad is not None:
                 raise ValueError(f"{shown}: member {bad} is corrupted (CRC mismatch)")
@@ -336,6 +345,8 @@ def load(path: str | os.PathLike):
             fitted = dec.decode(header["fitted"])
             result = dec.decode(header.get("result") or {})
             model_state = dec.decode(header.get("model_state") or {})
+    except RecursionError:
+        raise ValueError(f"{shown}: {JSON_NAME} is nested too deeply") from None
     except zipfile.BadZipFile as exc:
         raise ValueError(f"{shown}: not an emkit model file or truncated ({exc})") from None
     except (EOFError, OSError, NotImplementedError, zlib.error) as exc:  # damaged streams inside the zip
