@@ -508,8 +508,9 @@ def hessian(fit: Any, data: Any = None, result: Any = None, *, fixed=None, refin
 
 def bootstrap(fit: Any, data: Any = None, result: Any = None, *, fixed=None, n_boot: int = 200,
               kind: str = "nonparametric", random_state: Any = None, n_samples: int | None = None,
-              progress: Callable[[int, int], Any] | None = None, tol: float | None = None,
-              stop: str | None = None, max_iter: int | None = None) -> CovarianceResult:
+              progress: Callable[[int, int], Any] | None = None, resample: str = "auto",
+              tol: float | None = None, stop: str | None = None, max_iter: int | None = None,
+              accelerate: Any = "fit") -> CovarianceResult:
     """Bootstrap covariance: refit on ``n_boot`` resampled data sets, starting from the fit.
 
     Parameters
@@ -525,8 +526,17 @@ def bootstrap(fit: Any, data: Any = None, result: Any = None, *, fixed=None, n_b
         Size of each parametric sample (default: the number of observations of the data).
     progress : callable, optional
         ``progress(done, n_boot)`` after each replicate.
+    resample : {"auto", "rows", "individuals"}
+        Non-parametric only. ``"rows"`` draws rows with replacement (a row keeps its weight);
+        ``"individuals"`` treats the row weights as frequencies of identical observations and
+        draws new frequencies ~ Multinomial(N, weights / N); ``"auto"`` picks
+        ``"individuals"`` for models with ``row_counts_are_integers`` and ``"rows"`` otherwise.
+        Grouped data (``sample_weight`` = number of identical observations, as in Hasselblad's
+        deaths per day) need ``"individuals"``.
     tol, stop, max_iter : optional
         Stopping rule of the refits (default: the fit's).
+    accelerate : "fit", None, "squarem" or "anderson"
+        Acceleration of the refits (default: the fit's).
 
     Returns
     -------
@@ -547,7 +557,10 @@ def bootstrap(fit: Any, data: Any = None, result: Any = None, *, fixed=None, n_b
                "max_iter": max_iter if max_iter is not None else (res.max_iter if res is not None else 1000)}
     space = ParamSpace(model.param_spec, params, f.fixed)
     names = space.free_names
-    draw = _resampler(model, f.data, params, kind, n_samples)
+    if resample not in ("auto", "rows", "individuals"):
+        raise ValueError(f"resample must be 'auto', 'rows' or 'individuals', got {resample!r}")
+    options["accelerate"] = (res.accelerate if res is not None else None) if accelerate == "fit" else accelerate
+    draw = _resampler(model, f.data, params, kind, n_samples, resample)
     estimates, failed = [], 0
     for b in range(int(n_boot)):
         sample = draw(rng)
@@ -579,7 +592,8 @@ def bootstrap(fit: Any, data: Any = None, result: Any = None, *, fixed=None, n_b
                     details={"kind": kind, "n_boot": int(n_boot)})
 
 
-def _resampler(model: Model, data: tuple, params: dict, kind: str, n_samples: int | None):
+def _resampler(model: Model, data: tuple, params: dict, kind: str, n_samples: int | None,
+               resample: str = "auto"):
     """A function rng -> resampled data tuple."""
     if kind == "parametric":
         n = n_samples if n_samples is not None else int(round(model.n_samples(data)))
@@ -603,12 +617,19 @@ def _resampler(model: Model, data: tuple, params: dict, kind: str, n_samples: in
         return lambda rng: custom(data, rng)
     n_rows = model.n_rows(data)
     weights = model.row_weights(data) if isinstance(model, DiscreteLatentModel) else None
-    if weights is not None and model.row_counts_are_integers:
+    if resample == "individuals" and weights is None:
+        raise ValueError(f"resample='individuals' needs row weights (frequencies); "
+                         f"{model.display_name}'s data has none")
+    individuals = resample == "individuals" or (resample == "auto" and weights is not None
+                                                and model.row_counts_are_integers)
+    if individuals:
         position = _weight_position(data, weights)
         if position is None:
             raise ValueError(f"{model.display_name}: cannot find the row counts in the data tuple to "
                              "resample individuals; give the model a bootstrap_resample(data, rng) method")
-        counts = np.rint(to_numpy(weights)).astype(np.int64)
+        counts = to_numpy(weights).astype(float)
+        if np.any(counts < 0) or np.any(counts != np.rint(counts)):
+            raise ValueError("resample='individuals' needs whole-number row weights (frequencies)")
         total = int(counts.sum())
         probs = counts / total
 
@@ -621,6 +642,13 @@ def _resampler(model: Model, data: tuple, params: dict, kind: str, n_samples: in
     if n_rows < 2:
         raise ValueError(f"{model.display_name}: the data has a single row, so resampling rows cannot "
                          "estimate sampling error; use kind='parametric'")
+
+    if resample == "auto" and weights is not None:
+        w = to_numpy(weights)
+        if np.all(w == np.rint(w)) and np.any(w > 1):
+            warnings.warn(f"{model.display_name}: resampling rows that carry whole-number weights; if the "
+                          "weights count identical observations, pass resample='individuals'",
+                          UserWarning, stacklevel=3)
 
     def draw_rows(rng):
         return model.take_rows(data, np.sort(rng.integers(0, n_rows, n_rows)))
