@@ -446,3 +446,55 @@ def test_summary_of_a_tied_gaussian_and_exponential_standard_error():
     # exponential: I(rate) = n / rate^2, so SE = rate / sqrt(n)
     assert f"{rate:.6g} ± {rate / np.sqrt(len(waiting)):.3g}" in result.stdout
     assert "one standard error (sem)" in result.stdout
+
+
+# --------------------------------------------------------------------------- more bad input
+def test_parquet_inf_and_empty(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    pq.write_table(pa.table({"x": [1.0, np.inf]}), tmp_path / "inf.parquet")
+    with pytest.raises(cli.DataError, match=r"inf.parquet: row 2, column 'x': not a number 'inf'"):
+        cli.read_table(tmp_path / "inf.parquet")
+    pq.write_table(pa.table({"x": pa.array([], type=pa.float64())}), tmp_path / "empty.parquet")
+    with pytest.raises(cli.DataError, match="empty.parquet: no data rows"):
+        cli.read_table(tmp_path / "empty.parquet")
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["-m", "poisson", "-c", "n", "--weights", "w"], 1, "column 'w' not found"),
+    (["-m", "binomial", "--successes", "s", "--trials", "10"], 1, "column 's' not found"),
+    (["-m", "binomial", "--successes", "n", "--trials", "t"], 1, "column 't' not found"),
+    (["-m", "exponential", "-c", "n", "--algorithm", "hard"], 2, "needs a mixture"),
+    (["-m", "exponential", "-c", "n", "--weights", "m"], 2, "--weights is not supported"),
+])
+def test_more_column_and_option_errors(tmp_path, args, code, message):
+    p = write(tmp_path, "good.csv", "n,m\n1,2\n3,4\n5,2\n")
+    result = run("fit", p, *args)
+    assert result.exit_code == code, result.output
+    assert message in result.stderr
+
+
+def test_select_with_nothing_fittable(tmp_path):
+    p = write(tmp_path, "two.csv", "x,y\n1,2\n3,4\n")
+    result = run("select", p, "--components", "3-4", "--covariance-type", "full", "-q")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"emkit: error: {p}: ") and "n_components=3" in result.stderr
+
+
+def test_predict_needs_a_mixture_and_trials(tmp_path):
+    p = write(tmp_path, "life.csv", "hours\n2.5\n0.7\n1.9\n")
+    model = tmp_path / "e.emkit"
+    assert run("fit", p, "-m", "exponential", "--save", model).exit_code == 0
+    result = run("predict", model, p)
+    assert result.exit_code == 1 and "a Exponential has no components to predict" in result.stderr
+    # a binomial model fitted in Python with a different number of trials per run
+    coins = emkit.BinomialMixture(2, random_state=0).fit([5, 9, 8, 4, 7], trials=[10, 10, 10, 10, 12])
+    coins.save(tmp_path / "c.emkit")
+    data = write(tmp_path, "heads.csv", "heads\n5\n9\n")
+    result = run("predict", tmp_path / "c.emkit", data)
+    assert result.exit_code == 2 and "needs --trials" in result.stderr
+    result = run("predict", tmp_path / "c.emkit", data, "--trials", "10")
+    assert result.exit_code == 0
+    rows = list(csv.reader(io.StringIO(result.stdout)))
+    np.testing.assert_array_equal(np.array([[float(v) for v in r[2:]] for r in rows[1:]]),
+                                  coins.predict_proba([5, 9], trials=10))
