@@ -384,3 +384,18 @@ def test_every_family_fits_dask_data_like_numpy(make, X):
     assert b.loglik_ == pytest.approx(a.loglik_, rel=1e-12)
     for group in a.params_:
         np.testing.assert_allclose(np.asarray(b.params_[group]), a.params_[group], rtol=1e-9, atol=1e-12)
+
+
+def test_stochastic_em_on_grouped_counts_draws_a_component_per_individual():
+    d = load_hasselblad_deaths()
+    mle = emkit.PoissonMixture(2, weights_init=[0.3, 0.7], rates_init=[1.0, 2.5], tol=1e-12).fit(
+        d["deaths"], sample_weight=d["freq"])
+    est = emkit.PoissonMixture(2, weights_init=[0.3, 0.7], rates_init=[1.0, 2.5], algorithm="stochastic",
+                               max_iter=400, random_state=0).fit(d["deaths"], sample_weight=d["freq"])
+    assert est.model_.row_counts_are_integers
+    # averaged stochastic-EM iterates stay near the MLE (its weight has standard error ~0.2 here)
+    assert abs(est.weights_[0] - mle.weights_[0]) < 0.2
+    assert 0.05 < est.weights_[0] < 0.95
+    fractional = emkit.PoissonMixture(2, random_state=0, max_iter=2, tol=0)
+    quiet_fit(fractional, d["deaths"], sample_weight=d["freq"] / 3)
+    assert not fractional.model_.row_counts_are_integers

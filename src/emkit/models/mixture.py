@@ -273,6 +273,13 @@ class _FamilyMixture(MixtureEstimator):
         return data + (w,)
 
     def _init_params(self, model, data) -> dict | None:
+        # Whole-number sample weights are counts of identical rows (grouped data such as
+        # Hasselblad's days per number of deaths): stochastic EM then draws a component per
+        # individual, not one per row. Fractional weights keep one draw per row.
+        weights = data[-1]
+        model.row_counts_are_integers = bool(
+            weights is not None and not is_dask(weights)
+            and np.all(np.asarray(to_numpy(weights)) == np.round(np.asarray(to_numpy(weights)))))
         k = model.n_components
         given = {}
         if getattr(self, "weights_init", None) is not None:
