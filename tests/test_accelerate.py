@@ -3,8 +3,6 @@ valid parameters at every iterate, honest evaluation counts."""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 from scipy.optimize import minimize

@@ -451,7 +451,8 @@ def test_analytic_information_hooks_are_used():
 def test_grouped_counts_bootstrap_resamples_individuals():
     """Hasselblad's 1,096 days as 10 (deaths, days) rows. Resampling individuals agrees with SEM
     within the bootstrap's Monte Carlo error (4 / sqrt(2 (B - 1)) relative, B = 150) plus 10% for
-    the skewness of this weakly identified fit; resampling the 10 rows is refused with a warning."""
+    the skewness of this weakly identified fit. PoissonMixture declares whole-number weights as
+    counts, so "auto" does the same; a model that does not gets a warning."""
     x, w = hasselblad()
     est = emkit.PoissonMixture(2, weights_init=[0.3, 0.7], rates_init=[1.0, 2.5], stop="params_maxabs",
                                tol=1e-9, accelerate="squarem").fit(x, sample_weight=w)
@@ -460,8 +461,14 @@ def test_grouped_counts_bootstrap_resamples_individuals():
     np.testing.assert_allclose(boot.replicates[:, :2].sum(axis=1), 1.0, atol=1e-9)
     for group in ("weights", "rates"):
         np.testing.assert_allclose(boot.standard_errors[group], sem_se[group], rtol=4 / np.sqrt(298) + 0.1)
+    auto = est.standard_errors("bootstrap", n_boot=150, random_state=0)
+    np.testing.assert_array_equal(auto["rates"], boot.standard_errors["rates"])
+
+    class RowsOnly(TwoPoisson):
+        row_counts_are_integers = False
+    fit = emkit.em(RowsOnly(), (x, w), init=est.params_, stop="params_maxabs", tol=1e-9, accelerate="squarem")
     with pytest.warns(UserWarning, match="resample='individuals'"):
-        est.standard_errors("bootstrap", n_boot=2, random_state=0)
+        inference.bootstrap(fit, (x, w), n_boot=2, random_state=0)
     with pytest.raises(ValueError, match="resample must be"):
         est.standard_errors("bootstrap", resample="blocks")
     with pytest.raises(ValueError, match="whole-number"):

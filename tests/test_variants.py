@@ -136,9 +136,19 @@ def test_variants_reject_models_without_discrete_latent_variables():
         emkit.em(TwoPoisson(), (np.ones(3), np.ones(3)), algorithm="stochastic", accelerate="squarem")
 
 
-# --------------------------------------------------------------------------- engine bugs found in review
-# Strict xfails: each documents a defect of engine.py / models/mixture.py reported to their
-# owners; when it is fixed the test passes and pytest reports it, so the marker can go.
+def test_stochastic_em_on_grouped_counts_draws_per_individual():
+    """Hasselblad's 1,096 days as 10 grouped rows: stochastic EM must draw a label per day, so
+    its average stays near the MLE instead of collapsing into one component (found in review,
+    fixed in models/mixture.py: whole-number sample weights are counts)."""
+    d = emkit.datasets.load_hasselblad_deaths()
+    est = emkit.PoissonMixture(2, weights_init=[0.3, 0.7], rates_init=[1.0, 2.5], algorithm="stochastic",
+                               max_iter=200, random_state=0).fit(d["deaths"], sample_weight=d["freq"])
+    assert 0.05 < est.weights_[0] < 0.95
+
+
+# --------------------------------------------------------------------------- defects found in review
+# Strict xfails: each documents a defect of engine.py reported to its owner; when it is fixed
+# the test passes and pytest reports it, so the marker can go.
 @pytest.mark.xfail(strict=True, reason="engine: an M-step giving non-finite parameters (hard EM "
                    "emptying a component of a user model) is not reported; EM runs on with NaN")
 def test_hard_em_emptying_a_component_raises_a_clear_error():
@@ -156,14 +166,3 @@ def test_stochastic_em_rejects_burn_in_past_max_iter():
     with pytest.raises(ValueError, match="burn_in"):
         emkit.em(TwoPoisson(), (x, w), init={"weights": np.array([0.5, 0.5]), "rates": np.array([1.0, 5.0])},
                  algorithm="stochastic", max_iter=20, burn_in=500, random_state=0)
-
-
-@pytest.mark.xfail(strict=True, reason="mixture: FiniteMixtureModel.row_counts_are_integers is False, so "
-                   "stochastic EM gives all individuals of a grouped row (sample_weight = frequency) one label")
-def test_stochastic_em_on_grouped_counts_draws_per_individual():
-    """Hasselblad's 1,096 days as 10 grouped rows: stochastic EM must draw a label per day, so
-    its average stays near the MLE instead of collapsing into one component."""
-    d = emkit.datasets.load_hasselblad_deaths()
-    est = emkit.PoissonMixture(2, weights_init=[0.3, 0.7], rates_init=[1.0, 2.5], algorithm="stochastic",
-                               max_iter=200, random_state=0).fit(d["deaths"], sample_weight=d["freq"])
-    assert 0.05 < est.weights_[0] < 0.95

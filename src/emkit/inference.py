@@ -25,12 +25,14 @@ Methods
         DM = J^T.
     ``"hessian"``
         Minus the numerical Hessian of the observed-data log-likelihood (or the model's
-        ``observed_information(data, params)``), inverted.
+        ``observed_information(data, params)``; ``via="score"`` differentiates the score of
+        Fisher's identity instead), inverted.
     ``"bootstrap"``
-        Refits on resampled data: rows drawn with replacement (``kind="nonparametric"``;
-        for models whose rows carry integer counts, ``DiscreteLatentModel.row_counts_are_integers``,
-        the individuals are resampled, i.e. new counts ~ Multinomial(N, counts / N)), or data
-        drawn from the fitted model (``kind="parametric"``, needs ``model.sample``).
+        Refits, started at the fit, on resampled data: rows drawn with replacement
+        (``kind="nonparametric"``; for rows that carry frequencies, i.e. models with
+        ``DiscreteLatentModel.row_counts_are_integers`` or ``resample="individuals"``, the
+        individuals are resampled: new counts ~ Multinomial(N, counts / N)), or data drawn
+        from the fitted model (``kind="parametric"``, needs ``model.sample``).
 
 Coordinates
     Supplemented EM and the Hessian work in the free parameterisation
@@ -63,15 +65,15 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from ._array import to_numpy
-from .engine import EMResult, em, statistics_pass, check_random_state
+from .engine import EMResult, check_random_state, em, statistics_pass
 from .model import DiscreteLatentModel, Model
 from .params import ParamSpace, flatten_full
 
 METHODS = ("sem", "hessian", "bootstrap")
 BOOTSTRAP_KINDS = ("nonparametric", "parametric")
 
-__all__ = ["CovarianceResult", "covariance", "standard_errors", "sem", "observed_information",
-           "complete_information", "em_jacobian", "bootstrap", "METHODS"]
+__all__ = ["CovarianceResult", "covariance", "standard_errors", "sem", "hessian", "bootstrap",
+           "observed_information", "complete_information", "em_jacobian", "METHODS"]
 
 
 @dataclass
