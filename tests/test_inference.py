@@ -473,3 +473,16 @@ def test_grouped_counts_bootstrap_resamples_individuals():
         est.standard_errors("bootstrap", resample="blocks")
     with pytest.raises(ValueError, match="whole-number"):
         inference.bootstrap(est.result_, (x, w + 0.5), resample="individuals", n_boot=2)
+
+
+def test_hard_em_fit_gets_the_mle_standard_errors_with_a_warning():
+    heads = np.array([5.0, 9, 8, 4, 7])
+    hard = emkit.BinomialMixture(2, probs_init=[0.6, 0.5], weights_init=[0.5, 0.5], fixed=["weights"],
+                                 algorithm="hard").fit(heads, trials=10)
+    soft = emkit.BinomialMixture(2, probs_init=[0.6, 0.5], weights_init=[0.5, 0.5], fixed=["weights"],
+                                 tol=1e-12, stop="params_maxabs").fit(heads, trials=10)
+    with pytest.warns(UserWarning, match="hard EM"):
+        res = hard.covariance("sem")
+    np.testing.assert_allclose(np.ravel(res.params["probs"]), np.ravel(soft.probs_), atol=1e-8)
+    np.testing.assert_allclose(np.ravel(res.standard_errors["probs"]),
+                               np.ravel(soft.standard_errors("sem")["probs"]), rtol=1e-6)

@@ -184,6 +184,10 @@ def _resolve(fit: Any, data: Any = None, result: Any = None, fixed: Any = None) 
         raise ValueError(f"expected a fitted estimator, an EMResult or a Model, got {type(fit).__name__}")
     if not isinstance(data, tuple):
         data = (data,)
+    if res is not None and res.algorithm in ("hard", "stochastic"):
+        warnings.warn(f"{model.display_name} was fitted by {res.algorithm} EM, whose estimate is not the "
+                      "maximum-likelihood one; the standard errors are those of the MLE that plain EM "
+                      "reaches from the fitted values (see .params of the result)", UserWarning, stacklevel=4)
     if res is not None:
         params = dict(res.params)
         fixed_groups = tuple(res.fixed) if fixed is None else tuple(fixed)
