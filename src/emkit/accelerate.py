@@ -52,21 +52,22 @@ def _point(ctx, vec: np.ndarray):
 
 
 class SquaremAccelerator:
-    """SQUAREM, scheme SqS3, with the step-length control and safeguards of Varadhan &
-    Roland's reference implementation.
+    """SQUAREM, scheme SqS3, with validity and monotonicity safeguards.
 
-    The step length |alpha| is capped by ``step_max``, which starts at ``step_max0`` and is
+    By default the step is the plain SqS3 one, alpha = -||r|| / ||v|| clamped to at most -1.
+    Optionally |alpha| is capped by a ``step_max`` that starts at ``step_max0`` and is
     multiplied by ``step_factor`` each time the cap binds and the step is accepted (divided by
-    it after a rejection), so extrapolation grows only as far as it keeps working.
+    it after a rejection), the step-length control of Varadhan & Roland's SQUAREM package
+    (``step_max0=1, step_factor=4`` there).
 
     Parameters
     ----------
     step_max0 : float
-        Initial cap on |alpha| (1 means the first cycle is plain EM).
+        Initial cap on |alpha|, >= 1 (default: no cap; 1 makes the first cycle plain EM).
     step_factor : float
         Factor by which the cap grows or shrinks (``mstep`` in the SQUAREM package).
     max_backtracks : int
-        Halvings of (alpha + 1) on an invalid extrapolated point before taking plain EM.
+        Halvings of (|alpha| - 1) on an invalid extrapolated point before taking plain EM.
     """
 
     name = "squarem"
@@ -91,19 +92,18 @@ class SquaremAccelerator:
         r = x1 - x0
         v = x2 - 2 * x1 + x0
         r_norm, v_norm = float(np.linalg.norm(r)), float(np.linalg.norm(v))
-        step = 1.0  # step = -alpha >= 1
-        if v_norm > 0 and math.isfinite(r_norm / v_norm):
-            step = max(1.0, min(self._step_max, r_norm / v_norm))
-        capped = step >= self._step_max
+        wanted = r_norm / v_norm if v_norm > 0 and math.isfinite(r_norm / v_norm) else 1.0
+        step = max(1.0, min(self._step_max, wanted))        # step = -alpha >= 1
+        capped = wanted > self._step_max
         candidate = None
-        if step > 1.0:
-            for _ in range(self.max_backtracks):
-                candidate = _point(ctx, x0 + 2 * step * r + step**2 * v)
-                if candidate is not None:
-                    break
-                step = 1.0 + 0.5 * (step - 1.0)  # halfway toward plain EM
-            else:
-                step = 1.0
+        for _ in range(self.max_backtracks):
+            if step <= 1.0:
+                break
+            candidate = _point(ctx, x0 + 2 * step * r + step**2 * v)
+            if candidate is not None:
+                break
+            step = 1.0 + 0.5 * (step - 1.0)  # halfway toward plain EM
+            step = 1.0 if step < 1.0 + 1e-8 else step
         if step > 1.0 and candidate is not None:
             cand_stats, _ = ctx.evaluate(candidate)
             new = ctx.update(candidate, cand_stats)  # the stabilising EM step
@@ -112,14 +112,16 @@ class SquaremAccelerator:
                 if capped:
                     self._step_max *= self.step_factor
                 return new, new_stats, new_ll
-            # rejected: back to plain EM, and a shorter cap next time
+            # rejected: its E-step at `new` was spent for nothing; shorter cap next time
+            ctx.n_evaluations += 1
             self._step_max = max(self.step_max0, self._step_max / self.step_factor)
+        elif capped:
+            # the cap (e.g. step_max0 = 1) allowed plain EM only: allow more next time
+            self._step_max *= self.step_factor
         # plain EM: theta2 plus the stabilising step (three EM steps, monotone)
         stats2, _ = ctx.evaluate(theta2)
         new = ctx.update(theta2, stats2)
         new_stats, new_ll = ctx.evaluate(new)
-        if capped and step == 1.0 and self._step_max == self.step_max0 == 1.0:
-            self._step_max *= self.step_factor
         return new, new_stats, new_ll
 
 
