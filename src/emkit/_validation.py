@@ -22,9 +22,32 @@ def _reduce_any(mask) -> bool:
     return bool(to_numpy(xp.any(mask)))
 
 
+def _is_device_array(x: Any) -> bool:
+    """torch / CuPy arrays, which stay in their own library (and on their device)."""
+    try:
+        import array_api_compat as compat
+    except ImportError:  # pragma: no cover - without the extra every array is NumPy
+        return False
+    return bool(compat.is_torch_array(x) or compat.is_cupy_array(x))
+
+
+def _is_complex(x: Any) -> bool:
+    if _is_device_array(x):
+        return bool(get_namespace(x).isdtype(x.dtype, "complex floating"))
+    dtype = getattr(x, "dtype", None)
+    try:
+        return dtype is not None and np.dtype(dtype).kind == "c"
+    except TypeError:  # pandas extension dtypes
+        return False
+
+
 def as_array(x: Any, name: str, *, ndim: int | tuple = (1, 2), dtype=None, allow_nan: bool = False,
              min_rows: int = 1) -> Any:
-    """``x`` as an array of its own library (NumPy for lists), with shape and finiteness checked.
+    """``x`` as an array of its own library (NumPy for lists and pandas), checked.
+
+    NumPy, torch and CuPy arrays stay in their library and on their device; Dask arrays stay
+    lazy (each check is one reduction); a Dask DataFrame becomes a Dask array. Integer input
+    becomes float64, float32 stays float32.
 
     Parameters
     ----------
@@ -33,23 +56,38 @@ def as_array(x: Any, name: str, *, ndim: int | tuple = (1, 2), dtype=None, allow
     ndim : int or tuple of int
         Accepted numbers of dimensions.
     dtype : NumPy dtype, optional
-        Convert NumPy input to this dtype (float64 by default for non-float input; float32 kept).
+        Convert NumPy input to this dtype.
     allow_nan : bool
         NaN marks missing values for this input; inf is never allowed.
     """
     if x is None:
         raise ValueError(f"{name} is required")
-    if not (is_dask(x) or hasattr(x, "__array_namespace__") or is_numpy(x)):
+    if hasattr(x, "tocsr") or type(x).__module__.startswith("scipy.sparse"):
+        raise ValueError(f"{name} is a sparse matrix; sparse input is not supported, pass a dense "
+                         f"array (e.g. {name}.toarray())")
+    if not (is_dask(x) or _is_device_array(x) or is_numpy(x)):
         if hasattr(x, "to_dask_array"):  # dask DataFrame
             x = x.to_dask_array(lengths=True)
         elif hasattr(x, "to_numpy"):  # pandas / polars
             x = x.to_numpy()
-        try:
-            x = np.asarray(x)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{name} could not be read as a numeric array: {exc}") from None
+        if not is_dask(x):
+            try:
+                x = np.asarray(x)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{name} could not be read as a numeric array: {exc}") from None
+    if _is_complex(x):
+        raise ValueError(f"{name} has complex values: Complex data not supported; real numbers are required")
+    ndims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if x.ndim not in ndims:
+        hint = ""
+        if x.ndim == 1 and 2 in ndims:
+            hint = (f". Reshape your data: {name}.reshape(-1, 1) if it has a single feature, "
+                    f"{name}.reshape(1, -1) if it is a single row")
+        raise ValueError(f"{name} must have {' or '.join(map(str, ndims))} dimension(s), "
+                         f"got shape {tuple(x.shape)}{hint}")
+    if x.ndim == 2 and x.shape[1] == 0:
+        raise ValueError(f"{name} has 0 feature(s) (shape={tuple(x.shape)}) while a minimum of 1 is required.")
     if is_numpy(x):
-        x = np.asarray(x)
         if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
             try:
                 x = x.astype(np.float64)
@@ -59,16 +97,17 @@ def as_array(x: Any, name: str, *, ndim: int | tuple = (1, 2), dtype=None, allow
             x = x.astype(dtype, copy=False)
         elif not np.issubdtype(x.dtype, np.floating):
             x = x.astype(np.float64)
-    ndims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
-    if x.ndim not in ndims:
-        raise ValueError(f"{name} must have {' or '.join(map(str, ndims))} dimension(s), got shape {tuple(x.shape)}")
+    elif is_dask(x):
+        if not np.issubdtype(x.dtype, np.floating):
+            x = x.astype(np.float64)
+    else:
+        xp = get_namespace(x)
+        if not xp.isdtype(x.dtype, "real floating"):
+            x = xp.astype(x, xp.float64)
     n = x.shape[0] if x.ndim else 0
     if n is not None and not (isinstance(n, float) and np.isnan(n)) and n < min_rows:
         raise ValueError(f"{name} is empty: need at least {min_rows} row(s), got {n}")
-    if x.ndim == 2 and x.shape[1] == 0:
-        raise ValueError(f"{name} has no columns")
-    xp = np if is_dask(x) else get_namespace(x)
-    mod = _dask_array() if is_dask(x) else xp
+    mod = _dask_array() if is_dask(x) else get_namespace(x)
     if _reduce_any(mod.isinf(x)):
         raise ValueError(f"{name} contains inf")
     if not allow_nan and _reduce_any(mod.isnan(x)):
@@ -81,17 +120,15 @@ def _dask_array():
     return da
 
 
-def as_counts(x: Any, name: str, *, ndim: int | tuple = 1) -> np.ndarray:
-    """Non-negative integer counts (as float64 NumPy array)."""
+def as_counts(x: Any, name: str, *, ndim: int | tuple = 1):
+    """Non-negative whole numbers (float dtype), kept in their array library."""
     arr = as_array(x, name, ndim=ndim)
-    a = to_numpy(arr) if not is_dask(arr) else arr
-    if is_dask(a):
-        return a
-    if np.any(a < 0):
-        raise ValueError(f"{name} must be non-negative counts; found {a[a < 0][:5].tolist()}")
-    if np.any(a != np.round(a)):
-        raise ValueError(f"{name} must be whole numbers (counts); found {a[a != np.round(a)][:5].tolist()}")
-    return a.astype(np.float64)
+    mod = _dask_array() if is_dask(arr) else get_namespace(arr)
+    if _reduce_any(arr < 0):
+        raise ValueError(f"{name} must be non-negative counts; Negative values in data")
+    if _reduce_any(arr != mod.round(arr)):
+        raise ValueError(f"{name} must be whole numbers (counts); found non-integer values")
+    return arr
 
 
 def check_sample_weight(sample_weight: Any, n: int, name: str = "sample_weight"):
@@ -107,7 +144,7 @@ def check_sample_weight(sample_weight: Any, n: int, name: str = "sample_weight")
     if bool(to_numpy(xp.any(w < 0))):
         raise ValueError(f"{name} must be non-negative")
     if not float(to_numpy(xp.sum(w))) > 0:
-        raise ValueError(f"{name} must have a positive sum")
+        raise ValueError(f"{name} must have a positive sum (all weights are zero)")
     return w
 
 

@@ -19,6 +19,17 @@ import numpy as np
 from .engine import EMResult, em
 from .model import Model
 
+def not_fitted_error(message: str) -> Exception:
+    """scikit-learn's NotFittedError (a ValueError and an AttributeError) when scikit-learn is
+    installed, so its tooling recognises it; otherwise an equivalent of emkit's own."""
+    try:
+        from sklearn.exceptions import NotFittedError
+    except ImportError:  # pragma: no cover - scikit-learn is optional
+        class NotFittedError(ValueError, AttributeError):
+            pass
+    return NotFittedError(message)
+
+
 #: settings every estimator passes straight to :func:`emkit.em`
 ENGINE_SETTINGS = ("tol", "stop", "max_iter", "n_init", "random_state", "fixed", "accelerate",
                    "algorithm", "burn_in", "check_monotone", "chunk_size", "callback", "keep_history")
@@ -105,7 +116,7 @@ class EMEstimator:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "result_"):
-            raise AttributeError(f"this {type(self).__name__} is not fitted yet; call fit() first")
+            raise not_fitted_error(f"this {type(self).__name__} is not fitted yet; call fit() first")
 
     # ------------------------------------------------------------- inference (emkit.inference)
     def standard_errors(self, method: str = "sem", **kwargs) -> dict[str, np.ndarray]:
@@ -133,7 +144,7 @@ class EMEstimator:
         return partial_fit(self, *args, **kwargs)
 
     # ------------------------------------------------------------- persistence (emkit.io)
-    def save(self, path) -> None:
-        """Write the fitted estimator to ``path`` (JSON + NumPy arrays, no pickle)."""
+    def save(self, path):
+        """Write the fitted estimator to ``path`` (JSON + NumPy arrays, no pickle); returns the path."""
         from .io import save
-        save(self, path)
+        return save(self, path)

@@ -3,7 +3,8 @@
 Subclasses (``BinomialMixture``, ``PoissonMixture``, ``GaussianMixture``, ...) give
 ``_make_model``, ``_make_data(X, sample_weight=None, fitting=...)`` and ``_init_params``; the model
 must be a :class:`~emkit.model.DiscreteLatentModel` with ``n_parameters(params)`` and
-``sample(params, n, rng) -> (data tuple, labels)``.
+``sample(params, n, rng) -> (data tuple, labels)``
+(the estimators' ``sample`` returns ``(X, labels)``).
 """
 
 from __future__ import annotations

@@ -23,11 +23,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .._array import asarray_like, get_namespace, is_dask, to_numpy
-from .._validation import _reduce_any
+from .._validation import _reduce_any, as_array
 from ..estimator import EMEstimator
 from ..model import Model
 from ..params import Positive
-from .families import as_native_array
 
 __all__ = ["ExponentialModel", "Exponential"]
 
@@ -149,13 +148,13 @@ class Exponential(EMEstimator):
         return ExponentialModel()
 
     def _make_data(self, x, censored=None) -> tuple:
-        x = as_native_array(x, "x", ndim=1, allow_nan=True)
+        x = as_array(x, "x", ndim=1, allow_nan=True)
         xp = get_namespace(x) if not is_dask(x) else None
         nan = x != x  # NaN test that works for every array library, Dask included
         if _reduce_any((x < 0) & ~nan):
             raise ValueError("x must be non-negative for an exponential distribution")
         if censored is not None:
-            c = as_native_array(censored, "censored", ndim=1)
+            c = as_array(censored, "censored", ndim=1)
             if int(c.shape[0]) != int(x.shape[0]):
                 raise ValueError(f"censored has {c.shape[0]} entries but x has {x.shape[0]}")
             if _reduce_any((c != 0) & (c != 1)):

@@ -33,12 +33,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from .._array import device_of, get_namespace, is_dask, to_numpy
-from .._validation import _reduce_any, as_array
+from .._validation import _reduce_any, as_array, as_counts
 from ..params import Positive, Real, Simplex, SymmetricPositiveDefinite, UnitInterval
 
 __all__ = ["Family", "Normal", "MultivariateNormal", "Binomial", "Poisson", "Exponential",
-           "Bernoulli", "Categorical", "FAMILIES", "get_family", "safe_log", "lgamma",
-           "as_native_array", "check_counts"]
+           "Bernoulli", "Categorical", "FAMILIES", "get_family", "safe_log", "lgamma"]
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -89,85 +88,6 @@ def _eye(d: int, like):
     return xp.eye(d, dtype=like.dtype, device=device_of(like))
 
 
-def _is_device_array(x) -> bool:
-    """torch / CuPy arrays (which ``_validation.as_array`` would copy to NumPy)."""
-    try:
-        import array_api_compat as compat
-    except ImportError:  # pragma: no cover
-        return False
-    return bool(compat.is_torch_array(x) or compat.is_cupy_array(x))
-
-
-def as_native_array(x: Any, name: str, *, ndim=(1, 2), dtype=None, allow_nan: bool = False):
-    """:func:`emkit._validation.as_array` that keeps torch and CuPy arrays in their library
-    (same checks: dimensions, empty, inf, NaN; integer input becomes float64)."""
-    if hasattr(x, "tocsr") or type(x).__module__.startswith("scipy.sparse"):
-        raise ValueError(f"{name} is a sparse matrix; sparse input is not supported, pass a dense "
-                         f"array (e.g. {name}.toarray())")
-    ndims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
-    shape = getattr(x, "shape", None) if hasattr(x, "shape") else np.shape(x) if isinstance(x, (list, tuple)) else None
-    if shape is not None and len(shape) not in ndims:
-        hint = ""
-        if len(shape) == 1 and 2 in ndims:
-            hint = (f". Reshape your data: {name}.reshape(-1, 1) if it has a single feature, "
-                    f"{name}.reshape(1, -1) if it is a single row")
-        raise ValueError(f"{name} must have {' or '.join(map(str, ndims))} dimension(s), got shape "
-                         f"{tuple(shape)}{hint}")
-    if shape is not None and len(shape) == 2 and shape[1] == 0:
-        raise ValueError(f"{name} has 0 feature(s) (shape={tuple(shape)}) while a minimum of 1 is required.")
-    if _is_device_array(x):
-        complex_values = get_namespace(x).isdtype(x.dtype, "complex floating")
-    else:
-        input_dtype = getattr(x, "dtype", None)
-        if input_dtype is None and not is_dask(x):
-            try:
-                input_dtype = np.asarray(x).dtype
-            except (TypeError, ValueError):
-                input_dtype = None  # as_array below reports what cannot be read
-        try:
-            complex_values = input_dtype is not None and np.dtype(input_dtype).kind == "c"
-        except TypeError:  # pandas extension dtypes
-            complex_values = False
-    if complex_values:
-        raise ValueError(f"{name} has complex values: Complex data not supported; real numbers are required")
-    if not _is_device_array(x):
-        x = as_array(x, name, ndim=ndim, dtype=dtype, allow_nan=allow_nan)
-        if is_dask(x) and not np.issubdtype(x.dtype, np.floating):
-            x = x.astype(np.float64)  # as for NumPy: integer data become float64
-        return x
-    xp = get_namespace(x)
-    if not xp.isdtype(x.dtype, "real floating"):
-        x = xp.astype(x, xp.float64)
-    if x.ndim == 0 or x.shape[0] < 1:
-        raise ValueError(f"{name} is empty: need at least 1 row(s), got 0")
-    if x.ndim == 2 and x.shape[1] == 0:
-        raise ValueError(f"{name} has no columns")
-    if _reduce_any(xp.isinf(x)):
-        raise ValueError(f"{name} contains inf")
-    if not allow_nan and _reduce_any(xp.isnan(x)):
-        raise ValueError(f"{name} contains NaN (missing values are not supported here)")
-    return x
-
-
-def _is_integer_valued(x) -> bool:
-    """Whether every entry of ``x`` is a whole number (lazily for Dask)."""
-    if is_dask(x):
-        import dask.array as da
-        return not _reduce_any(x != da.round(x))
-    xp = get_namespace(x)
-    return not _reduce_any(x != xp.round(x))
-
-
-def check_counts(x: Any, name: str, *, ndim=(1,), dtype=None):
-    """Non-negative whole numbers, kept in their array library (float dtype)."""
-    arr = as_native_array(x, name, ndim=ndim, dtype=dtype)
-    if _reduce_any(arr < 0):
-        raise ValueError(f"{name} must be non-negative counts; Negative values in data")
-    if not _is_integer_valued(arr):
-        raise ValueError(f"{name} must be whole numbers (counts); found non-integer values")
-    return arr
-
-
 def _check_no_zero_column(x, name: str, consequence: str) -> None:
     if is_dask(x):
         return
@@ -195,7 +115,7 @@ class Family:
     def make_data(self, X, *, name: str = "X", **extra) -> tuple:
         if extra and any(v is not None for v in extra.values()):
             raise ValueError(f"unexpected argument(s) for a {self.name} mixture: {sorted(extra)}")
-        return (as_native_array(X, name, ndim=self.ndim),)
+        return (as_array(X, name, ndim=self.ndim),)
 
     def log_density(self, data: tuple, params: dict):
         raise NotImplementedError
@@ -358,7 +278,7 @@ class Binomial(Family):
     def make_data(self, X, *, name: str = "successes", trials=None, **extra):
         if extra:
             raise ValueError(f"unexpected argument(s) for a Binomial mixture: {sorted(extra)}")
-        s = check_counts(X, name)
+        s = as_counts(X, name)
         if trials is None:
             raise ValueError("trials is required: the number of trials of each row (or one number for all)")
         if isinstance(trials, numbers.Number) and not isinstance(trials, bool):
@@ -367,7 +287,7 @@ class Binomial(Family):
             xp = np if is_dask(s) else get_namespace(s)
             t = s * 0 + float(trials) if (is_dask(s) or xp is not np) else np.full(s.shape, float(trials), dtype=s.dtype)
         else:
-            t = check_counts(trials, "trials")
+            t = as_counts(trials, "trials")
             if int(t.shape[0]) != int(s.shape[0]):
                 raise ValueError(f"trials has {t.shape[0]} entries but {name} has {s.shape[0]}")
         if _reduce_any(s > t):
@@ -418,7 +338,7 @@ class Poisson(Family):
     def make_data(self, X, *, name: str = "X", **extra):
         if extra and any(v is not None for v in extra.values()):
             raise ValueError(f"unexpected argument(s) for a Poisson mixture: {sorted(extra)}")
-        x = check_counts(X, name, ndim=(1, 2))
+        x = as_counts(X, name, ndim=(1, 2))
         log_fact = lgamma(x + 1.0)
         xp = np if is_dask(x) else get_namespace(x)
         row_const = -(log_fact if x.ndim == 1 else log_fact.sum(axis=1) if is_dask(x) else xp.sum(log_fact, axis=1))
@@ -463,7 +383,7 @@ class Exponential(Family):
     def make_data(self, X, *, name: str = "X", **extra):
         if extra and any(v is not None for v in extra.values()):
             raise ValueError(f"unexpected argument(s) for an Exponential mixture: {sorted(extra)}")
-        x = as_native_array(X, name, ndim=(1, 2))
+        x = as_array(X, name, ndim=(1, 2))
         if _reduce_any(x < 0):
             raise ValueError(f"{name} must be non-negative for an exponential distribution; "
                              f"Negative values in data")
@@ -506,7 +426,7 @@ class Bernoulli(Family):
     def make_data(self, X, *, name: str = "X", **extra):
         if extra and any(v is not None for v in extra.values()):
             raise ValueError(f"unexpected argument(s) for a Bernoulli mixture: {sorted(extra)}")
-        x = as_native_array(X, name, ndim=(1, 2))
+        x = as_array(X, name, ndim=(1, 2))
         if _reduce_any((x != 0) & (x != 1)):
             raise ValueError(f"{name} must contain only 0 and 1 for a Bernoulli mixture")
         return (x,)
@@ -567,7 +487,7 @@ class Categorical(Family):
     def make_data(self, X, *, name: str = "X", **extra):
         if extra and any(v is not None for v in extra.values()):
             raise ValueError(f"unexpected argument(s) for a Categorical mixture: {sorted(extra)}")
-        codes = check_counts(X, name, ndim=(1, 2))
+        codes = as_counts(X, name, ndim=(1, 2))
         c = self.width
         if _reduce_any(codes >= c):
             raise ValueError(f"{name} has category codes >= {c}; codes must be 0..n_categories-1")

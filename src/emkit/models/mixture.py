@@ -31,13 +31,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .._array import asarray_like, get_namespace, host_rows, is_dask, to_numpy
-from .._validation import check_n_components, check_probabilities, check_sample_weight
+from .._validation import as_array, as_counts, check_n_components, check_probabilities, check_sample_weight
 from ..engine import check_random_state
 from ..model import DiscreteLatentModel
 from ..params import Simplex, SymmetricPositiveDefinite, UnitInterval, Positive
 from .base import MixtureEstimator
 from .families import (Bernoulli, Binomial, Categorical, Exponential, Family, MultivariateNormal,
-                       Normal, Poisson, as_native_array, check_counts, get_family, safe_log)
+                       Normal, Poisson, get_family, safe_log)
 
 __all__ = ["FiniteMixtureModel", "FiniteMixture", "BinomialMixture", "PoissonMixture",
            "ExponentialMixture", "NormalMixture", "BernoulliMixture", "CategoricalMixture",
@@ -629,7 +629,7 @@ class BernoulliMixture(_FamilyMixture):
     def _make_data(self, X, sample_weight=None, fitting: bool = True, **extra) -> tuple:
         if self.binarize is not None:
             # as scikit-learn's BernoulliNB: values above the threshold are 1, the others 0
-            x = as_native_array(X, "X", ndim=(1, 2))
+            x = as_array(X, "X", ndim=(1, 2))
             x = (x > self.binarize).astype(x.dtype) if is_dask(x) or get_namespace(x) is np \
                 else get_namespace(x).astype(x > self.binarize, x.dtype)
             X = x
@@ -688,7 +688,7 @@ class CategoricalMixture(_FamilyMixture):
             if any(s < 1 for s in sizes):
                 raise ValueError(f"n_categories must be positive integers, got {c!r}")
             return sizes
-        codes = check_counts(X, "X", ndim=(1, 2))
+        codes = as_counts(X, "X", ndim=(1, 2))
         if is_dask(codes):
             top = np.asarray(codes.max(axis=0).compute())
         else:
