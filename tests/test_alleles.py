@@ -227,3 +227,21 @@ def test_supplemented_em_standard_errors_match_the_observed_information_computed
     se = est.standard_errors("sem")["frequencies"]
     np.testing.assert_allclose(se, expected, rtol=1e-3)
     np.testing.assert_allclose(se, [0.0074, 0.0122, 0.0135], atol=1e-4)
+
+
+def test_parametric_bootstrap_coarsens_at_random_like_the_data():
+    """A parametric bootstrap of data with an 'insularia or typica' group redraws every moth's
+    phenotype, then coarsens insularia and typica at random at the observed rate; its SEs then
+    match supplemented EM's (Monte Carlo tolerance 4 / sqrt(2 (B - 1)) relative for B replicates)."""
+    base = moth().phenotypes
+    phenotypes = dict(base, **{"insularia or typica": base["insularia"] + base["typica"]})
+    counts = dict(load_peppered_moth(), **{"insularia or typica": 578})
+    est = emkit.AlleleFrequencies(["C", "I", "T"], phenotypes).fit(counts)
+    model, data = est.model_, est._fit_data
+    drawn = np.asarray(model.sample_like(data, est.params_, np.random.default_rng(0))[0])
+    assert drawn.sum() == np.sum(data[0])
+    assert np.any(drawn != np.asarray(data[0]))
+    n_boot = 300
+    sem = est.standard_errors("sem")["frequencies"]
+    boot = est.standard_errors("bootstrap", kind="parametric", n_boot=n_boot, random_state=1)["frequencies"]
+    np.testing.assert_allclose(boot, sem, rtol=4 / np.sqrt(2 * (n_boot - 1)))

@@ -146,21 +146,15 @@ def test_stochastic_em_on_grouped_counts_draws_per_individual():
     assert 0.05 < est.weights_[0] < 0.95
 
 
-# --------------------------------------------------------------------------- defects found in review
-# Strict xfails: each documents a defect of engine.py reported to its owner; when it is fixed
-# the test passes and pytest reports it, so the marker can go.
-@pytest.mark.xfail(strict=True, reason="engine: an M-step giving non-finite parameters (hard EM "
-                   "emptying a component of a user model) is not reported; EM runs on with NaN")
+# --------------------------------------------------------------------------- degenerate runs
 def test_hard_em_emptying_a_component_raises_a_clear_error():
     x, w = np.array([0.0, 1, 2, 10, 11, 12]), np.ones(6)
-    with np.errstate(all="ignore"), pytest.warns(Warning):
-        with pytest.raises(ValueError, match="non-finite|NaN|empty"):
+    with np.errstate(all="ignore"):
+        with pytest.raises(ValueError, match="non-finite values for 'rates'"):
             emkit.em(TwoPoisson(), (x, w), init={"weights": np.array([0.5, 0.5]), "rates": np.array([100.0, 5.0])},
                      algorithm="hard", max_iter=20)
 
 
-@pytest.mark.xfail(strict=True, reason="engine: burn_in is not validated; burn_in >= max_iter silently "
-                   "returns the last iterate instead of an average")
 def test_stochastic_em_rejects_burn_in_past_max_iter():
     x, w = np.array([0.0, 1, 2, 10, 11, 12]), np.ones(6)
     with pytest.raises(ValueError, match="burn_in"):

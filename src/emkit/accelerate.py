@@ -113,7 +113,7 @@ class SquaremAccelerator:
                     self._step_max *= self.step_factor
                 return new, new_stats, new_ll
             # rejected: its E-step at `new` was spent for nothing; shorter cap next time
-            ctx.n_evaluations += 1
+            ctx.count_evaluation()
             self._step_max = max(self.step_max0, self._step_max / self.step_factor)
         elif capped:
             # the cap (e.g. step_max0 = 1) allowed plain EM only: allow more next time
@@ -181,7 +181,7 @@ class AndersonAccelerator:
                     if _loglik_ok(cand_ll, loglik):
                         self._last = space.to_vector(candidate)
                         return candidate, cand_stats, cand_ll
-                    ctx.n_evaluations += 1  # an E-step spent on a rejected point
+                    ctx.count_evaluation()  # an E-step spent on a rejected point
             # safeguard: the plain EM point, memory restarted from it
             self._xs, self._fs = [], []
         new_stats, new_ll = ctx.evaluate(mapped)

@@ -214,8 +214,19 @@ class EMContext:
         new = dict(self.model.m_step(stats, params))
         for name in self.fixed:
             new[name] = params[name]
-        self.n_evaluations += 1
+        self.count_evaluation()
+        for name, value in new.items():
+            # a NaN here would otherwise run silently to max_iter (an emptied component, say)
+            if not np.all(np.isfinite(to_numpy(value))):
+                raise ValueError(f"{self.model.display_name}: the M-step gave non-finite values for "
+                                 f"{name!r} at evaluation {self.n_evaluations} (a component with no "
+                                 f"data, or a degenerate statistic); try other starting values, "
+                                 f"n_init > 1, or algorithm='em'")
         return new
+
+    def count_evaluation(self) -> None:
+        """Count one EM-map evaluation (accelerators also count E-steps spent on rejected points)."""
+        self.n_evaluations += 1
 
     def em_map(self, params):
         stats, ll = self.evaluate(params)
@@ -398,8 +409,10 @@ def em(model: Model, data, *, init: Mapping[str, Any] | None = None, fixed: Sequ
         if bad:
             raise ValueError(f"unknown parameter group(s) in init: {sorted(bad)}; "
                              f"{model.display_name} has {list(model.param_spec)}")
-    burn_in = max_iter // 2 if burn_in is None else int(burn_in)
-    accelerator = _resolve_accelerator(accelerate)
+    burn_in = max_iter // 2 if burn_in is None else burn_in
+    if algorithm == "stochastic" and not (isinstance(burn_in, numbers.Integral) and 0 <= burn_in < max_iter):
+        raise ValueError(f"burn_in must be an integer with 0 <= burn_in < max_iter ({max_iter}), got {burn_in!r}")
+    _resolve_accelerator(accelerate)  # validate before any work
     rng = check_random_state(random_state)
     if monotone_rtol is None:
         first = next((a for a in data if a is not None), None)
@@ -414,6 +427,7 @@ def em(model: Model, data, *, init: Mapping[str, Any] | None = None, fixed: Sequ
             start.update(init)
         model.validate_params(start)
         space = ParamSpace(model.param_spec, start, fixed)
+        accelerator = _resolve_accelerator(accelerate)  # a fresh one per restart: it has state
         ctx = EMContext(model, data, fixed=fixed, algorithm=algorithm, rng=rng,
                         chunk_size=chunk_size, space=space)
         params, ll, trace, n_iter, converged, history = _run_from(
@@ -431,5 +445,6 @@ def em(model: Model, data, *, init: Mapping[str, Any] | None = None, fixed: Sequ
                     n_em_evaluations=n_eval, params_history=history, restarts=summaries,
                     best_restart=best_r, model=model, stop=stop, tol=float(tol), max_iter=int(max_iter),
                     fixed=tuple(fixed), algorithm=algorithm,
-                    accelerate=accelerate if isinstance(accelerate, str) else None,
+                    accelerate=accelerate if isinstance(accelerate, str) or accelerate is None
+                    else type(accelerate).__name__,
                     options={"chunk_size": chunk_size, "burn_in": burn_in})

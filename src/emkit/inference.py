@@ -601,6 +601,9 @@ def bootstrap(fit: Any, data: Any = None, result: Any = None, *, fixed=None, n_b
 def _resampler(model: Model, data: tuple, params: dict, kind: str, n_samples: int | None,
                resample: str = "auto"):
     """A function rng -> resampled data tuple."""
+    if kind == "parametric" and callable(getattr(model, "sample_like", None)) and n_samples is None:
+        # the model knows its sampling design (e.g. coarse phenotype groups): keep it
+        return lambda rng: model.sample_like(data, params, rng)
     if kind == "parametric":
         n = n_samples if n_samples is not None else int(round(model.n_samples(data)))
         if n < 1:

@@ -139,12 +139,39 @@ class AlleleModel(DiscreteLatentModel):
     def initialize(self, data, rng):
         return {"frequencies": asarray_like(rng.dirichlet(np.full(self.n_alleles, 5.0)), data[0])}
 
-    def sample(self, params, n, rng, membership=None):
+    def sample(self, params, n, rng):
         """Genotypes of ``n`` individuals, returned as counts per genotype (rows = genotypes)."""
         p = np.asarray(to_numpy(params["frequencies"]), dtype=float)
         probs = np.exp(self.genotype_log_probs(p))
         counts = rng.multinomial(int(n), probs / probs.sum()).astype(float)
         return (counts, np.eye(len(self.genotypes))), None
+
+    def sample_like(self, data, params, rng):
+        """A data set of the same design as ``data`` drawn at ``params`` (parametric bootstrap).
+
+        Every individual gets a phenotype of the finest table; then, for a coarse group (one
+        containing other phenotypes, such as 'insularia or typica'), the individuals of the
+        phenotypes inside it are reported only as the group with the proportion observed
+        (n_group / (n_group + counts of the phenotypes inside)): coarsening at random, the
+        assumption under which the EM likelihood is the right one.
+        """
+        counts, membership = (np.asarray(to_numpy(a), dtype=float) for a in data)
+        member = membership > 0
+        size = member.sum(axis=1)
+        inside = np.array([[j != i and size[j] < size[i] and bool(np.all(member[i] >= member[j]))
+                            for j in range(len(member))] for i in range(len(member))])  # inside[i, j]: j in i
+        coarse = inside.any(axis=1)
+        p = np.asarray(to_numpy(params["frequencies"]), dtype=float)
+        probs = member[~coarse].astype(float) @ np.exp(self.genotype_log_probs(p))
+        new = np.zeros_like(counts)
+        new[~coarse] = rng.multinomial(int(round(counts.sum())), probs / probs.sum())
+        for group in np.flatnonzero(coarse)[np.argsort(-size[coarse])]:  # largest groups first
+            parts = np.flatnonzero(inside[group] & ~coarse)
+            share = counts[group] / (counts[group] + counts[parts].sum())
+            moved = rng.binomial(new[parts].astype(np.int64), share)
+            new[parts] -= moved
+            new[group] += moved.sum()
+        return (asarray_like(new, data[0]), data[1])
 
 
 class AlleleFrequencies(EMEstimator):

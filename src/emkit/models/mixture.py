@@ -340,11 +340,11 @@ class _FamilyMixture(MixtureEstimator):
                 raise AttributeError(message) from None
             raise NotFittedError(message)
 
-    def partial_fit(self, X, y=None, sample_weight=None):
+    def partial_fit(self, X, y=None, sample_weight=None, **online_options):
         """Update the fit with one batch of rows (online EM, :mod:`emkit.online`); ``y`` is
-        ignored."""
+        ignored; ``online_options`` (``step_decay``, ``step_offset``) go to the online update."""
         from ..online import partial_fit
-        return partial_fit(self, X, sample_weight=sample_weight)
+        return partial_fit(self, X, sample_weight=sample_weight, **online_options)
 
     def _online_data(self, X, sample_weight=None, **extra) -> tuple:
         """Data of one online batch: checked against the fit's features once fitted."""
@@ -675,11 +675,11 @@ class CategoricalMixture(_FamilyMixture):
         self.n_categories_ = self._categories_of(X)
         return super().fit(X, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y=None, sample_weight=None):
+    def partial_fit(self, X, y=None, sample_weight=None, **online_options):
         """Online EM update; the first batch (or ``n_categories``) fixes the categories."""
         if not hasattr(self, "result_"):
             self.n_categories_ = self._categories_of(X)
-        return super().partial_fit(X, sample_weight=sample_weight)
+        return super().partial_fit(X, sample_weight=sample_weight, **online_options)
 
     def _categories_of(self, X) -> list[int]:
         if self.n_categories is not None:
@@ -752,11 +752,11 @@ class BinomialMixture(_FamilyMixture):
         self.trials_ = trials if np.ndim(trials) == 0 else None
         return self
 
-    def partial_fit(self, successes, trials=None, sample_weight=None):
+    def partial_fit(self, successes, trials=None, sample_weight=None, **online_options):
         """Update the fit with one batch of runs (online EM, :mod:`emkit.online`)."""
         from ..online import partial_fit
         trials = self._trials_or_default(trials, fitting=not hasattr(self, "result_"))
-        partial_fit(self, successes, trials=trials, sample_weight=sample_weight)
+        partial_fit(self, successes, trials=trials, sample_weight=sample_weight, **online_options)
         if not hasattr(self, "trials_"):
             self.trials_ = trials if np.ndim(trials) == 0 else None
         return self
