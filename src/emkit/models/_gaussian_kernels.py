@@ -44,6 +44,12 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 # --------------------------------------------------------------------------- workspaces
 _WORKSPACE = threading.local()
+WORKSPACE_MAX_BYTES = 24 * 2**20
+
+
+def release_workspaces() -> None:
+    """Free this thread's scratch arrays (called at the end of a fit)."""
+    _WORKSPACE.arrays = {}
 
 
 def workspace(name: str, shape: tuple, dtype) -> np.ndarray:
@@ -52,12 +58,14 @@ def workspace(name: str, shape: tuple, dtype) -> np.ndarray:
     Chunk temporaries are a few MiB; allocating them afresh every chunk means fresh pages from
     the operating system (page faults) each time, which costs more than the arithmetic for
     small data. Per-thread, so threaded Dask workers never share one."""
+    size = int(np.prod(shape))
+    if size * np.dtype(dtype).itemsize > WORKSPACE_MAX_BYTES:  # never keep a huge buffer alive
+        return np.empty(shape, dtype=dtype)
     store = getattr(_WORKSPACE, "arrays", None)
     if store is None:
         store = _WORKSPACE.arrays = {}
     key = (name, np.dtype(dtype).str)
     arr = store.get(key)
-    size = int(np.prod(shape))
     if arr is None or arr.size < size:
         arr = store[key] = np.empty(size, dtype=dtype)
     return arr[:size].reshape(shape)
@@ -225,7 +233,11 @@ def stacked_rows(xp, X, center_col, covariance_type: str, pairs, products: bool 
         if covariance_type in ("diag", "spherical"):
             np.multiply(buf[:d], buf[:d], out=buf[d:])
         elif extra:
-            np.multiply(buf[pairs[0]], buf[pairs[1]], out=buf[d:])
+            # row i of the upper triangle: x_i * x_j for j >= i, written in place (no copies)
+            pos = d
+            for i in range(d):
+                np.multiply(buf[i], buf[i:d], out=buf[pos:pos + d - i])
+                pos += d - i
         return buf
     xct = (xp.matrix_transpose(X) if hasattr(xp, "matrix_transpose") else X.T) - center_col
     if covariance_type == "full":

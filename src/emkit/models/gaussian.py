@@ -27,10 +27,15 @@ from ._gaussian_kernels import COVARIANCE_TYPES
 from .base import MixtureEstimator
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
-#: rows drawn (with ``host_rows``) for initialisation; k-means on more rows adds little
-INIT_MAX_ROWS = 100_000
-#: target size of the per-chunk temporaries of the statistics pass
+#: initialisation uses all rows up to this many, else a random sample of
+#: min(INIT_MAX_ROWS, max(5000, n * itemsize / 128)) rows (``host_rows``): k-means on more rows adds little,
+#: and the copy stays small next to a large data set
+INIT_MAX_ROWS = 20_000
+#: per-chunk temporaries of the statistics pass: at most this many bytes ...
 CHUNK_BYTES = 16 * 2**20
+#: ... and at most this fraction of the data's size, but never below MIN_CHUNK_BYTES
+CHUNK_FRACTION = 0.125
+MIN_CHUNK_BYTES = 2 * 2**20
 
 
 class EmptyComponentWarning(UserWarning):
@@ -76,9 +81,9 @@ class GaussianMixtureModel(DiscreteLatentModel):
 
     # ------------------------------------------------------------------ data helpers
     def prepare_data(self, data: tuple, rng: np.random.Generator) -> None:
-        """Fix the centring vector (mean of up to 100,000 rows) and whether NaNs occur."""
+        """Fix the centring vector (mean of up to 4,096 rows drawn at random)."""
         x = data[0]
-        sample = host_rows(x, INIT_MAX_ROWS, rng)
+        sample = host_rows(x, 4096, rng)  # plenty to centre; keeps the copy small
         center = np.nanmean(np.asarray(sample, dtype=np.float64), axis=0)
         self.center = np.where(np.isfinite(center), center, 0.0)
 
@@ -89,13 +94,17 @@ class GaussianMixtureModel(DiscreteLatentModel):
         return data[1] if len(data) > 1 else None
 
     def chunk_rows(self, data) -> int:
-        """Rows per chunk so that the chunk's temporaries stay near 16 MiB."""
+        """Rows per chunk: the chunk's temporaries stay below min(16 MiB, data size / 8) (but
+        2 MiB are always allowed, so small data sets take one pass)."""
         x = data[0]
-        d = int(x.shape[1])
+        n, d = int(x.shape[0]), int(x.shape[1])
         k = self.n_components
         itemsize = int(getattr(getattr(x, "dtype", None), "itemsize", 8) or 8)
-        per_row = k * d + 4 * k + 2 * d + (d * (d + 1) // 2 if self.covariance_type == "full" else d)
-        return max(1024, CHUNK_BYTES // (itemsize * per_row))
+        extra = d * (d + 1) // 2 if self.covariance_type == "full" else d
+        whitened = self.covariance_type == "tied" or (self.covariance_type == "full" and itemsize < 8)
+        per_row = itemsize * (d + extra + 3 * k + (k * d if whitened else 0)) + 8 * k
+        budget = min(CHUNK_BYTES, max(MIN_CHUNK_BYTES, int(CHUNK_FRACTION * n * d * itemsize)))
+        return max(256, budget // per_row)
 
     def _prepared(self, params: dict, x) -> kern.Prepared:
         """Whitening matrices etc. for ``params``, cached by the identity of the arrays (the
@@ -271,14 +280,18 @@ class GaussianMixtureModel(DiscreteLatentModel):
         NaN entries are replaced by column means for initialisation only.
         """
         x = data[0]
-        sample = np.asarray(host_rows(x, INIT_MAX_ROWS, rng), dtype=np.float64)
         n_total = int(x.shape[0])
+        # all rows of small data; for large data a sample that stays a small fraction of it
+        itemsize = int(getattr(getattr(x, "dtype", None), "itemsize", 8) or 8)
+        n_max = n_total if n_total <= INIT_MAX_ROWS else \
+            min(INIT_MAX_ROWS, max(5000, n_total * itemsize // 128))  # float64 copy <= 1/16 of X
+        sample = np.asarray(host_rows(x, n_max, rng), dtype=np.float64)
         w = data[1] if len(data) > 1 else None
         w_sample = None
-        if w is not None and n_total <= INIT_MAX_ROWS:
+        if w is not None and n_max >= n_total:
             w_sample = np.asarray(to_numpy(w), dtype=np.float64) if not is_dask(w) else np.asarray(w.compute())
-        col_means = np.nanmean(sample, axis=0)
-        sample = np.where(np.isnan(sample), col_means, sample)
+        if np.isnan(sample).any():
+            sample = np.where(np.isnan(sample), np.nanmean(sample, axis=0), sample)
         k = self.n_components
         d = sample.shape[1]
         if w_sample is not None and np.any(w_sample == 0):  # zero-weight rows carry no information
@@ -358,9 +371,17 @@ def triu_pairs_cached(d: int):
     return _PAIRS[d]
 
 
-def _stats_from_resp(xp, x, resp, w, center: np.ndarray, covariance_type: str) -> dict:
+def _stats_from_resp(xp, x, resp, w, center: np.ndarray, covariance_type: str, chunk: int = 1024) -> dict:
     """Statistics of complete rows ``x`` (rows, D) given responsibilities (rows, K) that already
-    include the row weights ``w`` (needed again for tied)."""
+    include the row weights ``w`` (needed again for tied); NumPy input in chunks of rows."""
+    n = int(x.shape[0])
+    if xp is np and n > chunk:
+        total = None
+        for s in range(0, n, chunk):
+            part = _stats_from_resp(np, x[s:s + chunk], resp[s:s + chunk], None if w is None else w[s:s + chunk],
+                                    center, covariance_type, chunk)
+            total = part if total is None else {k: total[k] + part[k] for k in part}
+        return total
     d = int(x.shape[1])
     if xp is np:
         center_col = center.astype(x.dtype).reshape(d, 1)
@@ -442,7 +463,8 @@ def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, *, max_iter: int = 3
         centres.append(x[cand[best]])
         closest = cand_d[:, best]
     centres = np.array(centres)
-    scale = tol * float(np.mean(np.var(x, axis=0))) if n > 1 else 0.0
+    mean = w @ x / w.sum()
+    scale = tol * max(float(w @ sq / w.sum() - mean @ mean) / d, 0.0)  # mean per-feature variance
     labels = np.argmin(sq_dist(centres), axis=1)
     for _ in range(max_iter):
         new = np.empty_like(centres)
@@ -598,7 +620,7 @@ class GaussianMixture(MixtureEstimator):
             raise _not_fitted_error(f"this {type(self).__name__} is not fitted yet; call fit() first")
 
     def _make_data(self, X, sample_weight=None, fitting: bool = True) -> tuple:
-        X = as_array(_precheck_X(X), "X", ndim=2, allow_nan=True)
+        X = _as_data_array(_precheck_X(X))
         if not fitting:
             self._check_fitted()
             d_fit = getattr(self, "n_features_in_", None)
@@ -698,7 +720,10 @@ class GaussianMixture(MixtureEstimator):
             options["n_init"] = 1
         if self.verbose:
             options["callback"] = self._verbose_callback(model.n_samples(data), self.callback)
-        result = em(model, data, init=init, fixed=self._fixed(), **options)
+        try:
+            result = em(model, data, init=init, fixed=self._fixed(), **options)
+        finally:
+            kern.release_workspaces()
         self._store(model, data, result)
         return self
 
@@ -796,6 +821,45 @@ def _precheck_X(X):
     return X
 
 
+def _is_device_array(x) -> bool:
+    """torch / CuPy arrays (kept in their library; ``as_array`` only keeps objects with
+    ``__array_namespace__``, which torch tensors do not have)."""
+    try:
+        import array_api_compat as compat
+    except ImportError:  # pragma: no cover - optional dependency
+        return False
+    return bool(compat.is_torch_array(x) or compat.is_cupy_array(x))
+
+
+def _as_data_array(X):
+    """``X`` checked as a 2-D array of its own library: NumPy / Dask / lists through
+    :func:`emkit._validation.as_array`; torch and CuPy checked here in their library."""
+    if isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[0] >= 1 and X.dtype.kind in "fiub":
+        if X.dtype.kind != "f":
+            X = X.astype(np.float64)
+        _check_no_inf_chunked(X)
+        return X
+    if not _is_device_array(X):
+        return as_array(X, "X", ndim=2, allow_nan=True)
+    xp = get_namespace(X)
+    if X.ndim != 2:
+        raise ValueError(f"X must have 2 dimension(s), got shape {tuple(X.shape)}")
+    if int(X.shape[0]) < 1:
+        raise ValueError("X is empty: need at least 1 row(s), got 0")
+    if not xp.isdtype(X.dtype, "real floating"):
+        X = xp.astype(X, xp.float64)
+    if bool(to_numpy(xp.any(xp.isinf(X)))):
+        raise ValueError("X contains inf")
+    return X
+
+
+def _check_no_inf_chunked(X: np.ndarray, rows: int = 65536) -> None:
+    """ValueError when X holds inf, checked in row blocks (no full-size boolean temporary)."""
+    for start in range(0, X.shape[0], rows):
+        if np.isinf(X[start:start + rows]).any():
+            raise ValueError("X contains inf")
+
+
 def _float_dtype(x):
     if is_dask(x) or get_namespace(x) is np:
         return x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
@@ -807,6 +871,8 @@ def _any_nan(x) -> bool:
         import dask.array as da
         return bool(da.isnan(x).any().compute())
     xp = get_namespace(x)
+    if xp is np:
+        return any(bool(np.isnan(x[s:s + 65536]).any()) for s in range(0, x.shape[0], 65536))
     return bool(to_numpy(xp.any(xp.isnan(x))))
 
 
@@ -816,8 +882,10 @@ def _all_nan_rows(x) -> np.ndarray:
         import dask.array as da
         return np.flatnonzero(np.asarray(da.isnan(x).all(axis=1).compute()))
     xp = get_namespace(x)
-    if int(x.shape[0]) == 0:
-        return np.zeros(0, dtype=int)
+    if xp is np:  # in row blocks: no full-size boolean temporary
+        found = [start + np.flatnonzero(np.isnan(x[start:start + 65536]).all(axis=1))
+                 for start in range(0, x.shape[0], 65536)]
+        return np.concatenate(found) if found else np.zeros(0, dtype=int)
     return np.flatnonzero(to_numpy(xp.all(xp.isnan(x), axis=1)))
 
 
