@@ -204,6 +204,16 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _release_free_heap() -> None:
+    """Hand memory freed so far back to the OS (glibc), so that the fit cannot reuse pages the
+    warm-up left resident without them counting as growth."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _reset_peak_rss() -> bool:
     """Reset the kernel's peak-RSS mark (Linux >= 4.0) so that imports and the warm-up, which
     may have peaked higher than the data, do not hide the fit's own peak."""
@@ -244,6 +254,7 @@ def measure(library: str, workload: Workload, device: str) -> dict:
     X = make_data(workload)
     init = initial_parameters(X, workload)
     run, mean_loglik, n_iter = fitter(X, workload, init, device)
+    _release_free_heap()
     _reset_peak_rss()
     rss_data = _rss_bytes()
     peak_before = _peak_rss_bytes()
