@@ -316,3 +316,19 @@ def test_gaussian_mixture_fits_a_dask_dataframe_from_parquet(dask_client, tmp_pa
     np.testing.assert_allclose(got.means_, expected.means_, rtol=1e-10)
     np.testing.assert_allclose(got.covariances_, expected.covariances_, rtol=1e-10)
     assert got.loglik_ == pytest.approx(expected.loglik_, rel=1e-12)
+
+
+def test_block_cache_does_not_keep_the_data_alive(counts):
+    import gc
+    import weakref
+
+    x, w = counts
+    X = da.from_array(x.copy(), chunks=1000)
+    alive = weakref.ref(X)
+    with dask.config.set(scheduler="sync"):
+        emkit.em(TwoPoisson(), (X, w), init=POISSON_INIT, tol=0, max_iter=2)
+        assert row_blocks((X, w)) is not row_blocks((X, w))  # NumPy in the tuple: never cached
+        assert row_blocks((X, None)) is row_blocks((X, None))  # all Dask: built once per fit
+    del X
+    gc.collect()
+    assert alive() is None

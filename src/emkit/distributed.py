@@ -36,6 +36,7 @@ in-memory path, which uses one generator for all rows).
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any, Sequence
 
 import numpy as np
@@ -45,11 +46,12 @@ from ._array import is_dask, to_numpy, tree_add
 #: how many partial results one task of the reduction tree adds together
 SPLIT_EVERY = 8
 
-# Row blocks of recently used all-Dask data tuples, keyed by the arrays' graph names: the
-# engine calls the pass with the same data every iteration, and rebuilding the blocks (a
-# rechunk plus graph optimisation) each time is wasted client work.
-_BLOCK_CACHE: dict[tuple, list] = {}
-_BLOCK_CACHE_SIZE = 4
+# Row blocks of recently used all-Dask data tuples: the engine calls the pass with the same
+# arrays every iteration, and rebuilding the blocks (a rechunk plus graph optimisation) each
+# time is wasted client work. Entries hold the arrays only weakly and vanish with them, so the
+# cache never keeps a data set (or data persisted on a cluster) alive after a fit.
+_BLOCK_CACHE: dict[int, tuple[list, list]] = {}
+_BLOCK_CACHE_SIZE = 8
 
 
 def dask_statistics_pass(model, data: Sequence[Any], params: dict, *, algorithm: str = "em",
@@ -112,10 +114,9 @@ def row_blocks(data: Sequence[Any]) -> list[tuple]:
         array has no row axis, or when row chunk sizes are unknown.
     """
     data = tuple(data)
-    names = tuple(a.name if is_dask(a) else None for a in data)
-    cacheable = all(a is None or is_dask(a) for a in data)
-    if cacheable and names in _BLOCK_CACHE:
-        return _BLOCK_CACHE[names]
+    cached = _cache_lookup(data)
+    if cached is not None:
+        return cached
 
     import dask.array as da
 
@@ -150,11 +151,31 @@ def row_blocks(data: Sequence[Any]) -> list[tuple]:
     blocks = [tuple(None if col is None else col[b] for col in columns)
               for b, size in enumerate(row_chunks) if size > 0]
 
-    if cacheable:
-        if len(_BLOCK_CACHE) >= _BLOCK_CACHE_SIZE:
-            _BLOCK_CACHE.pop(next(iter(_BLOCK_CACHE)))
-        _BLOCK_CACHE[names] = blocks
+    _cache_store(data, blocks)
     return blocks
+
+
+def _cache_lookup(data: tuple) -> list | None:
+    first = next((a for a in data if a is not None), None)
+    entry = _BLOCK_CACHE.get(id(first))
+    if entry is None or len(entry[0]) != len(data):
+        return None
+    refs, blocks = entry
+    same = all((ref is None and a is None) or (ref is not None and ref() is a) for ref, a in zip(refs, data))
+    return blocks if same else None
+
+
+def _cache_store(data: tuple, blocks: list) -> None:
+    if not all(a is None or is_dask(a) for a in data):
+        return  # NumPy arrays cut into blocks: their identity is not a safe key
+    key = id(next(a for a in data if a is not None))
+
+    def forget(_ref, key=key):
+        _BLOCK_CACHE.pop(key, None)
+
+    while len(_BLOCK_CACHE) >= _BLOCK_CACHE_SIZE:
+        _BLOCK_CACHE.pop(next(iter(_BLOCK_CACHE)))
+    _BLOCK_CACHE[key] = ([None if a is None else weakref.ref(a, forget) for a in data], blocks)
 
 
 # --------------------------------------------------------------------------- worker side
