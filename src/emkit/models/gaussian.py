@@ -756,6 +756,21 @@ class GaussianMixture(MixtureEstimator):
         self.lower_bounds_ = np.asarray(result.loglik_trace) / n
         self.n_features_in_ = int(self._fit_data[0].shape[1])
 
+    # ------------------------------------------------------------------ online EM
+    def partial_fit(self, X, y=None, sample_weight=None, **kwargs) -> "GaussianMixture":
+        """Update the fit with one batch of rows by online EM (see :mod:`emkit.online`);
+        ``y`` is ignored. The first batch (when not fitted yet) is fitted by batch EM."""
+        return super().partial_fit(X, sample_weight=sample_weight, **kwargs)
+
+    def _online_data(self, X, sample_weight=None) -> tuple:
+        self._check_settings()
+        data = self._make_data(X, sample_weight)
+        d_fit = getattr(self, "n_features_in_", None)
+        if d_fit is not None and int(data[0].shape[1]) != d_fit:
+            raise ValueError(f"X has {int(data[0].shape[1])} features, but GaussianMixture is expecting "
+                             f"{d_fit} features as input")
+        return data
+
     # ------------------------------------------------------------------ prediction extras
     def sample(self, n_samples: int = 1, random_state=None):
         """Draw ``n_samples`` rows from the fitted mixture: returns ``(X, labels)``."""
