@@ -401,38 +401,41 @@ def missing_stats(rows_resp: np.ndarray, xhat: np.ndarray, cond: np.ndarray, cov
 
 
 # --------------------------------------------------------------------------- M-step
-def m_step_numpy(stats: dict, covariance_type: str, reg_covar: float, d: int, old: dict | None = None):
+def m_step_numpy(stats: dict, covariance_type: str, reg_covar: float, d: int, fixed_means_c=None):
     """Maximiser of the expected complete-data log-likelihood from float64 statistics.
 
     Matches scikit-learn's M-step: weights = n_k / sum n_k, means = s1 / n_k, covariances the
     responsibility-weighted scatter about the NEW means divided by n_k, plus ``reg_covar`` on the
     diagonal (n_k carries scikit-learn's + 10 eps so an empty component divides by a positive
-    number). Returns (weights, centred means, covariances, empty component indices)."""
+    number). With ``fixed_means_c`` (centred means held fixed) the covariances are the scatter
+    about those means, which is then the maximiser. Returns (weights, centred means,
+    covariances, empty component indices)."""
     n = np.asarray(stats["n"], dtype=np.float64)
     s1 = np.asarray(stats["s1"], dtype=np.float64)
     s2 = np.asarray(stats["s2"], dtype=np.float64)
     nk = n + 10 * np.finfo(np.float64).eps
     weights = nk / nk.sum()
     means = s1 / nk[:, None]
+    about = means if fixed_means_c is None else np.asarray(fixed_means_c, dtype=np.float64)
     # empty: no responsibility at all (relative to the data); such a component keeps its mean and
     # covariance (any value maximises Q for it) and gets weight ~ 0
     empty = np.flatnonzero(n <= 1e-12 * max(n.sum(), 1e-300))
     if covariance_type == "full":
         second = unpack_sym(s2, d)
-        cross = s1[:, :, None] * means[:, None, :]
-        scatter = second - cross - np.swapaxes(cross, 1, 2) + n[:, None, None] * means[:, :, None] * means[:, None, :]
+        cross = s1[:, :, None] * about[:, None, :]
+        scatter = second - cross - np.swapaxes(cross, 1, 2) + n[:, None, None] * about[:, :, None] * about[:, None, :]
         cov = scatter / nk[:, None, None]
         cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
         cov[:, np.arange(d), np.arange(d)] += reg_covar
     elif covariance_type == "tied":
         second = unpack_sym(s2, d)
-        cross = s1.T @ means
-        scatter = second - cross - cross.T + (means.T * n) @ means
+        cross = s1.T @ about
+        scatter = second - cross - cross.T + (about.T * n) @ about
         cov = scatter / nk.sum()
         cov = 0.5 * (cov + cov.T)
         cov[np.arange(d), np.arange(d)] += reg_covar
     else:
-        var = (s2 - 2.0 * s1 * means + n[:, None] * means * means) / nk[:, None] + reg_covar
+        var = (s2 - 2.0 * s1 * about + n[:, None] * about * about) / nk[:, None] + reg_covar
         cov = var if covariance_type == "diag" else var.mean(axis=1)
     return weights, means, cov, empty
 

@@ -54,6 +54,9 @@ class GaussianMixtureModel(DiscreteLatentModel):
     reg_covar : float
         Added to the diagonal of every covariance in the M-step (scikit-learn's meaning).
     init_params : {"kmeans", "k-means++", "random", "random_from_data"}
+    fixed : sequence of str
+        Parameter groups the engine holds fixed (pass the same list as ``em(fixed=...)``):
+        with ``"means"`` fixed the covariance update is the scatter about the fixed means.
     center : array of shape (n_features,), optional
         Fixed centring vector for the quadratic statistics (chosen by :meth:`prepare_data`;
         zero when None). Any value gives the same mathematics; a value near the data mean
@@ -67,8 +70,10 @@ class GaussianMixtureModel(DiscreteLatentModel):
     name = "GaussianMixture"
 
     def __init__(self, n_components: int, covariance_type: str = "full", reg_covar: float = 1e-6,
-                 init_params: str = "kmeans", center=None):
+                 init_params: str = "kmeans", center=None, fixed: Sequence[str] = ()):
         self.n_components = int(n_components)
+        #: groups the engine holds fixed; the covariance M-step must then use the fixed means
+        self.fixed = tuple(fixed)
         self.covariance_type = covariance_type
         self.reg_covar = float(reg_covar)
         self.init_params = init_params
@@ -245,7 +250,11 @@ class GaussianMixtureModel(DiscreteLatentModel):
         template = params["means"]
         d = int(template.shape[1])
         stats_np = {k: to_numpy(v) for k, v in stats.items()}
-        weights, means_c, cov, empty = kern.m_step_numpy(stats_np, self.covariance_type, self.reg_covar, d)
+        fixed_means_c = None
+        if "means" in self.fixed:
+            fixed_means_c = np.asarray(to_numpy(template), dtype=np.float64) - self._center(d)
+        weights, means_c, cov, empty = kern.m_step_numpy(stats_np, self.covariance_type, self.reg_covar, d,
+                                                         fixed_means_c)
         means = means_c + self._center(d)
         if empty.size:
             old_means = to_numpy(params["means"])
@@ -347,6 +356,10 @@ class GaussianMixtureModel(DiscreteLatentModel):
         return _like(x, params["means"]), labels
 
     def validate_params(self, params, where: str = "initial parameters") -> None:
+        if self.covariance_type in ("full", "tied"):  # name the component before the generic check
+            cov = np.asarray(to_numpy(params.get("covariances", np.eye(1))), dtype=np.float64)
+            if np.all(np.isfinite(cov)):
+                kern.cholesky_or_raise(cov, f"{where}: covariances")
         super().validate_params(params, where)
         k = self.n_components
         means = to_numpy(params["means"])
@@ -613,7 +626,8 @@ class GaussianMixture(MixtureEstimator):
         return tuple(self.fixed)
 
     def _make_model(self) -> GaussianMixtureModel:
-        return GaussianMixtureModel(self.n_components, self.covariance_type, self.reg_covar, self.init_params)
+        return GaussianMixtureModel(self.n_components, self.covariance_type, self.reg_covar, self.init_params,
+                                    fixed=self._fixed())
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "result_"):
