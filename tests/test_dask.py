@@ -207,6 +207,35 @@ def test_worker_killed_mid_fit_changes_nothing(dask_cluster, dask_client, counts
     assert len(dask_client.scheduler_info()["workers"]) == 2
 
 
+class SlowTwoPoisson(TwoPoisson):
+    """TwoPoisson whose E-step takes 0.1 s per block, so a pass lasts long enough to kill a
+    worker while it is computing."""
+
+    def e_step(self, data, params):
+        time.sleep(0.1)
+        return super().e_step(data, params)
+
+
+def test_worker_killed_during_a_statistics_pass_changes_nothing(dask_client, counts):
+    x, w = counts
+    expected = emkit.em(TwoPoisson(), (x, w), init=POISSON_INIT, tol=0, max_iter=4)
+    data = (da.from_array(x, chunks=625), da.from_array(w, chunks=625))  # 8 blocks: a 0.4 s pass
+    pid_of = dict(dask_client.run(os.getpid))
+    killed = []
+
+    def kill_soon(iteration, params, loglik):
+        if iteration == 2:  # the pass of iteration 3 starts right after this callback
+            address, pid = sorted(pid_of.items())[0]
+            timer = threading.Timer(0.15, lambda: (os.kill(pid, signal.SIGKILL), killed.append(address)))
+            timer.start()
+
+    got = emkit.em(SlowTwoPoisson(), data, init=POISSON_INIT, tol=0, max_iter=4, callback=kill_soon)
+    assert killed
+    assert_same_fit(got, expected)
+    dask_client.wait_for_workers(2, timeout=60)
+    assert set(dict(dask_client.run(os.getpid)).values()).isdisjoint({pid_of[killed[0]]})
+
+
 # --------------------------------------------------------------------------- out of core
 def _write_zarr_mixture(path, n_rows, seed, chunk_rows=50_000):
     """A 3-column two-cluster data set written to Zarr by the workers (never in the client)."""
