@@ -331,6 +331,30 @@ def test_every_estimator_fits_dask_arrays_on_the_cluster(dask_client, estimator_
         np.testing.assert_allclose(np.asarray(got.params_[name]), value, rtol=1e-10, atol=1e-12, err_msg=name)
 
 
+def test_mixture_predictions_on_dask_input_stay_lazy_and_equal_numpy(estimator_case, request):
+    from emkit.models.base import MixtureEstimator
+
+    factory, arrays, fit_kwargs = estimator_case
+    fitted = factory().fit(*arrays, **fit_kwargs)
+    if not isinstance(fitted, MixtureEstimator):
+        pytest.skip("not a mixture estimator")
+    known_failures = {
+        "GaussianMixture": "GaussianMixtureModel._prepared (models/gaussian.py) reads x.device, which "
+                           "Dask arrays lack",
+        "MultivariateNormalMixture": "families.MultivariateNormal.log_density takes the data's namespace "
+                                     "(dask.array) for linalg.inv / slogdet of the NumPy covariances",
+    }
+    if type(fitted).__name__ in known_failures:
+        request.applymarker(pytest.mark.xfail(strict=False, reason=known_failures[type(fitted).__name__]))
+    X = da.from_array(arrays[0], chunks=300)
+    with dask.config.set(scheduler="sync"):
+        proba = fitted.predict_proba(X)
+        assert isinstance(proba, da.Array)  # lazy: nothing loaded until asked
+        np.testing.assert_allclose(proba.compute(), fitted.predict_proba(arrays[0]), rtol=1e-12, atol=1e-15)
+        np.testing.assert_array_equal(np.asarray(fitted.predict(X)), fitted.predict(arrays[0]))
+        assert fitted.score(X) == pytest.approx(fitted.score(arrays[0]), rel=1e-12)
+
+
 @pytest.mark.xfail(strict=False, reason=(
     "_validation.as_array: is_dask() is True for a Dask DataFrame, so the to_dask_array(lengths=True) "
     "branch is never reached and the DataFrame is treated as an array"))
