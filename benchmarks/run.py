@@ -343,10 +343,12 @@ def _format_table(results: list[dict], workloads) -> str:
                 lines.append(f"{w.name:<16}{lib:<13}  failed: {r['error'][:90]}")
                 continue
             ratio = f"{reference / r['s_per_iter']:.2f}x" if reference else "-"
-            mib = r["peak_above_data_bytes"] / 2**20
-            share = 100.0 * r["peak_above_data_bytes"] / r["data_bytes"]
+            # on a GPU the memory that matters is the device's
+            peak = r.get("gpu_peak_above_data_bytes", r["peak_above_data_bytes"])
+            where = "GPU" if "gpu_peak_above_data_bytes" in r else "MiB"
+            share = 100.0 * peak / r["data_bytes"]
             lines.append(f"{w.name:<16}{lib:<13}{r['s_per_iter']:>10.4g}{ratio:>12}"
-                         f"{mib:>13.1f} MiB{share:>9.1f}%{r['mean_loglik']:>14.6f}")
+                         f"{peak / 2**20:>13.1f} {where}{share:>9.1f}%{r['mean_loglik']:>14.6f}")
     f64, f32 = by_key.get(("emkit", "full-f64")), by_key.get(("emkit", "full-f32"))
     if f64 and f32 and "error" not in f64 and "error" not in f32:
         lines.append(f"emkit float32 vs emkit float64 (full): {f64['s_per_iter'] / f32['s_per_iter']:.2f}x faster")
