@@ -253,8 +253,9 @@ GAUSS_INIT = {"weights": np.array([0.5, 0.5]),
 
 
 def _client_peak_while_fitting(X):
-    """Peak bytes allocated in the client process (all threads) above its level at the start
-    of the fit, and the fit."""
+    """Peak bytes allocated in the client process (all threads, the LocalCluster's scheduler
+    included, which makes the bound conservative) above its level at the start of the fit,
+    and the fit."""
     tracemalloc.start()
     tracemalloc.reset_peak()
     base = tracemalloc.get_traced_memory()[0]
@@ -271,7 +272,8 @@ def test_out_of_core_zarr_fit_keeps_client_memory_bounded(dask_client, tmp_path)
     peak_small, fit_small = _client_peak_while_fitting(small)
     peak_large, fit_large = _client_peak_while_fitting(large)
     # Loading the data whole would cost the client >= 48 MB; ten times the rows must cost
-    # far less than ten times the memory (only the per-block graph grows).
+    # far less than ten times the memory: only the per-block graph and the scheduler's task
+    # records grow, with the number of blocks (measured: 1.3 MB for N, 3.3 MB for 10 N).
     assert peak_large < 0.15 * large_bytes, (peak_small, peak_large)
     assert peak_large < 3 * peak_small + 2_000_000, (peak_small, peak_large)
     # And the on-disk fit is the in-memory fit.
