@@ -416,3 +416,9 @@ def test_standard_errors_from_dask_data_equal_numpy():
     # Closed-form check of the scale: a rate's SE is near sqrt(rate / n_k) (complete-data
     # information), inflated by the missing labels; here n_k is about 600 and 400.
     np.testing.assert_allclose(expected_se["rates"], np.sqrt(expected.rates_ / (expected.weights_ * 1000)), rtol=0.5)
+
+
+def test_empty_dask_data_is_a_clear_error():
+    empty = da.zeros((0,), chunks=10)
+    with pytest.raises(ValueError, match="TwoPoisson: the data has no rows"):
+        dask_statistics_pass(TwoPoisson(), (empty, empty), POISSON_INIT)
