@@ -165,15 +165,21 @@ class Prepared:
             setattr(self, s, None)
 
 
-def prepare(params: dict, covariance_type: str, center: np.ndarray, to_xp, expanded: bool = True) -> Prepared:
+#: the expanded quadratic form is used when eps(dtype) * max_k |m_k - center|^2_{P_k} is below
+#: this (its rounding error in a Mahalanobis term is about that much for rows near m_k)
+EXPANDED_MAX_ERROR = 1e-4
+
+
+def prepare(params: dict, covariance_type: str, center: np.ndarray, to_xp, eps: float = 2.2e-16) -> Prepared:
     """Precompute whitening matrices and normalising constants for ``params`` (NumPy float64
     arithmetic; ``to_xp`` converts a NumPy array to the data's library and dtype).
 
-    ``expanded`` (full covariance only) selects the expanded quadratic form
-    x'Px - 2 m'Px + m'Pm on centred data, one product on the same stacked rows as the M-step
-    statistics; it is used for float64, where its rounding error (~1e-16 times the squared
-    Mahalanobis norm of the centred row) is negligible. float32 uses the whitened form
-    |U'(x - m)|^2, which does not cancel."""
+    Full covariance: the expanded quadratic form x'Px - 2 m'Px + m'Pm on centred data is one
+    product on the same stacked rows as the M-step statistics, but it cancels: its rounding
+    error near m_k is about ``eps * |m_k - center|^2_{P_k}``. It is used when that is below
+    ``EXPANDED_MAX_ERROR`` (always in practice for float64; for float32 when every component
+    mean lies within ~30 of its own standard deviations of the data centre), otherwise the
+    whitened form |U'(x - m)|^2, which does not cancel (``eps``: machine epsilon of the data)."""
     weights = np.asarray(_np(params["weights"]), dtype=np.float64)
     means_c = np.asarray(_np(params["means"]), dtype=np.float64) - center
     cov = _np(params["covariances"])
@@ -183,10 +189,12 @@ def prepare(params: dict, covariance_type: str, center: np.ndarray, to_xp, expan
         log_w = np.log(weights)
     p = Prepared()
     p.center = to_xp(center.reshape(d, 1))
-    p.expanded = covariance_type in ("diag", "spherical") or (covariance_type == "full" and expanded)
     const = 0.0
+    p.expanded = covariance_type in ("diag", "spherical")
     if covariance_type == "full":
         log_det = np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
+        whitened_means = np.einsum("kd,kde->ke", means_c, prec_chol)
+        p.expanded = float(eps * np.max(np.sum(whitened_means ** 2, axis=1))) <= EXPANDED_MAX_ERROR
         if p.expanded:
             prec = prec_chol @ np.swapaxes(prec_chol, 1, 2)
             rows, cols = triu_pairs(d)
@@ -197,7 +205,7 @@ def prepare(params: dict, covariance_type: str, center: np.ndarray, to_xp, expan
         else:
             # [U_1 ... U_K]^T Xc^T - [U_k^T m_k]: all Mahalanobis terms from one product
             p.whiten_t = to_xp(np.swapaxes(prec_chol, 1, 2).reshape(k * d, d))
-            p.shift = to_xp(np.einsum("kd,kde->ke", means_c, prec_chol).reshape(k * d, 1))
+            p.shift = to_xp(whitened_means.reshape(k * d, 1))
     elif covariance_type == "tied":
         log_det = np.full(k, np.log(np.diagonal(prec_chol)).sum())
         p.whiten_t = to_xp(prec_chol.T.copy())

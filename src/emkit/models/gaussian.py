@@ -106,7 +106,8 @@ class GaussianMixtureModel(DiscreteLatentModel):
         k = self.n_components
         itemsize = int(getattr(getattr(x, "dtype", None), "itemsize", 8) or 8)
         extra = d * (d + 1) // 2 if self.covariance_type == "full" else d
-        whitened = self.covariance_type == "tied" or (self.covariance_type == "full" and itemsize < 8)
+        # the whitened forms (tied; full when the expanded form would cancel) hold (K D, rows)
+        whitened = self.covariance_type in ("tied", "full")
         per_row = itemsize * (d + extra + 3 * k + (k * d if whitened else 0)) + 8 * k
         budget = min(CHUNK_BYTES, max(MIN_CHUNK_BYTES, int(CHUNK_FRACTION * n * d * itemsize)))
         return max(256, budget // per_row)
@@ -126,8 +127,8 @@ class GaussianMixtureModel(DiscreteLatentModel):
             to_xp = lambda a: np.asarray(a, dtype=dtype)  # noqa: E731
         else:
             to_xp = lambda a: asarray_like(np.asarray(a), x)  # noqa: E731
-        expanded = "float64" in str(getattr(x, "dtype", "float64"))
-        prep = kern.prepare(params, self.covariance_type, self._center(d), to_xp, expanded=expanded)
+        from .._array import float_eps
+        prep = kern.prepare(params, self.covariance_type, self._center(d), to_xp, eps=float_eps(x))
         if xp is np:
             pairs = triu_pairs_cached(d)
         else:
