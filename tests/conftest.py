@@ -33,7 +33,7 @@ def dask_client(dask_cluster):
 
 
 # --------------------------------------------------------------------------- estimator cases
-#: every public estimator, fitted from a fixed start for exactly 10 iterations
+#: every public estimator, fitted from a fixed start for exactly 6 iterations
 ESTIMATOR_CASES = ("GaussianMixture-full", "GaussianMixture-diag", "GaussianMixture-tied",
                    "GaussianMixture-spherical", "GaussianMixture-weighted", "PoissonMixture",
                    "BinomialMixture", "ExponentialMixture", "NormalMixture",
@@ -60,7 +60,7 @@ def estimator_case(request):
     lifetimes = rng.exponential(2.0, n)
     censored = (rng.random(n) < 0.3).astype(float)
     lifetimes[(rng.random(n) < 0.1) & (censored == 0)] = np.nan  # missing values
-    settings = dict(tol=0, max_iter=10, random_state=0)
+    settings = dict(tol=0, max_iter=6, random_state=0)
     name = request.param
     if name.startswith("GaussianMixture"):
         cov = name.split("-")[1] if name != "GaussianMixture-weighted" else "full"
@@ -81,7 +81,7 @@ def estimator_case(request):
     elif name == "MultivariateNormalMixture":
         case = (lambda: emkit.MultivariateNormalMixture(2, **settings), (X,), {})
     else:
-        case = (lambda: emkit.Exponential(tol=0, max_iter=10), (lifetimes,), {"censored": censored})
+        case = (lambda: emkit.Exponential(tol=0, max_iter=6), (lifetimes,), {"censored": censored})
     try:
         case[0]()
     except (ImportError, AttributeError) as exc:  # an estimator not written yet

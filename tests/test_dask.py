@@ -327,7 +327,7 @@ def test_every_estimator_fits_dask_arrays_on_the_cluster(dask_client, estimator_
     expected = factory().fit(*arrays, **fit_kwargs)
     to_dask = {k: da.from_array(v, chunks=250) if isinstance(v, np.ndarray) else v for k, v in fit_kwargs.items()}
     got = factory().fit(*[da.from_array(a, chunks=300) for a in arrays], **to_dask)
-    assert got.n_iter_ == expected.n_iter_ == 10
+    assert got.n_iter_ == expected.n_iter_ == 6
     np.testing.assert_allclose(got.loglik_trace_, expected.loglik_trace_, rtol=1e-10)
     for name, value in expected.params_.items():
         np.testing.assert_allclose(np.asarray(got.params_[name]), value, rtol=1e-10, atol=1e-12, err_msg=name)
