@@ -37,7 +37,7 @@ def dask_client(dask_cluster):
 ESTIMATOR_CASES = ("GaussianMixture-full", "GaussianMixture-diag", "GaussianMixture-tied",
                    "GaussianMixture-spherical", "GaussianMixture-weighted", "PoissonMixture",
                    "BinomialMixture", "ExponentialMixture", "NormalMixture",
-                   "MultivariateNormalMixture", "Exponential")
+                   "MultivariateNormalMixture", "BernoulliMixture", "CategoricalMixture", "Exponential")
 
 
 def pytest_generate_tests(metafunc):
@@ -80,6 +80,12 @@ def estimator_case(request):
         case = (lambda: emkit.NormalMixture(2, **settings), (X[:, 0],), {})
     elif name == "MultivariateNormalMixture":
         case = (lambda: emkit.MultivariateNormalMixture(2, **settings), (X,), {})
+    elif name == "BernoulliMixture":
+        items = (rng.random((n, 5)) < np.where(group[:, None], 0.8, 0.2)).astype(float)
+        case = (lambda: emkit.BernoulliMixture(2, **settings), (items,), {})
+    elif name == "CategoricalMixture":
+        answers = np.where(group[:, None], rng.integers(0, 3, (n, 4)), rng.integers(1, 3, (n, 4))).astype(float)
+        case = (lambda: emkit.CategoricalMixture(2, **settings), (answers,), {})
     else:
         case = (lambda: emkit.Exponential(tol=0, max_iter=6), (lifetimes,), {"censored": censored})
     try:
