@@ -382,3 +382,45 @@ def test_predict_time_input_checks():
         gmm.score_samples(np.array([[np.inf, 1.0]]))
     with pytest.raises(ValueError, match="not fitted"):
         emkit.GaussianMixture(2).predict(FAITHFUL)
+
+
+def test_float32_tight_components_far_from_the_centre_use_the_stable_form():
+    """Components with standard deviation 1e-3 at +-1: |m - center|^2 in the components' metric
+    is ~1e6, so the expanded quadratic form would lose ~0.1 in float32; the whitened form is used
+    and float32 log-densities agree with float64 at the same parameters."""
+    from emkit.models import _gaussian_kernels as kern
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(-1.0, 1e-3, (300, 2)), rng.normal(1.0, 1e-3, (300, 2))])
+    gmm = emkit.GaussianMixture(2, means_init=[[-1, -1], [1, 1]], random_state=0, reg_covar=1e-9).fit(x)
+    params32 = {k: v.astype(np.float32) for k, v in gmm.params_.items()}
+    prep32 = kern.prepare(params32, "full", gmm.model_.center, lambda a: np.asarray(a, np.float32), eps=1.2e-7)
+    prep64 = kern.prepare(gmm.params_, "full", gmm.model_.center, np.asarray)
+    assert not prep32.expanded and prep64.expanded
+    got = gmm.model_.log_joint((x.astype(np.float32), None), params32)
+    ref = gmm.model_.log_joint((x, None), gmm.params_)
+    assert got.dtype == np.float32
+    # log-densities ~ +11 here: the whitened float32 form is within ~5e-4 of float64 (float32
+    # rounding of x ~ 1 is 6e-8, i.e. 6e-5 standard deviations); the expanded form is off by ~0.4
+    best = np.argmax(ref, axis=1)
+    np.testing.assert_allclose(got[np.arange(len(x)), best], ref[np.arange(len(x)), best], atol=2e-3)
+    forced = kern.Prepared()
+    forced_model = GaussianMixtureModel(2, "full")
+    forced_model.center = gmm.model_.center
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(kern, "EXPANDED_MAX_ERROR", np.inf)
+    try:
+        expanded = forced_model.log_joint((x.astype(np.float32), None), params32)
+    finally:
+        monkey.undo()
+    assert np.max(np.abs(expanded[np.arange(len(x)), best] - ref[np.arange(len(x)), best])) > 0.05
+    del forced
+
+
+def test_dask_array_input_gives_the_numpy_fit():
+    da = pytest.importorskip("dask.array")
+    opts = dict(tol=0, max_iter=10, means_init=[[2, 55], [4.5, 80]], weights_init=[0.5, 0.5],
+                precisions_init=np.array([np.eye(2)] * 2))
+    ref = emkit.GaussianMixture(2, **opts).fit(FAITHFUL)
+    got = emkit.GaussianMixture(2, **opts).fit(da.from_array(FAITHFUL, chunks=50))
+    assert got.loglik_ == pytest.approx(ref.loglik_, rel=1e-12)
+    np.testing.assert_allclose(np.asarray(got.means_), ref.means_, rtol=1e-12)

@@ -38,6 +38,8 @@ import threading
 import numpy as np
 from scipy.linalg import solve_triangular
 
+from .._array import to_numpy
+
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -72,6 +74,14 @@ def workspace(name: str, shape: tuple, dtype) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- small helpers
+@functools.lru_cache(maxsize=64)
+def _offdiag_factor(d: int) -> np.ndarray:
+    rows, cols = triu_pairs(d)
+    out = np.where(rows == cols, -0.5, -1.0)
+    out.flags.writeable = False
+    return out
+
+
 @functools.lru_cache(maxsize=64)
 def triu_pairs(d: int) -> tuple[np.ndarray, np.ndarray]:
     """Row and column indices of the upper triangle (diagonal included) of a d x d matrix
@@ -184,33 +194,39 @@ def prepare(params: dict, covariance_type: str, center: np.ndarray, to_xp, eps: 
     means_c = np.asarray(_np(params["means"]), dtype=np.float64) - center
     cov = _np(params["covariances"])
     k, d = means_c.shape
-    prec_chol = precision_cholesky(cov, covariance_type)
-    with np.errstate(divide="ignore"):
+    if weights.min() > 0:
         log_w = np.log(weights)
+    else:  # an empty component: log weight -inf, never chosen
+        with np.errstate(divide="ignore"):
+            log_w = np.log(weights)
     p = Prepared()
     p.center = to_xp(center.reshape(d, 1))
     const = 0.0
     p.expanded = covariance_type in ("diag", "spherical")
     if covariance_type == "full":
-        log_det = np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
-        whitened_means = np.einsum("kd,kde->ke", means_c, prec_chol)
-        p.expanded = float(eps * np.max(np.sum(whitened_means ** 2, axis=1))) <= EXPANDED_MAX_ERROR
+        chol = cholesky_or_raise(np.asarray(cov, dtype=np.float64), "covariance")
+        inv_chol = np.tril(np.linalg.inv(chol))  # L^{-1}; precision = L^{-T} L^{-1}
+        log_det = -np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+        prec = np.swapaxes(inv_chol, 1, 2) @ inv_chol
+        lin = (prec @ means_c[:, :, None])[:, :, 0]
+        maha_means = np.sum(lin * means_c, axis=1)  # |m_k - center|^2 in component k's metric
+        p.expanded = float(eps * maha_means.max()) <= EXPANDED_MAX_ERROR
         if p.expanded:
-            prec = prec_chol @ np.swapaxes(prec_chol, 1, 2)
             rows, cols = triu_pairs(d)
-            quad = prec[:, rows, cols] * np.where(rows == cols, -0.5, -1.0)  # off-diagonal twice
-            lin = np.einsum("kde,ke->kd", prec, means_c)
+            quad = prec[:, rows, cols] * _offdiag_factor(d)  # -0.5 diagonal, -1 off-diagonal
             p.coef = to_xp(np.concatenate([lin, quad], axis=1))
-            const = np.einsum("kd,kd->k", lin, means_c)
+            const = maha_means
         else:
-            # [U_1 ... U_K]^T Xc^T - [U_k^T m_k]: all Mahalanobis terms from one product
-            p.whiten_t = to_xp(np.swapaxes(prec_chol, 1, 2).reshape(k * d, d))
-            p.shift = to_xp(whitened_means.reshape(k * d, 1))
+            # [U_1 ... U_K]^T Xc^T - [U_k^T m_k] with U_k = L_k^{-T}: all terms from one product
+            p.whiten_t = to_xp(inv_chol.reshape(k * d, d))
+            p.shift = to_xp((inv_chol @ means_c[:, :, None]).reshape(k * d, 1))
     elif covariance_type == "tied":
+        prec_chol = precision_cholesky(cov, covariance_type)
         log_det = np.full(k, np.log(np.diagonal(prec_chol)).sum())
         p.whiten_t = to_xp(prec_chol.T.copy())
         p.shift = to_xp((means_c @ prec_chol)[:, :, None])
     else:
+        prec_chol = precision_cholesky(cov, covariance_type)
         prec = prec_chol ** 2 if covariance_type == "diag" else np.repeat((prec_chol ** 2)[:, None], d, axis=1)
         log_det = np.log(prec_chol).sum(axis=1) if covariance_type == "diag" else d * np.log(prec_chol)
         # -0.5 (p . x^2 - 2 (m p) . x) with the stacked rows [Xc; Xc^2]: one product
@@ -221,8 +237,7 @@ def prepare(params: dict, covariance_type: str, center: np.ndarray, to_xp, eps: 
 
 
 def _np(x) -> np.ndarray:
-    from .._array import to_numpy
-    return to_numpy(x)
+    return x if type(x) is np.ndarray else to_numpy(x)
 
 
 # --------------------------------------------------------------------------- complete-data kernels

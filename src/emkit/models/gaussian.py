@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .._array import asarray_like, get_namespace, host_rows, is_dask, to_numpy
+from .._array import asarray_like, float_eps, get_namespace, host_rows, is_dask, to_numpy
 from .._validation import as_array, check_n_components, check_sample_weight
 from ..engine import em
 from ..model import DiscreteLatentModel
@@ -116,7 +116,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         """Whitening matrices etc. for ``params``, cached by the identity of the arrays (the
         engine passes the same parameter arrays to every chunk of one pass)."""
         w, m, c = params["weights"], params["means"], params["covariances"]
-        key_like = (type(x), str(getattr(x, "dtype", "")), str(getattr(x, "device", "")))
+        key_like = (type(x), x.dtype, getattr(x, "device", None))
         cache = self._cache
         if cache is not None and cache[0] is w and cache[1] is m and cache[2] is c and cache[3] == key_like:
             return cache[4]
@@ -127,7 +127,6 @@ class GaussianMixtureModel(DiscreteLatentModel):
             to_xp = lambda a: np.asarray(a, dtype=dtype)  # noqa: E731
         else:
             to_xp = lambda a: asarray_like(np.asarray(a), x)  # noqa: E731
-        from .._array import float_eps
         prep = kern.prepare(params, self.covariance_type, self._center(d), to_xp, eps=float_eps(x))
         if xp is np:
             pairs = triu_pairs_cached(d)
