@@ -413,14 +413,19 @@ def main(argv=None) -> int:
                 print(f"    {r['s_per_iter']:.4g} s/iter, peak above data "
                       f"{r['peak_above_data_bytes'] / 2**20:.1f} MiB", flush=True)
             results.append(r)
+            if args.json:  # after every run, so an interrupted benchmark keeps what it measured
+                _write_json(args.json, facts, args.quick, results)
     print()
     print(_format_table(results, workloads))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": facts, "quick": args.quick, "n_iter": N_ITER, "results": results,
-                       "sklearn_reference_s_per_iter": SKLEARN_REFERENCE_S_PER_ITER}, f, indent=2)
         print(f"wrote {args.json}")
     return 0
+
+
+def _write_json(path: str, facts: dict, quick: bool, results: list[dict]) -> None:
+    with open(path, "w") as f:
+        json.dump({"machine": facts, "quick": quick, "n_iter": N_ITER, "results": results,
+                   "sklearn_reference_s_per_iter": SKLEARN_REFERENCE_S_PER_ITER}, f, indent=2)
 
 
 if __name__ == "__main__":
