@@ -305,7 +305,7 @@ def posterior_t(xp, log_joint, weights=None, row_loglik: bool = True):
     per-row totals)), one log per 32 rows. Each total lies in [1, K] so a block's product
     cannot overflow for K < 2**30 in float64 (and the E-step only needs the sum)."""
     top = xp.max(log_joint, axis=0)
-    if not bool(xp.all(xp.isfinite(top))):  # rows impossible under every component
+    if not math.isfinite(float(xp.sum(top))):  # rows impossible under every component (-inf)
         top = xp.where(xp.isfinite(top), top, xp.zeros_like(top))
     if xp is np:
         log_joint -= top
@@ -339,7 +339,7 @@ def stats_t(xp, stacked, resp_t, covariance_type: str, d: int, pairs, weights=No
     """Sufficient statistics (float64) from component-major responsibilities (K, rows) with row
     weights already multiplied in; ``weights`` (rows,) or None is needed for ``tied`` only."""
     f64 = xp.float64
-    n_k = xp.sum(xp.astype(resp_t, f64), axis=1)
+    n_k = xp.sum(resp_t, axis=1, dtype=f64)  # accumulated in float64, no float64 copy
     if covariance_type == "tied":
         xct = stacked
         s1 = xp.astype(resp_t @ xp.matrix_transpose(xct), f64) if hasattr(xp, "matrix_transpose") \
