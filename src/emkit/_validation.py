@@ -65,10 +65,10 @@ def as_array(x: Any, name: str, *, ndim: int | tuple = (1, 2), dtype=None, allow
     if hasattr(x, "tocsr") or type(x).__module__.startswith("scipy.sparse"):
         raise ValueError(f"{name} is a sparse matrix; sparse input is not supported, pass a dense "
                          f"array (e.g. {name}.toarray())")
+    if hasattr(x, "to_dask_array"):  # a Dask DataFrame or Series: row lengths are needed for chunking
+        x = x.to_dask_array(lengths=True)
     if not (is_dask(x) or _is_device_array(x) or is_numpy(x)):
-        if hasattr(x, "to_dask_array"):  # dask DataFrame
-            x = x.to_dask_array(lengths=True)
-        elif hasattr(x, "to_numpy"):  # pandas / polars
+        if hasattr(x, "to_numpy"):  # pandas / polars
             x = x.to_numpy()
         if not is_dask(x):
             try:
