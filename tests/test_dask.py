@@ -357,9 +357,6 @@ def test_mixture_predictions_on_dask_input_stay_lazy_and_equal_numpy(estimator_c
         assert fitted.score(X) == pytest.approx(fitted.score(arrays[0]), rel=1e-12)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "_validation.as_array: is_dask() is True for a Dask DataFrame, so the to_dask_array(lengths=True) "
-    "branch is never reached and the DataFrame is treated as an array"))
 def test_gaussian_mixture_fits_a_dask_dataframe_from_parquet(dask_client, tmp_path):
     dd = pytest.importorskip("dask.dataframe")
     pytest.importorskip("pyarrow")
