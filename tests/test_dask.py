@@ -343,8 +343,6 @@ def test_mixture_predictions_on_dask_input_stay_lazy_and_equal_numpy(estimator_c
     known_failures = {
         "GaussianMixture": "GaussianMixtureModel._prepared (models/gaussian.py) reads x.device, which "
                            "Dask arrays lack",
-        "MultivariateNormalMixture": "families.MultivariateNormal.log_density takes the data's namespace "
-                                     "(dask.array) for linalg.inv / slogdet of the NumPy covariances",
     }
     if type(fitted).__name__ in known_failures:
         request.applymarker(pytest.mark.xfail(strict=False, reason=known_failures[type(fitted).__name__]))

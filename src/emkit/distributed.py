@@ -55,7 +55,8 @@ _BLOCK_CACHE_SIZE = 8
 
 
 def dask_statistics_pass(model, data: Sequence[Any], params: dict, *, algorithm: str = "em",
-                         rng: np.random.Generator | None = None) -> tuple[Any, float]:
+                         rng: np.random.Generator | None = None,
+                         chunk_size: int | None = None) -> tuple[Any, float]:
     """Sum of the model's statistics and observed log-likelihood over all blocks of Dask data.
 
     Parameters
@@ -71,6 +72,8 @@ def dask_statistics_pass(model, data: Sequence[Any], params: dict, *, algorithm:
     rng : numpy.random.Generator, optional
         Seeds the per-block generators of hard / stochastic EM (untouched for plain EM, so
         restarts draw the same starting points as the in-memory path).
+    chunk_size : int, optional
+        Rows per chunk inside each block (default: the model's ``chunk_rows``).
 
     Returns
     -------
@@ -93,7 +96,7 @@ def dask_statistics_pass(model, data: Sequence[Any], params: dict, *, algorithm:
     model_key = dask.delayed(model, traverse=False)
     params_key = dask.delayed(_host_params(params), traverse=False)
     block_stats = dask.delayed(_block_statistics, pure=True)
-    parts = [block_stats(model_key, block, params_key, algorithm, seed)
+    parts = [block_stats(model_key, block, params_key, algorithm, seed, chunk_size)
              for block, seed in zip(blocks, seeds)]
     total = _tree_reduce(parts)
     (stats, loglik), = dask.compute(total)
@@ -180,14 +183,15 @@ def _cache_store(data: tuple, blocks: list) -> None:
 
 # --------------------------------------------------------------------------- worker side
 def _block_statistics(model, block: tuple, params: dict, algorithm: str,
-                      seed: np.random.SeedSequence | None) -> tuple[Any, float]:
+                      seed: np.random.SeedSequence | None, chunk_size: int | None = None) -> tuple[Any, float]:
     """Statistics and log-likelihood of one block of rows (runs on a worker)."""
     from .engine import statistics_pass
 
     rng = None if seed is None else np.random.default_rng(seed)
     # The engine's own in-memory pass: chunked by the model's chunk_rows, hard / stochastic
     # variants through engine._chunk_stats.
-    stats, loglik = statistics_pass(model, tuple(block), params, algorithm=algorithm, rng=rng)
+    stats, loglik = statistics_pass(model, tuple(block), params, algorithm=algorithm, rng=rng,
+                                    chunk_size=chunk_size)
     return stats, float(loglik)
 
 

@@ -172,7 +172,7 @@ def statistics_pass(model: Model, data, params, *, algorithm: str = "em", rng=No
     """
     if any(is_dask(a) for a in data if a is not None):
         from .distributed import dask_statistics_pass
-        return dask_statistics_pass(model, data, params, algorithm=algorithm, rng=rng)
+        return dask_statistics_pass(model, data, params, algorithm=algorithm, rng=rng, chunk_size=chunk_size)
     n = model.n_rows(data)
     if chunk_size is None:
         chunk_size = model.chunk_rows(data)

@@ -217,8 +217,8 @@ class MultivariateNormal(Family):
 
     def log_density(self, data, params):
         x = data[0]
-        xp = get_namespace(x)
         mu, cov = params["means"], params["covariances"]
+        xp = get_namespace(cov)  # the parameters' library: on Dask blocks x may be lazy
         prec = xp.linalg.inv(cov)                                  # (K, d, d)
         _, logdet = xp.linalg.slogdet(cov)                         # (K,)
         diff = x[None, :, :] - mu[:, None, :]                      # (K, n, d)
