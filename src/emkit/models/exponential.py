@@ -100,8 +100,9 @@ class Exponential(EMEstimator):
 
     Attributes
     ----------
-    rate_ : float
-        Maximum-likelihood rate.
+    rate_ : float or 0-d array
+        Maximum-likelihood rate: a float for NumPy data, a 0-d array of the data's library
+        (torch, CuPy) otherwise.
     params_, loglik_, loglik_trace_, n_iter_, converged_, result_
         As for every estimator.
 
@@ -186,7 +187,8 @@ class Exponential(EMEstimator):
         return {"rate": asarray_like(rate, data[0])}
 
     def _publish(self, result) -> None:
-        self.rate_ = float(to_numpy(result.params["rate"]))
+        rate = result.params["rate"]
+        self.rate_ = float(to_numpy(rate)) if get_namespace(rate) is np else rate
 
     def score(self, x, censored=None) -> float:
         """Observed-data log-likelihood of ``x`` (and its censoring) at the fitted rate."""
