@@ -333,19 +333,13 @@ def test_every_estimator_fits_dask_arrays_on_the_cluster(dask_client, estimator_
         np.testing.assert_allclose(np.asarray(got.params_[name]), value, rtol=1e-10, atol=1e-12, err_msg=name)
 
 
-def test_mixture_predictions_on_dask_input_stay_lazy_and_equal_numpy(estimator_case, request):
+def test_mixture_predictions_on_dask_input_stay_lazy_and_equal_numpy(estimator_case):
     from emkit.models.base import MixtureEstimator
 
     factory, arrays, fit_kwargs = estimator_case
     fitted = factory().fit(*arrays, **fit_kwargs)
     if not isinstance(fitted, MixtureEstimator):
         pytest.skip("not a mixture estimator")
-    known_failures = {
-        "GaussianMixture": "GaussianMixtureModel._prepared (models/gaussian.py) reads x.device, which "
-                           "Dask arrays lack",
-    }
-    if type(fitted).__name__ in known_failures:
-        request.applymarker(pytest.mark.xfail(strict=False, reason=known_failures[type(fitted).__name__]))
     X = da.from_array(arrays[0], chunks=300)
     with dask.config.set(scheduler="sync"):
         proba = fitted.predict_proba(X)

@@ -275,11 +275,7 @@ def test_m_step_keeps_the_parameters_of_an_empty_component():
 
 
 # --------------------------------------------------------------------------- scikit-learn's checks
-ONLINE_MISSING = "emkit.online (partial_fit) is not available yet"
-DOMAIN = {
-    "check_dtype_object": "emkit raises ValueError (house rule) where the check wants TypeError for "
-                          "non-numeric objects",
-}
+DOMAIN: dict = {}
 ONE_D = {"check_fit1d": "1-D input is the documented univariate use of this mixture"}
 NON_INTEGER = {"check_sample_weight_equivalence_on_dense_data": "the check feeds non-integer data, "
                                                                 "which are not counts / category codes"}
@@ -289,11 +285,6 @@ def _expected_failures(extra=()):
     failures = dict(DOMAIN)
     for d in extra:
         failures.update(d)
-    try:
-        import emkit.online  # noqa: F401
-    except ImportError:
-        failures["check_fit_score_takes_y"] = ONLINE_MISSING
-        failures["check_n_features_in_after_fitting"] = ONLINE_MISSING
     return failures
 
 

@@ -24,7 +24,7 @@ _LAZY = {
     "CategoricalMixture": "emkit.models.mixture",
     "MultivariateNormalMixture": "emkit.models.mixture",
     "FiniteMixture": "emkit.models.mixture",
-    "MixtureEstimator": "emkit.models.mixture",
+    "MixtureEstimator": "emkit.models.base",
     "Exponential": "emkit.models.exponential",
     "AlleleFrequencies": "emkit.models.alleles",
     "GaussianMixture": "emkit.models.gaussian",

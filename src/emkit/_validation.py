@@ -14,6 +14,10 @@ import numpy as np
 from ._array import get_namespace, is_dask, is_numpy, to_numpy
 
 
+class NonNumericDataError(ValueError, TypeError):
+    """Data that cannot be read as numbers (a ValueError, and a TypeError for scikit-learn's checks)."""
+
+
 def _reduce_any(mask) -> bool:
     """bool(any(mask)) for any array library, computing Dask lazily."""
     if is_dask(mask):
@@ -91,8 +95,8 @@ def as_array(x: Any, name: str, *, ndim: int | tuple = (1, 2), dtype=None, allow
         if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
             try:
                 x = x.astype(np.float64)
-            except (TypeError, ValueError):
-                raise ValueError(f"{name} must be numeric, got dtype {x.dtype}") from None
+            except (TypeError, ValueError) as exc:
+                raise NonNumericDataError(f"{name} must be numeric, got dtype {x.dtype}: {exc}") from None
         if dtype is not None:
             x = x.astype(dtype, copy=False)
         elif not np.issubdtype(x.dtype, np.floating):
@@ -107,12 +111,22 @@ def as_array(x: Any, name: str, *, ndim: int | tuple = (1, 2), dtype=None, allow
     n = x.shape[0] if x.ndim else 0
     if n is not None and not (isinstance(n, float) and np.isnan(n)) and n < min_rows:
         raise ValueError(f"{name} is empty: need at least {min_rows} row(s), got {n}")
-    mod = _dask_array() if is_dask(x) else get_namespace(x)
-    if _reduce_any(mod.isinf(x)):
+    if _any_value(x, "isinf"):
         raise ValueError(f"{name} contains inf")
-    if not allow_nan and _reduce_any(mod.isnan(x)):
+    if not allow_nan and _any_value(x, "isnan"):
         raise ValueError(f"{name} contains NaN (missing values are not supported here)")
     return x
+
+
+def _any_value(x, test: str, block_rows: int = 65536) -> bool:
+    """Whether ``test`` ("isinf" / "isnan") holds anywhere in ``x``: lazily for Dask, in row
+    blocks for NumPy (no full-size boolean temporary), in one reduction otherwise."""
+    if is_dask(x):
+        return _reduce_any(getattr(_dask_array(), test)(x))
+    xp = get_namespace(x)
+    if xp is np and x.ndim and x.shape[0] > block_rows:
+        return any(bool(getattr(np, test)(x[i:i + block_rows]).any()) for i in range(0, x.shape[0], block_rows))
+    return _reduce_any(getattr(xp, test)(x))
 
 
 def _dask_array():

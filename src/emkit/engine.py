@@ -418,6 +418,8 @@ def em(model: Model, data, *, init: Mapping[str, Any] | None = None, fixed: Sequ
         first = next((a for a in data if a is not None), None)
         monotone_rtol = 1e4 * float_eps(first)
 
+    # M-steps whose groups interact (covariances about fixed means, say) read model.fixed
+    model.fixed = tuple(fixed)
     full_init = init is not None and set(init) >= set(model.param_spec)
     best = None
     summaries = []

@@ -21,7 +21,8 @@ Required methods
     ``m_step(stats, params) -> params``
         The maximiser of the expected complete-data log-likelihood given ``stats``.
         ``params`` are the current values (for groups held fixed, or for models whose M-step
-        needs them). For online EM the M-step must depend on ``stats`` only through ratios
+        needs them). The engine restores fixed groups after the M-step; an M-step in which
+        groups interact reads ``self.fixed`` (set by the engine) to use the fixed values. For online EM the M-step must depend on ``stats`` only through ratios
         (scaling all statistics by a constant must not change the result), which holds for
         every maximum-likelihood M-step of an exponential family.
 
@@ -62,6 +63,9 @@ class Model:
     param_spec: dict[str, Constraint] = {}
     #: short name used in messages ("BinomialMixture", "linkage", ...)
     name: str | None = None
+    #: groups held fixed in the current fit; the engine sets it before the first M-step, for
+    #: M-steps whose groups interact (e.g. covariances about fixed means)
+    fixed: tuple = ()
 
     # ------------------------------------------------------------------ required
     def initialize(self, data: Data, rng: np.random.Generator) -> Params:

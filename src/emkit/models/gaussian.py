@@ -17,8 +17,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .._array import asarray_like, float_eps, get_namespace, host_rows, is_dask, to_numpy
-from .._validation import as_array, check_n_components, check_sample_weight
+from .._array import asarray_like, device_of, float_eps, get_namespace, host_rows, is_dask, to_numpy
+from .._validation import _any_value, as_array, check_n_components, check_sample_weight
 from ..engine import em
 from ..model import DiscreteLatentModel
 from ..params import Positive, Real, Simplex, SymmetricPositiveDefinite
@@ -131,7 +131,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         if xp is np:
             pairs = triu_pairs_cached(d)
         else:
-            pairs = tuple(xp.asarray(p, device=x.device) for p in kern.triu_pairs(d))
+            pairs = tuple(xp.asarray(p, device=device_of(x)) for p in kern.triu_pairs(d))
         prep_pairs = (prep, pairs)
         self._cache = (w, m, c, key_like, prep_pairs)
         return prep_pairs
@@ -160,7 +160,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         keep = np.flatnonzero(~nan_rows)
         stats, ll = None, 0.0
         if keep.size:
-            idx = keep if xp is np else xp.asarray(keep, device=x.device)
+            idx = keep if xp is np else xp.asarray(keep, device=device_of(x))
             sub_w = None if w is None else (w[idx] if xp is np else xp.take(w, idx, axis=0))
             stats, ll = self._e_step_complete(xp, x[idx] if xp is np else xp.take(x, idx, axis=0), sub_w, params)
         stats_m, ll_m = self._e_step_missing(x, w, params, np.flatnonzero(nan_rows))
@@ -222,7 +222,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         out = np.empty((n, self.n_components))
         keep = np.flatnonzero(~nan_rows)
         if keep.size:
-            sub = x[keep] if xp is np else xp.take(x, xp.asarray(keep, device=x.device), axis=0)
+            sub = x[keep] if xp is np else xp.take(x, xp.asarray(keep, device=device_of(x)), axis=0)
             out[keep] = to_numpy(self._log_joint_complete(xp, sub, params))
         miss = np.flatnonzero(nan_rows)
         d = int(x.shape[1])
@@ -402,7 +402,7 @@ def _stats_from_resp(xp, x, resp, w, center: np.ndarray, covariance_type: str, c
         resp = np.asarray(resp, dtype=x.dtype)
     else:
         center_col = asarray_like(center.reshape(d, 1), x)
-        pairs = tuple(xp.asarray(p, device=x.device) for p in kern.triu_pairs(d))
+        pairs = tuple(xp.asarray(p, device=device_of(x)) for p in kern.triu_pairs(d))
         resp = asarray_like(to_numpy(resp), x)
     stacked = kern.stacked_rows(xp, x, center_col, covariance_type, pairs)
     resp_t = xp.matrix_transpose(resp) if hasattr(xp, "matrix_transpose") else resp.T
@@ -634,7 +634,7 @@ class GaussianMixture(MixtureEstimator):
             raise _not_fitted_error(f"this {type(self).__name__} is not fitted yet; call fit() first")
 
     def _make_data(self, X, sample_weight=None, fitting: bool = True) -> tuple:
-        X = _as_data_array(_precheck_X(X))
+        X = as_array(X, "X", ndim=2, allow_nan=True)
         if not fitting:
             self._check_fitted()
             d_fit = getattr(self, "n_features_in_", None)
@@ -719,7 +719,7 @@ class GaussianMixture(MixtureEstimator):
         from ..engine import check_random_state
         rng = check_random_state(self.random_state)
         model.prepare_data(data, np.random.default_rng(0))
-        model.has_missing = bool(_any_nan(data[0]))
+        model.has_missing = bool(_any_value(data[0], "isnan"))
         if model.has_missing and self.algorithm != "em":
             raise ValueError(f"algorithm={self.algorithm!r} does not support missing values; use 'em'")
         options = self._engine_options()
@@ -825,91 +825,20 @@ def _not_fitted_error(message: str) -> Exception:
     return NotFittedError(message)
 
 
-def _precheck_X(X):
-    """Clear errors for inputs the generic validation would misreport: sparse matrices,
-    complex numbers, 1-D arrays and arrays without columns."""
-    if hasattr(X, "tocsr") and hasattr(X, "nnz"):
-        raise ValueError("sparse input is not supported by GaussianMixture; pass a dense array "
-                         "(X.toarray())")
-    if isinstance(X, (list, tuple)):
-        try:
-            X = np.asarray(X)
-        except ValueError as exc:
-            raise ValueError(f"X could not be read as a numeric array: {exc}") from None
-    if isinstance(X, np.ndarray):
-        if np.iscomplexobj(X):
-            raise ValueError("Complex data not supported: X has complex dtype")
-        if X.dtype == object:
-            X = np.asarray(X, dtype=np.float64)  # a TypeError names a non-numeric entry
-    shape = tuple(getattr(X, "shape", ()))
-    if len(shape) == 1:
-        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {shape}; Reshape your data "
-                         f"with X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one sample")
-    if len(shape) == 2 and shape[1] == 0:
-        raise ValueError(f"0 feature(s) (shape={shape}) while a minimum of 1 is required.")
-    return X
-
-
-def _is_device_array(x) -> bool:
-    """torch / CuPy arrays (kept in their library; ``as_array`` only keeps objects with
-    ``__array_namespace__``, which torch tensors do not have)."""
-    try:
-        import array_api_compat as compat
-    except ImportError:  # pragma: no cover - optional dependency
-        return False
-    return bool(compat.is_torch_array(x) or compat.is_cupy_array(x))
-
-
-def _as_data_array(X):
-    """``X`` checked as a 2-D array of its own library: NumPy / Dask / lists through
-    :func:`emkit._validation.as_array`; torch and CuPy checked here in their library."""
-    if isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[0] >= 1 and X.dtype.kind in "fiub":
-        if X.dtype.kind != "f":
-            X = X.astype(np.float64)
-        _check_no_inf_chunked(X)
-        return X
-    if not _is_device_array(X):
-        return as_array(X, "X", ndim=2, allow_nan=True)
-    xp = get_namespace(X)
-    if X.ndim != 2:
-        raise ValueError(f"X must have 2 dimension(s), got shape {tuple(X.shape)}")
-    if int(X.shape[0]) < 1:
-        raise ValueError("X is empty: need at least 1 row(s), got 0")
-    if not xp.isdtype(X.dtype, "real floating"):
-        X = xp.astype(X, xp.float64)
-    if bool(to_numpy(xp.any(xp.isinf(X)))):
-        raise ValueError("X contains inf")
-    return X
-
-
-def _check_no_inf_chunked(X: np.ndarray, rows: int = 65536) -> None:
-    """ValueError when X holds inf, checked in row blocks (no full-size boolean temporary)."""
-    for start in range(0, X.shape[0], rows):
-        if np.isinf(X[start:start + rows]).any():
-            raise ValueError("X contains inf")
-
-
 def _float_dtype(x):
     if is_dask(x) or get_namespace(x) is np:
         return x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
     return None
 
 
-def _any_nan(x) -> bool:
-    if is_dask(x):
-        import dask.array as da
-        return bool(da.isnan(x).any().compute())
-    xp = get_namespace(x)
-    if xp is np:
-        return any(bool(np.isnan(x[s:s + 65536]).any()) for s in range(0, x.shape[0], 65536))
-    return bool(to_numpy(xp.any(xp.isnan(x))))
-
-
 def _all_nan_rows(x) -> np.ndarray:
     """Indices of rows whose entries are all NaN (one pass; lazy for Dask)."""
     if is_dask(x):
         import dask.array as da
-        return np.flatnonzero(np.asarray(da.isnan(x).all(axis=1).compute()))
+        all_nan = da.isnan(x).all(axis=1)
+        if not bool(all_nan.any().compute()):  # the usual case: no per-row array to the client
+            return np.zeros(0, dtype=int)
+        return np.flatnonzero(np.asarray(all_nan.compute()))
     xp = get_namespace(x)
     if xp is np:  # in row blocks: no full-size boolean temporary
         found = [start + np.flatnonzero(np.isnan(x[start:start + 65536]).all(axis=1))
