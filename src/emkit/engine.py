@@ -258,7 +258,8 @@ def _check_monotone(mode, model, iteration, ll_old, ll_new, rtol, restart):
     if ll_new < ll_old - rtol * max(1.0, abs(ll_old)):
         msg = (f"{model.display_name}: observed log-likelihood decreased at iteration {iteration}"
                f"{'' if restart is None else f' of restart {restart}'} from {ll_old:.12g} to {ll_new:.12g} "
-               f"(by {ll_old - ll_new:.3g}); EM never decreases it, so the E- or M-step is wrong")
+               f"(by {ll_old - ll_new:.3g}); exact EM never decreases it, so the E- or M-step is wrong or "
+               f"the M-step is not an exact maximiser (a regularised covariance such as reg_covar)")
         if mode == "raise":
             raise MonotonicityError(msg)
         warnings.warn(msg, MonotonicityWarning, stacklevel=4)

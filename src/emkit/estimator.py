@@ -45,6 +45,12 @@ class EMEstimator:
         return sorted(p.name for p in sig.parameters.values()
                       if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL))
 
+    def _init_settings(self, settings: dict[str, Any]) -> None:
+        """Store every constructor argument unchanged (scikit-learn's convention); subclasses'
+        ``__init__`` calls ``self._init_settings(locals())``."""
+        for name in self._get_param_names():
+            setattr(self, name, settings[name])
+
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._get_param_names()}
 

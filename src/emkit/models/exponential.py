@@ -118,20 +118,7 @@ class Exponential(EMEstimator):
                  accelerate=None, algorithm: str = "em", burn_in: int | None = None,
                  check_monotone: str = "warn", chunk_size: int | None = None,
                  callback: Callable | None = None, keep_history: bool = False):
-        self.rate_init = rate_init
-        self.tol = tol
-        self.stop = stop
-        self.max_iter = max_iter
-        self.n_init = n_init
-        self.random_state = random_state
-        self.fixed = fixed
-        self.accelerate = accelerate
-        self.algorithm = algorithm
-        self.burn_in = burn_in
-        self.check_monotone = check_monotone
-        self.chunk_size = chunk_size
-        self.callback = callback
-        self.keep_history = keep_history
+        self._init_settings(locals())
 
     def fit(self, x, censored=None) -> "Exponential":
         """Fit the rate by EM.

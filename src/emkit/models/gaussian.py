@@ -562,30 +562,7 @@ class GaussianMixture(MixtureEstimator):
                  fixed=None, stop: str = "loglik_mean", accelerate=None, algorithm: str = "em",
                  burn_in=None, check_monotone: str = "warn", chunk_size=None, callback=None,
                  keep_history: bool = False):
-        self.n_components = n_components
-        self.covariance_type = covariance_type
-        self.tol = tol
-        self.reg_covar = reg_covar
-        self.max_iter = max_iter
-        self.n_init = n_init
-        self.init_params = init_params
-        self.weights_init = weights_init
-        self.means_init = means_init
-        self.precisions_init = precisions_init
-        self.covariances_init = covariances_init
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.verbose = verbose
-        self.verbose_interval = verbose_interval
-        self.fixed = fixed
-        self.stop = stop
-        self.accelerate = accelerate
-        self.algorithm = algorithm
-        self.burn_in = burn_in
-        self.check_monotone = check_monotone
-        self.chunk_size = chunk_size
-        self.callback = callback
-        self.keep_history = keep_history
+        self._init_settings(locals())
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

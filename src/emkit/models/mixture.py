@@ -215,22 +215,6 @@ class _FamilyMixture(MixtureEstimator):
 
     _init_groups: dict[str, str] = {}
 
-    def _set_engine(self, tol, stop, max_iter, n_init, random_state, fixed, accelerate, algorithm,
-                    burn_in, check_monotone, chunk_size, callback, keep_history) -> None:
-        self.tol = tol
-        self.stop = stop
-        self.max_iter = max_iter
-        self.n_init = n_init
-        self.random_state = random_state
-        self.fixed = fixed
-        self.accelerate = accelerate
-        self.algorithm = algorithm
-        self.burn_in = burn_in
-        self.check_monotone = check_monotone
-        self.chunk_size = chunk_size
-        self.callback = callback
-        self.keep_history = keep_history
-
     def _family(self) -> Family:
         raise NotImplementedError
 
@@ -413,13 +397,7 @@ class FiniteMixture(_FamilyMixture):
                  random_state=None, fixed: Sequence[str] = (), accelerate=None, algorithm: str = "em",
                  burn_in: int | None = None, check_monotone: str = "warn", chunk_size: int | None = None,
                  callback: Callable | None = None, keep_history: bool = False):
-        self.family = family
-        self.n_components = n_components
-        self.weights_init = weights_init
-        self.params_init = params_init
-        self.family_options = family_options
-        self._set_engine(tol, stop, max_iter, n_init, random_state, fixed, accelerate, algorithm,
-                         burn_in, check_monotone, chunk_size, callback, keep_history)
+        self._init_settings(locals())
 
     def _family(self) -> Family:
         return get_family(self.family, **(self.family_options or {}))
@@ -463,11 +441,7 @@ class PoissonMixture(_FamilyMixture):
                  random_state=None, fixed: Sequence[str] = (), accelerate=None, algorithm: str = "em",
                  burn_in: int | None = None, check_monotone: str = "warn", chunk_size: int | None = None,
                  callback: Callable | None = None, keep_history: bool = False):
-        self.n_components = n_components
-        self.rates_init = rates_init
-        self.weights_init = weights_init
-        self._set_engine(tol, stop, max_iter, n_init, random_state, fixed, accelerate, algorithm,
-                         burn_in, check_monotone, chunk_size, callback, keep_history)
+        self._init_settings(locals())
 
     def _family(self) -> Family:
         return Poisson()
@@ -500,11 +474,7 @@ class ExponentialMixture(_FamilyMixture):
                  random_state=None, fixed: Sequence[str] = (), accelerate=None, algorithm: str = "em",
                  burn_in: int | None = None, check_monotone: str = "warn", chunk_size: int | None = None,
                  callback: Callable | None = None, keep_history: bool = False):
-        self.n_components = n_components
-        self.rates_init = rates_init
-        self.weights_init = weights_init
-        self._set_engine(tol, stop, max_iter, n_init, random_state, fixed, accelerate, algorithm,
-                         burn_in, check_monotone, chunk_size, callback, keep_history)
+        self._init_settings(locals())
 
     def _family(self) -> Family:
         return Exponential()
@@ -540,13 +510,7 @@ class NormalMixture(_FamilyMixture):
                  accelerate=None, algorithm: str = "em", burn_in: int | None = None,
                  check_monotone: str = "warn", chunk_size: int | None = None,
                  callback: Callable | None = None, keep_history: bool = False):
-        self.n_components = n_components
-        self.means_init = means_init
-        self.variances_init = variances_init
-        self.weights_init = weights_init
-        self.reg_covar = reg_covar
-        self._set_engine(tol, stop, max_iter, n_init, random_state, fixed, accelerate, algorithm,
-                         burn_in, check_monotone, chunk_size, callback, keep_history)
+        self._init_settings(locals())
 
     def _family(self) -> Family:
         return Normal(reg_covar=self.reg_covar)
@@ -577,13 +541,7 @@ class MultivariateNormalMixture(_FamilyMixture):
                  fixed: Sequence[str] = (), accelerate=None, algorithm: str = "em",
                  burn_in: int | None = None, check_monotone: str = "warn", chunk_size: int | None = None,
                  callback: Callable | None = None, keep_history: bool = False):
-        self.n_components = n_components
-        self.means_init = means_init
-        self.covariances_init = covariances_init
-        self.weights_init = weights_init
-        self.reg_covar = reg_covar
-        self._set_engine(tol, stop, max_iter, n_init, random_state, fixed, accelerate, algorithm,
-                         burn_in, check_monotone, chunk_size, callback, keep_history)
+        self._init_settings(locals())
 
     def _family(self) -> Family:
         return MultivariateNormal(reg_covar=self.reg_covar)
@@ -616,12 +574,7 @@ class BernoulliMixture(_FamilyMixture):
                  accelerate=None, algorithm: str = "em", burn_in: int | None = None,
                  check_monotone: str = "warn", chunk_size: int | None = None,
                  callback: Callable | None = None, keep_history: bool = False):
-        self.n_components = n_components
-        self.probs_init = probs_init
-        self.weights_init = weights_init
-        self.binarize = binarize
-        self._set_engine(tol, stop, max_iter, n_init, random_state, fixed, accelerate, algorithm,
-                         burn_in, check_monotone, chunk_size, callback, keep_history)
+        self._init_settings(locals())
 
     def _family(self) -> Family:
         return Bernoulli()
@@ -663,12 +616,7 @@ class CategoricalMixture(_FamilyMixture):
                  random_state=None, fixed: Sequence[str] = (), accelerate=None, algorithm: str = "em",
                  burn_in: int | None = None, check_monotone: str = "warn", chunk_size: int | None = None,
                  callback: Callable | None = None, keep_history: bool = False):
-        self.n_components = n_components
-        self.n_categories = n_categories
-        self.probs_init = probs_init
-        self.weights_init = weights_init
-        self._set_engine(tol, stop, max_iter, n_init, random_state, fixed, accelerate, algorithm,
-                         burn_in, check_monotone, chunk_size, callback, keep_history)
+        self._init_settings(locals())
 
     def fit(self, X, y=None, sample_weight=None):
         """Fit by EM; the categories of each column come from ``n_categories`` or the data."""
@@ -735,11 +683,7 @@ class BinomialMixture(_FamilyMixture):
                  random_state=None, fixed: Sequence[str] = (), accelerate=None, algorithm: str = "em",
                  burn_in: int | None = None, check_monotone: str = "warn", chunk_size: int | None = None,
                  callback: Callable | None = None, keep_history: bool = False):
-        self.n_components = n_components
-        self.probs_init = probs_init
-        self.weights_init = weights_init
-        self._set_engine(tol, stop, max_iter, n_init, random_state, fixed, accelerate, algorithm,
-                         burn_in, check_monotone, chunk_size, callback, keep_history)
+        self._init_settings(locals())
 
     def _family(self) -> Family:
         return Binomial()
