@@ -13,7 +13,7 @@ $(VENV)/bin/activate:
 	$(PIP) install --quiet --upgrade pip
 
 install: $(VENV)/bin/activate
-	$(PIP) install --quiet -e ".[cli,plot]"
+	$(PIP) install --quiet -e ".[cli,plot,fast]"
 
 demo: install
 	$(VENV)/bin/emkit demo --plots demo-output

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 
+from ._parallel import get_num_threads, set_num_threads
 from .engine import ConvergenceWarning, EMResult, MonotonicityError, MonotonicityWarning, em
 from .model import DiscreteLatentModel, Model
 from .params import Positive, Real, Simplex, SymmetricPositiveDefinite, UnitInterval
@@ -41,7 +42,7 @@ _LAZY = {
 
 __all__ = ["em", "EMResult", "Model", "DiscreteLatentModel", "ConvergenceWarning",
            "MonotonicityWarning", "MonotonicityError", "Real", "Positive", "UnitInterval",
-           "Simplex", "SymmetricPositiveDefinite", *_LAZY]
+           "Simplex", "SymmetricPositiveDefinite", "get_num_threads", "set_num_threads", *_LAZY]
 
 
 def __getattr__(name: str):

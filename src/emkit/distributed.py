@@ -190,8 +190,9 @@ def _block_statistics(model, block: tuple, params: dict, algorithm: str,
     rng = None if seed is None else np.random.default_rng(seed)
     # The engine's own in-memory pass: chunked by the model's chunk_rows, hard / stochastic
     # variants through engine._chunk_stats.
+    # one thread per block: Dask already runs the blocks in parallel
     stats, loglik = statistics_pass(model, tuple(block), params, algorithm=algorithm, rng=rng,
-                                    chunk_size=chunk_size)
+                                    chunk_size=chunk_size, n_threads=1)
     return stats, float(loglik)
 
 

@@ -30,6 +30,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from ._parallel import parallel_map, usable_threads
 from ._array import float_eps, get_namespace, is_dask, to_numpy, tree_add
 from .model import DiscreteLatentModel, Model, logsumexp_rows
 from .params import ParamSpace, copy_params, flatten_full
@@ -163,25 +164,39 @@ def _chunk_stats(model: Model, chunk, params, algorithm: str, rng):
 
 
 def statistics_pass(model: Model, data, params, *, algorithm: str = "em", rng=None,
-                    chunk_size: int | None = None):
+                    chunk_size: int | None = None, n_threads: int | None = None):
     """Expected sufficient statistics and observed log-likelihood over all rows of ``data``.
 
     NumPy / torch / CuPy data is processed in chunks of ``chunk_size`` rows (the model's default
     when None), Dask data block by block on the cluster; either way the additive statistics are
-    summed, so every model gets memory-bounded and distributed E-steps for free.
+    summed, so every model gets memory-bounded and distributed E-steps for free. Chunks of NumPy
+    data run on ``n_threads`` threads (default :func:`emkit.get_num_threads`) when the model is
+    ``thread_safe``; the model's default chunk is then shared between the threads (its memory
+    budget holds for the whole pass), and statistics are summed in chunk order, so a given
+    number of threads always gives the same numbers.
     """
     if any(is_dask(a) for a in data if a is not None):
         from .distributed import dask_statistics_pass
         return dask_statistics_pass(model, data, params, algorithm=algorithm, rng=rng, chunk_size=chunk_size)
     n = model.n_rows(data)
+    # Chunks run in parallel threads for models that allow it (exact EM only: the hard and
+    # stochastic variants draw from one random stream in chunk order).
+    threads = 1
+    if algorithm == "em" and model.thread_safe and type(data[0]) is np.ndarray:
+        threads = usable_threads(n_threads)
     if chunk_size is None:
         chunk_size = model.chunk_rows(data)
+        if chunk_size and threads > 1 and n > chunk_size:
+            # the model's chunk is its memory budget for the whole pass: share it between threads
+            chunk_size = max(256, chunk_size // threads)
     if not chunk_size or n <= chunk_size:
         return _chunk_stats(model, data, params, algorithm, rng)
+    step = int(chunk_size)
+    results = parallel_map(
+        lambda start: _chunk_stats(model, model.take_rows(data, slice(start, start + step)), params, algorithm, rng),
+        range(0, n, step), n_threads=threads)
     total, loglik = None, 0.0
-    for start in range(0, n, int(chunk_size)):
-        chunk = model.take_rows(data, slice(start, start + int(chunk_size)))
-        stats, ll = _chunk_stats(model, chunk, params, algorithm, rng)
+    for stats, ll in results:
         total = stats if total is None else tree_add(total, stats)
         loglik += ll
     return total, loglik

@@ -11,6 +11,7 @@ and lets :func:`emkit.em` do the rest. Fitted attributes end in ``_``:
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
 
@@ -35,15 +36,21 @@ ENGINE_SETTINGS = ("tol", "stop", "max_iter", "n_init", "random_state", "fixed",
                    "algorithm", "burn_in", "check_monotone", "chunk_size", "callback", "keep_history")
 
 
+@functools.lru_cache(maxsize=None)
+def _param_names(init) -> tuple[str, ...]:
+    """Constructor argument names, sorted (read once per class: inspect is slow)."""
+    sig = inspect.signature(init)
+    return tuple(sorted(p.name for p in sig.parameters.values()
+                        if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)))
+
+
 class EMEstimator:
     """Base class of the public estimators (fit / score / standard errors / save)."""
 
     # ------------------------------------------------------------- sklearn parameter protocol
     @classmethod
     def _get_param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return sorted(p.name for p in sig.parameters.values()
-                      if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL))
+        return list(_param_names(cls.__init__))
 
     def _init_settings(self, settings: dict[str, Any]) -> None:
         """Store every constructor argument unchanged (scikit-learn's convention); subclasses'

@@ -66,6 +66,8 @@ class Model:
     #: groups held fixed in the current fit; the engine sets it before the first M-step, for
     #: M-steps whose groups interact (e.g. covariances about fixed means)
     fixed: tuple = ()
+    #: chunks may run in parallel threads (e_step keeps no shared mutable state)
+    thread_safe: bool = False
 
     # ------------------------------------------------------------------ required
     def initialize(self, data: Data, rng: np.random.Generator) -> Params:

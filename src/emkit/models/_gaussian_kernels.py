@@ -284,6 +284,17 @@ def log_joint_t(xp, stacked, prep: Prepared, covariance_type: str, d: int):
         return prep.coef @ stacked + prep.log_norm
     xct = stacked[:d]
     k = prep.log_norm.shape[0]
+    if covariance_type == "full" and xp is np:
+        # in reused workspaces: fresh (K D, rows) temporaries cost more in page faults than the
+        # arithmetic
+        n = xct.shape[1]
+        y = np.matmul(prep.whiten_t, xct, out=workspace("whitened", (k * d, n), xct.dtype))
+        np.subtract(y, prep.shift, out=y)
+        np.square(y, out=y)
+        out = np.add.reduce(y.reshape(k, d, n), axis=1, out=workspace("log_joint", (k, n), xct.dtype))
+        out *= -0.5
+        out += prep.log_norm
+        return out
     if covariance_type == "full":
         y = prep.whiten_t @ xct - prep.shift
         y = y * y
@@ -313,10 +324,12 @@ def posterior_t(xp, log_joint, weights=None, row_loglik: bool = True):
         # sum, so they are left at exactly 0 when they are the majority: numpy's float64 exp is
         # scalar on CPUs without AVX-512 (~10-30 ns, slowest for large negative arguments) and
         # with well-separated components most terms are such. Their responsibilities become 0
-        # instead of < eps / (16 K).
+        # instead of < eps / (16 K). (float32 exp is vectorised and faster than any mask.)
         k = log_joint.shape[0]
-        live = log_joint > math.log(np.finfo(log_joint.dtype).eps / (16 * k))
-        if k > 2 and np.count_nonzero(live) < 0.3 * live.size:
+        live = None
+        if k >= 4 and log_joint.dtype == np.float64:  # K < 4: never 70 % below
+            live = log_joint > math.log(np.finfo(log_joint.dtype).eps / (16 * k))
+        if live is not None and np.count_nonzero(live) < 0.3 * live.size:
             e = workspace("exp", log_joint.shape, log_joint.dtype)
             e.fill(0.0)
             np.exp(log_joint, out=e, where=live)

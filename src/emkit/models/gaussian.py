@@ -86,10 +86,14 @@ class GaussianMixtureModel(DiscreteLatentModel):
 
     # ------------------------------------------------------------------ data helpers
     def prepare_data(self, data: tuple, rng: np.random.Generator) -> None:
-        """Fix the centring vector (mean of up to 4,096 rows drawn at random)."""
+        """Fix the centring vector: the mean of every m-th row, about 4,096 rows (plenty to
+        centre; the copy stays small and no random numbers are used)."""
         x = data[0]
-        sample = host_rows(x, 4096, rng)  # plenty to centre; keeps the copy small
-        center = np.nanmean(np.asarray(sample, dtype=np.float64), axis=0)
+        sample = x[::max(1, int(x.shape[0]) // 4096)]
+        sample = np.asarray(sample.compute() if is_dask(sample) else to_numpy(sample), dtype=np.float64)
+        center = sample.mean(axis=0)
+        if not np.all(np.isfinite(center)):  # missing values: mean of the observed entries
+            center = np.nanmean(sample, axis=0)
         self.center = np.where(np.isfinite(center), center, 0.0)
 
     def _center(self, d: int) -> np.ndarray:
@@ -97,6 +101,8 @@ class GaussianMixtureModel(DiscreteLatentModel):
 
     def row_weights(self, data):
         return data[1] if len(data) > 1 else None
+
+    thread_safe = True
 
     def chunk_rows(self, data) -> int:
         """Rows per chunk: the chunk's temporaries stay below min(16 MiB, data size / 8) (but
@@ -817,7 +823,10 @@ def _all_nan_rows(x) -> np.ndarray:
             return np.zeros(0, dtype=int)
         return np.flatnonzero(np.asarray(all_nan.compute()))
     xp = get_namespace(x)
-    if xp is np:  # in row blocks: no full-size boolean temporary
+    if xp is np:
+        if np.isfinite(np.sum(x, dtype=np.float64)):  # no NaN at all: one cheap reduction
+            return np.zeros(0, dtype=int)
+        # in row blocks: no full-size boolean temporary
         found = [start + np.flatnonzero(np.isnan(x[start:start + 65536]).all(axis=1))
                  for start in range(0, x.shape[0], 65536)]
         return np.concatenate(found) if found else np.zeros(0, dtype=int)
@@ -840,7 +849,8 @@ def _check_cov_init(value, name: str, covariance_type: str, k: int, d: int) -> n
         return 1.0 / arr if name == "precisions_init" else arr
     stack = arr[None] if covariance_type == "tied" else arr
     for j, m in enumerate(stack):
-        if not np.allclose(m, m.T, rtol=1e-8, atol=1e-12 * max(1.0, np.abs(m).max())):
+        scale = np.abs(m).max()
+        if np.abs(m - m.T).max() > 1e-8 * scale + 1e-12 * max(1.0, scale):
             where = name if covariance_type == "tied" else f"{name}[{j}]"
             raise ValueError(f"{where} is not symmetric")
         try:

@@ -1,0 +1,112 @@
+"""Chunks of one statistics pass on several CPU cores.
+
+The E-step of a chunk is mostly element-wise NumPy work (exp, log, products), which runs on one
+core, plus small matrix products, which BLAS spreads over all cores. Running whole chunks in
+parallel threads (NumPy releases the GIL) uses every core for both; BLAS is held at one thread
+per chunk meanwhile (through threadpoolctl) so the cores are not oversubscribed. Results are
+summed in chunk order by the caller, so the statistics are identical for any number of threads.
+
+The number of threads is ``EMKIT_NUM_THREADS`` from the environment, else the CPUs this process
+may run on; :func:`set_num_threads` changes it. Without threadpoolctl (``pip install
+emkit[fast]``) the chunks run one after another.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable, Iterator, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_controller = None  # threadpoolctl.ThreadpoolController, found once (it scans loaded libraries)
+
+
+def _default_threads() -> int:
+    env = os.environ.get("EMKIT_NUM_THREADS")
+    if env:
+        try:
+            value = int(env)
+        except ValueError:
+            raise ValueError(f"EMKIT_NUM_THREADS must be a positive integer, got {env!r}") from None
+        if value < 1:
+            raise ValueError(f"EMKIT_NUM_THREADS must be a positive integer, got {env!r}")
+        return value
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+_num_threads = _default_threads()
+
+
+def get_num_threads() -> int:
+    """Threads a statistics pass over NumPy data may use (see :func:`set_num_threads`)."""
+    return _num_threads
+
+
+def set_num_threads(n: int) -> None:
+    """Set how many threads process the chunks of a statistics pass over NumPy data.
+
+    Parameters
+    ----------
+    n : int
+        1 runs the chunks one after another; the default is the number of CPUs available
+        (or ``EMKIT_NUM_THREADS``). The fitted numbers do not depend on it.
+    """
+    global _num_threads, _pool
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"the number of threads must be a positive integer, got {n!r}")
+    with _lock:
+        _num_threads = n
+        if _pool is not None:
+            _pool.shutdown(wait=False)
+            _pool = None
+
+
+def _blas_controller():
+    global _controller
+    if _controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _controller = False
+        else:
+            _controller = ThreadpoolController()
+    return _controller
+
+
+def usable_threads(n_threads: int | None = None) -> int:
+    """Threads :func:`parallel_map` would use: ``n_threads`` (default :func:`get_num_threads`),
+    or 1 when BLAS cannot be held at one thread per chunk (threadpoolctl missing)."""
+    threads = get_num_threads() if n_threads is None else n_threads
+    return threads if threads > 1 and _blas_controller() else 1
+
+
+def parallel_map(fn: Callable[[T], R], items: Iterable[T], n_threads: int | None = None) -> Iterator[R]:
+    """``map(fn, items)`` over up to ``n_threads`` threads (default :func:`get_num_threads`),
+    results in the order of ``items``; sequential when one thread is asked for, when there is
+    one item, or when threadpoolctl is missing."""
+    global _pool
+    items = list(items)
+    if min(usable_threads(n_threads), len(items)) <= 1:
+        return map(fn, items)
+    with _lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(get_num_threads(), thread_name_prefix="emkit")
+        pool = _pool
+    return _windowed(pool, fn, items, 4 * get_num_threads())
+
+
+def _windowed(pool: ThreadPoolExecutor, fn, items: list, window: int) -> Iterator:
+    """Results in order, with at most ``window`` of them computed ahead of the consumer (a
+    pass over many chunks never holds every chunk's statistics at once)."""
+    controller = _blas_controller()
+    for start in range(0, len(items), window):
+        with controller.limit(limits=1, user_api="blas"):
+            results = list(pool.map(fn, items[start:start + window]))
+        yield from results
