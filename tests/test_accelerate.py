@@ -12,6 +12,8 @@ import emkit
 from emkit.accelerate import AndersonAccelerator, SquaremAccelerator, get_accelerator
 from emkit.params import ParamSpace
 
+from contract_models import TwoPoisson
+
 
 def hasselblad():
     d = emkit.datasets.load_hasselblad_deaths()
@@ -81,32 +83,20 @@ def test_accelerated_reaches_same_optimum_in_under_100_evaluations(plain, method
     assert np.all(np.diff(fast.loglik_trace_) >= -1e-9)     # never decreases
 
 
-class Counting(emkit.DiscreteLatentModel):
-    """A two-Poisson mixture that counts its E- and M-steps."""
-
-    param_spec = {"weights": emkit.Simplex(), "rates": emkit.Positive()}
+class Counting(TwoPoisson):
+    """The shared two-Poisson mixture, counting its E- and M-steps."""
 
     def __init__(self):
         self.e_calls = 0
         self.m_calls = 0
 
-    def log_joint(self, data, params):
-        x = data[0][:, None]
-        return np.log(params["weights"]) + x * np.log(params["rates"]) - params["rates"] - gammaln(x + 1)
-
-    def row_weights(self, data):
-        return data[1]
-
     def e_step(self, data, params):
         self.e_calls += 1
         return super().e_step(data, params)
 
-    def stats_from_responsibilities(self, data, resp):
-        return {"n": resp.sum(0), "sx": resp.T @ data[0]}
-
     def m_step(self, stats, params):
         self.m_calls += 1
-        return {"weights": stats["n"] / stats["n"].sum(), "rates": stats["sx"] / stats["n"]}
+        return super().m_step(stats, params)
 
 
 INIT = {"weights": np.array([0.3, 0.7]), "rates": np.array([1.0, 2.5])}

@@ -16,44 +16,23 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from scipy.special import gammaln
 
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
 pytest.importorskip("distributed")
 cloudpickle = pytest.importorskip("cloudpickle")
 
+import contract_models  # noqa: E402
 import emkit  # noqa: E402
+from contract_models import TwoPoisson  # noqa: E402
 from emkit.distributed import dask_statistics_pass, row_blocks  # noqa: E402
 
-# Worker processes cannot import this test module, so its model classes travel by value.
+# Worker processes cannot import the test modules, so their model classes travel by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
+cloudpickle.register_pickle_by_value(contract_models)
 
 
 # --------------------------------------------------------------------------- test models
-class TwoPoisson(emkit.DiscreteLatentModel):
-    """Two-component Poisson mixture with integer row counts, written against the contract."""
-
-    param_spec = {"weights": emkit.Simplex(), "rates": emkit.Positive()}
-    row_counts_are_integers = True
-
-    def initialize(self, data, rng):
-        return {"weights": np.array([0.5, 0.5]), "rates": np.array([1.0, 5.0])}
-
-    def log_joint(self, data, params):
-        x = data[0][:, None]
-        return np.log(params["weights"]) + x * np.log(params["rates"]) - params["rates"] - gammaln(x + 1)
-
-    def row_weights(self, data):
-        return data[1]
-
-    def stats_from_responsibilities(self, data, resp):
-        return {"n": resp.sum(0), "sx": resp.T @ data[0]}
-
-    def m_step(self, stats, params):
-        return {"weights": stats["n"] / stats["n"].sum(), "rates": stats["sx"] / stats["n"]}
-
-
 class DiagonalGaussianMixture(emkit.DiscreteLatentModel):
     """K-component Gaussian mixture with diagonal covariances (statistics: counts, sums,
     sums of squares per component). ``chunk_rows`` keeps one task's memory small."""

@@ -10,65 +10,9 @@ import pytest
 import emkit
 from emkit.engine import statistics_pass
 
-
-class Linkage(emkit.Model):
-    """Dempster, Laird & Rubin (1977) genetic linkage: cells 1/2 + p/4, (1-p)/4, (1-p)/4, p/4."""
-
-    param_spec = {"p": emkit.UnitInterval()}
-
-    def initialize(self, data, rng):
-        return {"p": np.array(rng.uniform(0.05, 0.95))}
-
-    def e_step(self, data, params):
-        (y,), p = data, params["p"]
-        hidden = y[:, 0] * (p / 4) / (0.5 + p / 4)
-        stats = np.array([(hidden + y[:, 3]).sum(), (y[:, 1] + y[:, 2]).sum()])
-        probs = np.array([0.5 + p / 4, (1 - p) / 4, (1 - p) / 4, p / 4])
-        return stats, float((y * np.log(probs)).sum())
-
-    def m_step(self, stats, params):
-        return {"p": np.array(stats[0] / stats.sum())}
-
-
-LINKAGE = (np.array([[125.0, 18.0, 20.0, 34.0]]),)
-# Root of the score equation 197 p^2 - 15 p - 68 = 0 (DLR 1977).
-P_HAT = (15 + np.sqrt(15**2 + 4 * 197 * 68)) / (2 * 197)
-
-
-def linkage_loglik(p):
-    y = LINKAGE[0][0]
-    return float(y @ np.log([0.5 + p / 4, (1 - p) / 4, (1 - p) / 4, p / 4]))
-
-
-def em_map(p):
-    y = LINKAGE[0][0]
-    hidden = y[0] * (p / 4) / (0.5 + p / 4)
-    return (hidden + y[3]) / (hidden + y[1] + y[2] + y[3])
-
-
-class TwoPoisson(emkit.DiscreteLatentModel):
-    """A two-component Poisson mixture with row counts, written against the contract."""
-
-    param_spec = {"weights": emkit.Simplex(), "rates": emkit.Positive()}
-    row_counts_are_integers = True
-
-    def initialize(self, data, rng):
-        x = data[0]
-        return {"weights": np.array([0.5, 0.5]), "rates": np.sort(rng.uniform(0.5, 1.5, 2) * x.mean())}
-
-    def log_joint(self, data, params):
-        from scipy.special import gammaln
-        x = data[0][:, None]
-        return np.log(params["weights"]) + x * np.log(params["rates"]) - params["rates"] - gammaln(x + 1)
-
-    def row_weights(self, data):
-        return data[1]
-
-    def stats_from_responsibilities(self, data, resp):
-        return {"n": resp.sum(0), "sx": resp.T @ data[0]}
-
-    def m_step(self, stats, params):
-        return {"weights": stats["n"] / stats["n"].sum(), "rates": stats["sx"] / stats["n"]}
+from contract_models import LINKAGE, P_HAT, Linkage, TwoPoisson
+from contract_models import linkage_em_map as em_map
+from contract_models import linkage_loglik
 
 
 def test_linkage_reaches_closed_form_and_published_rate():

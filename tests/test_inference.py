@@ -12,72 +12,13 @@ from scipy.optimize import minimize
 import emkit
 from emkit import inference
 
+from contract_models import LINKAGE, Y_LINKAGE, Linkage, TwoPoisson
+
 # --------------------------------------------------------------------------- models written here
-Y_LINKAGE = np.array([125.0, 18.0, 20.0, 34.0])
-LINKAGE = (Y_LINKAGE[None, :],)
-
-
-class Linkage(emkit.Model):
-    """Dempster, Laird & Rubin (1977) genetic linkage, as in README.md."""
-
-    param_spec = {"p": emkit.UnitInterval()}
-
-    def initialize(self, data, rng):
-        return {"p": np.array(0.5)}
-
-    def e_step(self, data, params):
-        (y,), p = data, params["p"]
-        hidden = y[:, 0] * (p / 4) / (0.5 + p / 4)
-        stats = np.array([(hidden + y[:, 3]).sum(), (y[:, 1] + y[:, 2]).sum()])
-        probs = np.array([0.5 + p / 4, (1 - p) / 4, (1 - p) / 4, p / 4])
-        return stats, float((y * np.log(probs)).sum())
-
-    def m_step(self, stats, params):
-        return {"p": np.array(stats[0] / stats.sum())}
-
-    def complete_loglik(self, stats, params):
-        p = params["p"]
-        return stats[0] * np.log(p) + stats[1] * np.log(1 - p)
-
-
 class LinkageNoQ(Linkage):
     """The same model without complete_loglik (supplemented EM cannot run)."""
 
     complete_loglik = emkit.Model.complete_loglik
-
-
-class TwoPoisson(emkit.DiscreteLatentModel):
-    """A two-component Poisson mixture with integer row counts, against the contract."""
-
-    param_spec = {"weights": emkit.Simplex(), "rates": emkit.Positive()}
-    row_counts_are_integers = True
-
-    def initialize(self, data, rng):
-        return {"weights": np.array([0.5, 0.5]), "rates": np.array([0.5, 2.0]) * data[0].mean()}
-
-    def log_joint(self, data, params):
-        from scipy.special import gammaln
-        x = data[0][:, None]
-        return np.log(params["weights"]) + x * np.log(params["rates"]) - params["rates"] - gammaln(x + 1)
-
-    def row_weights(self, data):
-        return data[1]
-
-    def stats_from_responsibilities(self, data, resp):
-        return {"n": resp.sum(0), "sx": resp.T @ data[0]}
-
-    def m_step(self, stats, params):
-        return {"weights": stats["n"] / stats["n"].sum(), "rates": stats["sx"] / stats["n"]}
-
-    def complete_loglik(self, stats, params):
-        w, r = params["weights"], params["rates"]
-        return float(stats["n"] @ np.log(w) + stats["sx"] @ np.log(r) - stats["n"] @ r)
-
-    def sample(self, params, n, rng):
-        z = rng.choice(2, size=n, p=params["weights"])
-        x = rng.poisson(params["rates"][z]).astype(float)
-        values, counts = np.unique(x, return_counts=True)
-        return (values, counts.astype(float))
 
 
 def poisson_mixture_loglik(free, x, w):

@@ -4,34 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.special import gammaln
 
 import emkit
+
+from contract_models import TwoPoisson
 from emkit import online
 from emkit.estimator import EMEstimator
-
-
-class TwoPoisson(emkit.DiscreteLatentModel):
-    """Two-component Poisson mixture with integer row counts, written against the contract."""
-
-    param_spec = {"weights": emkit.Simplex(), "rates": emkit.Positive()}
-    row_counts_are_integers = True
-
-    def initialize(self, data, rng):
-        return {"weights": np.array([0.5, 0.5]), "rates": np.array([0.5, 2.0]) * float(np.average(data[0], weights=data[1]))}
-
-    def log_joint(self, data, params):
-        x = data[0][:, None]
-        return np.log(params["weights"]) + x * np.log(params["rates"]) - params["rates"] - gammaln(x + 1)
-
-    def row_weights(self, data):
-        return data[1]
-
-    def stats_from_responsibilities(self, data, resp):
-        return {"n": resp.sum(0), "sx": resp.T @ data[0]}
-
-    def m_step(self, stats, params):
-        return {"weights": stats["n"] / stats["n"].sum(), "rates": stats["sx"] / stats["n"]}
 
 
 class TwoPoissonEstimator(EMEstimator):

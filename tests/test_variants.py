@@ -4,37 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.special import gammaln
 
 import emkit
+
+from contract_models import TwoPoisson
 from emkit import inference
-
-
-class TwoPoisson(emkit.DiscreteLatentModel):
-    """Two-component Poisson mixture with integer row counts, written against the contract."""
-
-    param_spec = {"weights": emkit.Simplex(), "rates": emkit.Positive()}
-    row_counts_are_integers = True
-
-    def initialize(self, data, rng):
-        return {"weights": np.array([0.5, 0.5]), "rates": np.array([0.5, 2.0]) * data[0].mean()}
-
-    def log_joint(self, data, params):
-        x = data[0][:, None]
-        return np.log(params["weights"]) + x * np.log(params["rates"]) - params["rates"] - gammaln(x + 1)
-
-    def row_weights(self, data):
-        return data[1]
-
-    def stats_from_responsibilities(self, data, resp):
-        return {"n": resp.sum(0), "sx": resp.T @ data[0]}
-
-    def m_step(self, stats, params):
-        return {"weights": stats["n"] / stats["n"].sum(), "rates": stats["sx"] / stats["n"]}
-
-    def complete_loglik(self, stats, params):
-        w, r = params["weights"], params["rates"]
-        return float(stats["n"] @ np.log(w) + stats["sx"] @ np.log(r) - stats["n"] @ r)
 
 
 def test_hard_em_two_coins_gives_complete_data_answer():

@@ -96,6 +96,9 @@ def host_rows(x: Any, n_max: int, rng: np.random.Generator) -> np.ndarray:
     """Up to ``n_max`` rows of ``x`` as a NumPy array on the host, drawn at random without
     replacement (all rows, in order, when there are at most ``n_max``).
 
+    Stratified: the rows are cut into ``n_max`` consecutive strata of (nearly) equal size and
+    one row is drawn uniformly from each, so every row has the same chance and the index
+    arrays stay of size ``n_max`` (``rng.choice(n, replace=False)`` permutes all n indices).
     Initialisation (k-means, random starts) uses this so that it works the same for NumPy,
     torch, CuPy and Dask data without loading a large data set whole.
     """
@@ -103,7 +106,8 @@ def host_rows(x: Any, n_max: int, rng: np.random.Generator) -> np.ndarray:
     if n <= n_max:
         rows = None
     else:
-        rows = np.sort(rng.choice(n, size=n_max, replace=False))
+        edges = (np.arange(n_max + 1, dtype=np.int64) * n) // n_max
+        rows = edges[:-1] + (rng.random(n_max) * np.diff(edges)).astype(np.int64)
     if is_dask(x):
         out = x if rows is None else x[rows]
         return np.asarray(out.compute())

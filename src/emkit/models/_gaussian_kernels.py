@@ -45,13 +45,15 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 
 # --------------------------------------------------------------------------- workspaces
-_WORKSPACE = threading.local()
+#: thread id -> {(name, dtype): flat array}; each thread only ever touches its own entry
+_WORKSPACES: dict[int, dict] = {}
 WORKSPACE_MAX_BYTES = 24 * 2**20
 
 
 def release_workspaces() -> None:
-    """Free this thread's scratch arrays (called at the end of a fit)."""
-    _WORKSPACE.arrays = {}
+    """Free the scratch arrays of every thread (called after initialisation and at the end of
+    a fit; an array still in use stays alive through its user's reference)."""
+    _WORKSPACES.clear()
 
 
 def workspace(name: str, shape: tuple, dtype) -> np.ndarray:
@@ -59,14 +61,15 @@ def workspace(name: str, shape: tuple, dtype) -> np.ndarray:
 
     Chunk temporaries are a few MiB; allocating them afresh every chunk means fresh pages from
     the operating system (page faults) each time, which costs more than the arithmetic for
-    small data. Per-thread, so threaded Dask workers never share one."""
-    size = int(np.prod(shape))
-    if size * np.dtype(dtype).itemsize > WORKSPACE_MAX_BYTES:  # never keep a huge buffer alive
+    small data. Per thread, so parallel chunks and threaded Dask workers never share one."""
+    size = math.prod(shape)
+    dtype = np.dtype(dtype)
+    if size * dtype.itemsize > WORKSPACE_MAX_BYTES:  # never keep a huge buffer alive
         return np.empty(shape, dtype=dtype)
-    store = getattr(_WORKSPACE, "arrays", None)
+    store = _WORKSPACES.get(threading.get_ident())
     if store is None:
-        store = _WORKSPACE.arrays = {}
-    key = (name, np.dtype(dtype).str)
+        store = _WORKSPACES[threading.get_ident()] = {}
+    key = (name, dtype.str)
     arr = store.get(key)
     if arr is None or arr.size < size:
         arr = store[key] = np.empty(size, dtype=dtype)
@@ -174,6 +177,9 @@ class Prepared:
         for s in self.__slots__:
             setattr(self, s, None)
 
+
+#: rows per block of the whitened full-covariance form (its (K D, rows) temporary stays small)
+WHITENED_BLOCK = 1024
 
 #: the expanded quadratic form is used when eps(dtype) * max_k |m_k - center|^2_{P_k} is below
 #: this (its rounding error in a Mahalanobis term is about that much for rows near m_k)
@@ -285,13 +291,18 @@ def log_joint_t(xp, stacked, prep: Prepared, covariance_type: str, d: int):
     xct = stacked[:d]
     k = prep.log_norm.shape[0]
     if covariance_type == "full" and xp is np:
-        # in reused workspaces: fresh (K D, rows) temporaries cost more in page faults than the
-        # arithmetic
+        # (K D, rows) whitened values, a block of WHITENED_BLOCK rows at a time in a reused
+        # workspace: bounded memory, and fresh temporaries would cost more in page faults than
+        # the arithmetic
         n = xct.shape[1]
-        y = np.matmul(prep.whiten_t, xct, out=workspace("whitened", (k * d, n), xct.dtype))
-        np.subtract(y, prep.shift, out=y)
-        np.square(y, out=y)
-        out = np.add.reduce(y.reshape(k, d, n), axis=1, out=workspace("log_joint", (k, n), xct.dtype))
+        out = workspace("log_joint", (k, n), xct.dtype)
+        for start in range(0, n, WHITENED_BLOCK):
+            stop = min(n, start + WHITENED_BLOCK)
+            y = np.matmul(prep.whiten_t, xct[:, start:stop],
+                          out=workspace("whitened", (k * d, stop - start), xct.dtype))
+            np.subtract(y, prep.shift, out=y)
+            np.square(y, out=y)
+            np.add.reduce(y.reshape(k, d, stop - start), axis=1, out=out[:, start:stop])
         out *= -0.5
         out += prep.log_norm
         return out

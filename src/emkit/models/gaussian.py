@@ -35,7 +35,7 @@ INIT_MAX_ROWS = 20_000
 CHUNK_BYTES = 16 * 2**20
 #: ... and at most this fraction of the data's size, but never below MIN_CHUNK_BYTES
 CHUNK_FRACTION = 0.125
-MIN_CHUNK_BYTES = 2 * 2**20
+MIN_CHUNK_BYTES = 3 * 2**19
 
 
 class EmptyComponentWarning(UserWarning):
@@ -105,16 +105,20 @@ class GaussianMixtureModel(DiscreteLatentModel):
     thread_safe = True
 
     def chunk_rows(self, data) -> int:
-        """Rows per chunk: the chunk's temporaries stay below min(16 MiB, data size / 8) (but
-        2 MiB are always allowed, so small data sets take one pass)."""
+        """Rows per chunk: the temporaries of a whole statistics pass (all its threads) stay
+        below min(16 MiB, data size / 8) (but 1.5 MiB are always allowed, so small data sets
+        take one pass)."""
         x = data[0]
         n, d = int(x.shape[0]), int(x.shape[1])
         k = self.n_components
         itemsize = int(getattr(getattr(x, "dtype", None), "itemsize", 8) or 8)
         extra = d * (d + 1) // 2 if self.covariance_type == "full" else d
-        # the whitened forms (tied; full when the expanded form would cancel) hold (K D, rows)
-        whitened = self.covariance_type in ("tied", "full")
-        per_row = itemsize * (d + extra + 3 * k + (k * d if whitened else 0)) + 8 * k
+        # per row: the stacked products and the log joint (data dtype), the exp workspace and
+        # its mask (float64 only), a few per-row vectors; tied's whitened form holds (K, D)
+        # per row (full's whitened fallback works in blocks of kern.WHITENED_BLOCK rows)
+        per_row = itemsize * (d + extra + k + 3 + (k * d if self.covariance_type == "tied" else 0))
+        if itemsize >= 8:
+            per_row += 9 * k
         budget = min(CHUNK_BYTES, max(MIN_CHUNK_BYTES, int(CHUNK_FRACTION * n * d * itemsize)))
         return max(256, budget // per_row)
 
@@ -337,6 +341,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
             stats = _stats_from_resp(np, sample, resp, w_sample, center, self.covariance_type)
             weights, means_c, cov, empty = kern.m_step_numpy(stats, self.covariance_type, self.reg_covar, d)
             params = {"weights": weights, "means": means_c + center, "covariances": cov}
+        kern.release_workspaces()  # the initialisation's scratch arrays are not needed again
         dtype = _float_dtype(x)
         return {name: _from_host(np.asarray(v, dtype=np.float64), x, dtype) for name, v in params.items()}
 
@@ -390,10 +395,15 @@ def triu_pairs_cached(d: int):
     return _PAIRS[d]
 
 
-def _stats_from_resp(xp, x, resp, w, center: np.ndarray, covariance_type: str, chunk: int = 1024) -> dict:
+def _stats_from_resp(xp, x, resp, w, center: np.ndarray, covariance_type: str, chunk: int | None = None) -> dict:
     """Statistics of complete rows ``x`` (rows, D) given responsibilities (rows, K) that already
-    include the row weights ``w`` (needed again for tied); NumPy input in chunks of rows."""
+    include the row weights ``w`` (needed again for tied); NumPy input in chunks of rows whose
+    stacked products take about 1 MiB."""
     n = int(x.shape[0])
+    if chunk is None:
+        d = int(x.shape[1])
+        width = d + (d * (d + 1) // 2 if covariance_type == "full" else d)
+        chunk = max(64, 2**20 // (8 * width))
     if xp is np and n > chunk:
         total = None
         for s in range(0, n, chunk):

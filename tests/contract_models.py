@@ -1,0 +1,88 @@
+"""Small models written against the public contract, shared by the engine's tests.
+
+``Linkage`` is the README's model (Dempster, Laird & Rubin 1977) plus the complete-data
+log-likelihood that supplemented EM needs; ``TwoPoisson`` is a two-component Poisson mixture
+over distinct counts with multiplicities (a DiscreteLatentModel, so the hard / stochastic
+variants apply).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import gammaln
+
+import emkit
+
+Y_LINKAGE = np.array([125.0, 18.0, 20.0, 34.0])
+LINKAGE = (Y_LINKAGE[None, :],)
+#: root of the score equation 197 p^2 - 15 p - 68 = 0 (DLR 1977)
+P_HAT = (15 + np.sqrt(15**2 + 4 * 197 * 68)) / (2 * 197)
+
+
+class Linkage(emkit.Model):
+    """Genetic linkage: cells 1/2 + p/4, (1-p)/4, (1-p)/4, p/4; the first cell hides a p/4 part."""
+
+    param_spec = {"p": emkit.UnitInterval()}
+
+    def initialize(self, data, rng):
+        return {"p": np.array(rng.uniform(0.05, 0.95))}
+
+    def e_step(self, data, params):
+        (y,), p = data, params["p"]
+        hidden = y[:, 0] * (p / 4) / (0.5 + p / 4)
+        stats = np.array([(hidden + y[:, 3]).sum(), (y[:, 1] + y[:, 2]).sum()])
+        probs = np.array([0.5 + p / 4, (1 - p) / 4, (1 - p) / 4, p / 4])
+        return stats, float((y * np.log(probs)).sum())
+
+    def m_step(self, stats, params):
+        return {"p": np.array(stats[0] / stats.sum())}
+
+    def complete_loglik(self, stats, params):
+        p = params["p"]
+        return stats[0] * np.log(p) + stats[1] * np.log(1 - p)
+
+
+def linkage_loglik(p: float) -> float:
+    """Observed-data log-likelihood of the linkage counts, written directly."""
+    return float(Y_LINKAGE @ np.log([0.5 + p / 4, (1 - p) / 4, (1 - p) / 4, p / 4]))
+
+
+def linkage_em_map(p: float) -> float:
+    """One EM step of the linkage model in closed form."""
+    y = Y_LINKAGE
+    hidden = y[0] * (p / 4) / (0.5 + p / 4)
+    return (hidden + y[3]) / (hidden + y[1] + y[2] + y[3])
+
+
+class TwoPoisson(emkit.DiscreteLatentModel):
+    """Two-component Poisson mixture; data = (distinct counts x, multiplicities w)."""
+
+    param_spec = {"weights": emkit.Simplex(), "rates": emkit.Positive()}
+    row_counts_are_integers = True
+
+    def initialize(self, data, rng):
+        mean = float(np.average(data[0], weights=data[1]))
+        return {"weights": np.array([0.5, 0.5]), "rates": np.sort(rng.uniform(0.5, 1.5, 2) * mean)}
+
+    def log_joint(self, data, params):
+        x = data[0][:, None]
+        return np.log(params["weights"]) + x * np.log(params["rates"]) - params["rates"] - gammaln(x + 1)
+
+    def row_weights(self, data):
+        return data[1]
+
+    def stats_from_responsibilities(self, data, resp):
+        return {"n": resp.sum(0), "sx": resp.T @ data[0]}
+
+    def m_step(self, stats, params):
+        return {"weights": stats["n"] / stats["n"].sum(), "rates": stats["sx"] / stats["n"]}
+
+    def complete_loglik(self, stats, params):
+        w, r = params["weights"], params["rates"]
+        return float(stats["n"] @ np.log(w) + stats["sx"] @ np.log(r) - stats["n"] @ r)
+
+    def sample(self, params, n, rng):
+        z = rng.choice(2, size=n, p=params["weights"])
+        x = rng.poisson(params["rates"][z]).astype(float)
+        values, counts = np.unique(x, return_counts=True)
+        return (values, counts.astype(float))
