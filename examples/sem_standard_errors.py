@@ -13,27 +13,8 @@ import numpy as np
 
 import emkit
 from emkit.inference import standard_errors
-
-
-class Linkage(emkit.Model):
-    param_spec = {"p": emkit.UnitInterval()}
-
-    def initialize(self, data, rng):
-        return {"p": np.array(0.5)}
-
-    def e_step(self, data, params):
-        (y,), p = data, params["p"]
-        hidden = y[:, 0] * (p / 4) / (0.5 + p / 4)
-        stats = np.array([(hidden + y[:, 3]).sum(), (y[:, 1] + y[:, 2]).sum()])
-        probs = np.array([0.5 + p / 4, (1 - p) / 4, (1 - p) / 4, p / 4])
-        return stats, float((y * np.log(probs)).sum())
-
-    def m_step(self, stats, params):
-        return {"p": np.array(stats[0] / stats.sum())}
-
-    def complete_loglik(self, stats, params):
-        p = params["p"]
-        return stats[0] * np.log(p) + stats[1] * np.log(1 - p)
+# the README's user-defined model, as shipped in emkit.models.linkage (read it there)
+from emkit.models.linkage import GeneticLinkage as Linkage
 
 
 y = np.array([[125.0, 18.0, 20.0, 34.0]])

@@ -1,7 +1,7 @@
 """Small models written against the public contract, shared by the engine's tests.
 
-``Linkage`` is the README's model (Dempster, Laird & Rubin 1977) plus the complete-data
-log-likelihood that supplemented EM needs; ``TwoPoisson`` is a two-component Poisson mixture
+``Linkage`` is the README's model (Dempster, Laird & Rubin 1977, shipped as
+``emkit.models.linkage.GeneticLinkage``); ``TwoPoisson`` is a two-component Poisson mixture
 over distinct counts with multiplicities (a DiscreteLatentModel, so the hard / stochastic
 variants apply).
 """
@@ -12,34 +12,12 @@ import numpy as np
 from scipy.special import gammaln
 
 import emkit
+from emkit.models.linkage import GeneticLinkage as Linkage  # noqa: F401  (the README's model)
 
 Y_LINKAGE = np.array([125.0, 18.0, 20.0, 34.0])
 LINKAGE = (Y_LINKAGE[None, :],)
 #: root of the score equation 197 p^2 - 15 p - 68 = 0 (DLR 1977)
 P_HAT = (15 + np.sqrt(15**2 + 4 * 197 * 68)) / (2 * 197)
-
-
-class Linkage(emkit.Model):
-    """Genetic linkage: cells 1/2 + p/4, (1-p)/4, (1-p)/4, p/4; the first cell hides a p/4 part."""
-
-    param_spec = {"p": emkit.UnitInterval()}
-
-    def initialize(self, data, rng):
-        return {"p": np.array(rng.uniform(0.05, 0.95))}
-
-    def e_step(self, data, params):
-        (y,), p = data, params["p"]
-        hidden = y[:, 0] * (p / 4) / (0.5 + p / 4)
-        stats = np.array([(hidden + y[:, 3]).sum(), (y[:, 1] + y[:, 2]).sum()])
-        probs = np.array([0.5 + p / 4, (1 - p) / 4, (1 - p) / 4, p / 4])
-        return stats, float((y * np.log(probs)).sum())
-
-    def m_step(self, stats, params):
-        return {"p": np.array(stats[0] / stats.sum())}
-
-    def complete_loglik(self, stats, params):
-        p = params["p"]
-        return stats[0] * np.log(p) + stats[1] * np.log(1 - p)
 
 
 def linkage_loglik(p: float) -> float:

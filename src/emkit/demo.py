@@ -18,6 +18,7 @@ import numpy as np
 
 import emkit
 from emkit import datasets
+from emkit.models.linkage import LINKAGE_COUNTS, GeneticLinkage
 
 MOTH_NAMES = {"C": "carbonaria", "I": "insularia", "T": "typica"}
 #: Givens & Hoeting's exercise: 578 further moths known only to be insularia or typica
@@ -148,27 +149,8 @@ def _faithful() -> Row:
                est.n_iter_, est.converged_, _close(means, expected, 1e-3))
 
 
-class Linkage(emkit.Model):
-    """Dempster, Laird & Rubin's (1977) genetic linkage (the README's user-defined model)."""
-
-    param_spec = {"p": emkit.UnitInterval()}
-
-    def initialize(self, data, rng):
-        return {"p": np.array(0.5)}
-
-    def e_step(self, data, params):
-        (y,), p = data, params["p"]
-        hidden = y[:, 0] * (p / 4) / (0.5 + p / 4)
-        stats = np.array([(hidden + y[:, 3]).sum(), (y[:, 1] + y[:, 2]).sum()])
-        probs = np.array([0.5 + p / 4, (1 - p) / 4, (1 - p) / 4, p / 4])
-        return stats, float((y * np.log(probs)).sum())
-
-    def m_step(self, stats, params):
-        return {"p": np.array(stats[0] / stats.sum())}
-
-
 def _linkage() -> Row:
-    fit = emkit.em(Linkage(), (np.array([[125.0, 18.0, 20.0, 34.0]]),), stop="params_maxabs", tol=1e-12)
+    fit = emkit.em(GeneticLinkage(), (LINKAGE_COUNTS[None, :],), stop="params_maxabs", tol=1e-12)
     p = float(fit.params["p"])
     expected = (15 + math.sqrt(15**2 + 4 * 197 * 68)) / (2 * 197)  # root of 197p^2 - 15p - 68
     return Row("DLR genetic linkage p (user model)", f"{p:.10f}", f"{expected:.10f}", fit.n_iter, fit.converged,
