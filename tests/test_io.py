@@ -8,19 +8,17 @@ import zipfile
 
 import numpy as np
 import pytest
-from scipy.special import gammaln
 
 import emkit
 from emkit import io as emio
-from emkit.model import DiscreteLatentModel
 from emkit.models.base import MixtureEstimator
+
+from contract_models import TwoPoisson
 
 
 # --------------------------------------------------------------------------- a tiny estimator
-class _PoissonMixModel(DiscreteLatentModel):
-    """Two-parameter-group Poisson mixture, written here so the io tests need no other module."""
-
-    param_spec = {"weights": emkit.Simplex(), "rates": emkit.Positive()}
+class _PoissonMixModel(TwoPoisson):
+    """The shared Poisson mixture with K components and a deterministic start."""
 
     def __init__(self, k: int):
         self.k = k
@@ -28,19 +26,6 @@ class _PoissonMixModel(DiscreteLatentModel):
     def initialize(self, data, rng):
         x = data[0]
         return {"weights": np.full(self.k, 1 / self.k), "rates": np.quantile(x, np.linspace(0.2, 0.8, self.k)) + 0.5}
-
-    def log_joint(self, data, params):
-        x = data[0][:, None]
-        return np.log(params["weights"]) + x * np.log(params["rates"]) - params["rates"] - gammaln(x + 1)
-
-    def row_weights(self, data):
-        return data[1]
-
-    def stats_from_responsibilities(self, data, resp):
-        return {"n": resp.sum(0), "sx": (resp * data[0][:, None]).sum(0)}
-
-    def m_step(self, stats, params):
-        return {"weights": stats["n"] / stats["n"].sum(), "rates": stats["sx"] / stats["n"]}
 
     def n_parameters(self, params, fixed=()):
         return 2 * self.k - 1
