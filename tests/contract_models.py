@@ -12,6 +12,7 @@ import numpy as np
 from scipy.special import gammaln
 
 import emkit
+from emkit._array import get_namespace
 from emkit.models.linkage import GeneticLinkage as Linkage  # noqa: F401  (the README's model)
 
 Y_LINKAGE = np.array([125.0, 18.0, 20.0, 34.0])
@@ -64,3 +65,23 @@ class TwoPoisson(emkit.DiscreteLatentModel):
         x = rng.poisson(params["rates"][z]).astype(float)
         values, counts = np.unique(x, return_counts=True)
         return (values, counts.astype(float))
+
+
+class ArrayAPIPoissonMixture(emkit.DiscreteLatentModel):
+    """Two-component Poisson mixture written against the array API only (no NumPy calls on
+    data or parameters), so it runs wherever its arrays live (torch CPU / CUDA, CuPy)."""
+
+    param_spec = {"weights": emkit.Simplex(), "rates": emkit.Positive()}
+
+    def log_joint(self, data, params):
+        x = data[0][:, None]
+        xp = get_namespace(x)
+        # log(x!) is left out: it is constant in the parameters (shifts the loglik only)
+        return xp.log(params["weights"]) + x * xp.log(params["rates"]) - params["rates"]
+
+    def stats_from_responsibilities(self, data, resp):
+        xp = get_namespace(resp)
+        return {"n": xp.sum(resp, axis=0), "sx": resp.T @ data[0]}
+
+    def m_step(self, stats, params):
+        return {"weights": stats["n"] / stats["n"].sum(), "rates": stats["sx"] / stats["n"]}

@@ -8,6 +8,7 @@ import pytest
 
 import emkit
 from emkit._array import to_numpy
+from contract_models import ArrayAPIPoissonMixture
 from emkit.models.base import MixtureEstimator
 
 torch = pytest.importorskip("torch")
@@ -79,25 +80,6 @@ def test_gaussian_mixture_float32_stays_float32_on_the_gpu():
     assert fit32.means_.device.type == "cuda" and fit32.means_.dtype == torch.float32
     # float32 rounding (eps 1.2e-7) over 10 iterations on well-separated clusters: 1e-4 relative.
     np.testing.assert_allclose(to_numpy(fit32.means_), fit64.means_, rtol=1e-4, atol=1e-4)
-
-
-class ArrayAPIPoissonMixture(emkit.DiscreteLatentModel):
-    """Two-component Poisson mixture written against the array API only (as in test_torch)."""
-
-    param_spec = {"weights": emkit.Simplex(), "rates": emkit.Positive()}
-
-    def log_joint(self, data, params):
-        from emkit._array import get_namespace
-        x = data[0][:, None]
-        xp = get_namespace(x)
-        return xp.log(params["weights"]) + x * xp.log(params["rates"]) - params["rates"]
-
-    def stats_from_responsibilities(self, data, resp):
-        from emkit._array import get_namespace
-        return {"n": get_namespace(resp).sum(resp, axis=0), "sx": resp.T @ data[0]}
-
-    def m_step(self, stats, params):
-        return {"weights": stats["n"] / stats["n"].sum(), "rates": stats["sx"] / stats["n"]}
 
 
 @pytest.mark.parametrize("algorithm", ["em", "hard", "stochastic"])

@@ -14,7 +14,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("array_api_compat")
 
 import emkit  # noqa: E402
-from emkit._array import get_namespace, to_numpy  # noqa: E402
+from emkit._array import to_numpy  # noqa: E402
+from contract_models import ArrayAPIPoissonMixture  # noqa: E402
 from emkit.models.base import MixtureEstimator  # noqa: E402
 
 
@@ -64,26 +65,6 @@ def test_gaussian_mixture_keeps_float32_tensors_in_float32():
 
 
 # --------------------------------------------------------------------------- the engine alone
-class ArrayAPIPoissonMixture(emkit.DiscreteLatentModel):
-    """Two-component Poisson mixture written against the array API only (no NumPy calls on
-    data or parameters), so it runs wherever its arrays live."""
-
-    param_spec = {"weights": emkit.Simplex(), "rates": emkit.Positive()}
-
-    def log_joint(self, data, params):
-        x = data[0][:, None]
-        xp = get_namespace(x)
-        # log(x!) is left out: it is constant in the parameters (shifts the loglik only)
-        return xp.log(params["weights"]) + x * xp.log(params["rates"]) - params["rates"]
-
-    def stats_from_responsibilities(self, data, resp):
-        xp = get_namespace(resp)
-        return {"n": xp.sum(resp, axis=0), "sx": resp.T @ data[0]}
-
-    def m_step(self, stats, params):
-        return {"weights": stats["n"] / stats["n"].sum(), "rates": stats["sx"] / stats["n"]}
-
-
 def test_engine_runs_an_array_api_model_in_torch_and_matches_numpy():
     rng = np.random.default_rng(1)
     x = np.concatenate([rng.poisson(2.0, 700), rng.poisson(8.0, 300)]).astype(float)
