@@ -119,3 +119,20 @@ def test_bad_environment_variable_is_named(monkeypatch, bad):
 def test_environment_variable_sets_the_default(monkeypatch):
     monkeypatch.setenv("EMKIT_NUM_THREADS", "3")
     assert _parallel._default_threads() == 3
+
+
+def test_an_explicit_thread_count_runs_that_many_chunks_at_once(two_threads):
+    emkit.set_num_threads(1)
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def work(i):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        threading.Event().wait(0.02)  # long enough for the other worker to start
+        with lock:
+            running[0] -= 1
+        return i
+
+    assert list(_parallel.parallel_map(work, range(8), n_threads=2)) == list(range(8))
+    assert peak[0] == 2

@@ -4,7 +4,8 @@ The E-step of a chunk is mostly element-wise NumPy work (exp, log, products), wh
 core, plus small matrix products, which BLAS spreads over all cores. Running whole chunks in
 parallel threads (NumPy releases the GIL) uses every core for both; BLAS is held at one thread
 per chunk meanwhile (through threadpoolctl) so the cores are not oversubscribed. Results are
-summed in chunk order by the caller, so the statistics are identical for any number of threads.
+summed in chunk order by the caller, so a given number of threads always gives identical
+statistics.
 
 The number of threads is ``EMKIT_NUM_THREADS`` from the environment, else the CPUs this process
 may run on; :func:`set_num_threads` changes it. Without threadpoolctl (``pip install
@@ -23,6 +24,7 @@ R = TypeVar("R")
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
+_pool_size = 0
 _controller = None  # threadpoolctl.ThreadpoolController, found once (it scans loaded libraries)
 
 
@@ -56,16 +58,14 @@ def set_num_threads(n: int) -> None:
     ----------
     n : int
         1 runs the chunks one after another; the default is the number of CPUs available
-        (or ``EMKIT_NUM_THREADS``). The fitted numbers do not depend on it.
+        (or ``EMKIT_NUM_THREADS``). A given number always gives the same fitted numbers;
+        different numbers agree to rounding (the model's chunk is shared between threads).
     """
-    global _num_threads, _pool
+    global _num_threads
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"the number of threads must be a positive integer, got {n!r}")
     with _lock:
         _num_threads = n
-        if _pool is not None:
-            _pool.shutdown(wait=False)
-            _pool = None
 
 
 def _blas_controller():
@@ -91,15 +91,18 @@ def parallel_map(fn: Callable[[T], R], items: Iterable[T], n_threads: int | None
     """``map(fn, items)`` over up to ``n_threads`` threads (default :func:`get_num_threads`),
     results in the order of ``items``; sequential when one thread is asked for, when there is
     one item, or when threadpoolctl is missing."""
-    global _pool
+    global _pool, _pool_size
     items = list(items)
-    if min(usable_threads(n_threads), len(items)) <= 1:
+    threads = usable_threads(n_threads)
+    if threads <= 1 or len(items) <= 1:
         return map(fn, items)
     with _lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(get_num_threads(), thread_name_prefix="emkit")
+        if _pool_size != threads:  # exactly `threads` workers: no more chunks at once than asked
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool, _pool_size = ThreadPoolExecutor(threads, thread_name_prefix="emkit"), threads
         pool = _pool
-    return _windowed(pool, fn, items, 4 * get_num_threads())
+    return _windowed(pool, fn, items, 4 * threads)
 
 
 def _windowed(pool: ThreadPoolExecutor, fn, items: list, window: int) -> Iterator:
