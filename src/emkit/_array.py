@@ -97,8 +97,9 @@ def host_rows(x: Any, n_max: int, rng: np.random.Generator) -> np.ndarray:
     replacement (all rows, in order, when there are at most ``n_max``).
 
     Stratified: the rows are cut into ``n_max`` consecutive strata of (nearly) equal size and
-    one row is drawn uniformly from each, so every row has the same chance and the index
-    arrays stay of size ``n_max`` (``rng.choice(n, replace=False)`` permutes all n indices).
+    one row is drawn uniformly from each, so every row has (nearly, strata differ by at most
+    one row) the same chance and the index arrays stay of size ``n_max``
+    (``rng.choice(n, replace=False)`` permutes all n indices).
     Initialisation (k-means, random starts) uses this so that it works the same for NumPy,
     torch, CuPy and Dask data without loading a large data set whole.
     """

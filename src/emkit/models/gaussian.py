@@ -859,8 +859,8 @@ def _check_cov_init(value, name: str, covariance_type: str, k: int, d: int) -> n
         return 1.0 / arr if name == "precisions_init" else arr
     stack = arr[None] if covariance_type == "tied" else arr
     for j, m in enumerate(stack):
-        scale = np.abs(m).max()
-        if np.abs(m - m.T).max() > 1e-8 * scale + 1e-12 * max(1.0, scale):
+        # np.allclose(m, m.T, rtol=1e-8, atol=...) without its per-call overhead (m is finite)
+        if not np.all(np.abs(m - m.T) <= 1e-12 * max(1.0, np.abs(m).max()) + 1e-8 * np.abs(m.T)):
             where = name if covariance_type == "tied" else f"{name}[{j}]"
             raise ValueError(f"{where} is not symmetric")
         try:
