@@ -27,6 +27,7 @@ test: install-test
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: install-test
+	$(PIP) install --quiet -e ".[bench]"
 	$(PY) benchmarks/run.py
 
 clean:
