@@ -12,7 +12,7 @@ import numpy as np
 from scipy.special import gammaln
 
 import emkit
-from emkit._array import get_namespace
+from emkit.core.arrays import get_namespace
 from emkit.models.linkage import GeneticLinkage as Linkage  # noqa: F401  (the README's model)
 
 Y_LINKAGE = np.array([125.0, 18.0, 20.0, 34.0])

@@ -9,8 +9,8 @@ from scipy.optimize import minimize
 from scipy.special import gammaln
 
 import emkit
-from emkit.accelerate import AndersonAccelerator, SquaremAccelerator, get_accelerator
-from emkit.params import ParamSpace
+from emkit.engine.accelerate import AndersonAccelerator, SquaremAccelerator, get_accelerator
+from emkit.core.params import ParamSpace
 
 from contract_models import TwoPoisson
 

@@ -25,7 +25,7 @@ cloudpickle = pytest.importorskip("cloudpickle")
 import contract_models  # noqa: E402
 import emkit  # noqa: E402
 from contract_models import TwoPoisson  # noqa: E402
-from emkit.distributed import dask_statistics_pass, row_blocks  # noqa: E402
+from emkit.execution.dask import dask_statistics_pass, row_blocks  # noqa: E402
 
 # Worker processes cannot import the test modules, so their model classes travel by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -43,7 +43,7 @@ class DiagonalGaussianMixture(emkit.DiscreteLatentModel):
         self.n_components = n_components
 
     def initialize(self, data, rng):
-        from emkit._array import host_rows
+        from emkit.core.arrays import host_rows
         sample = host_rows(data[0], 500, rng)
         k = self.n_components
         return {"weights": np.full(k, 1.0 / k),
@@ -313,7 +313,7 @@ def test_every_estimator_fits_dask_arrays_on_the_cluster(dask_client, estimator_
 
 
 def test_mixture_predictions_on_dask_input_stay_lazy_and_equal_numpy(estimator_case):
-    from emkit.models.base import MixtureEstimator
+    from emkit.estimators.mixture_base import MixtureEstimator
 
     factory, arrays, fit_kwargs = estimator_case
     fitted = factory().fit(*arrays, **fit_kwargs)

@@ -11,7 +11,7 @@ import pytest
 from scipy import optimize, stats
 
 import emkit
-from emkit.models._gaussian_kernels import triu_pairs
+from emkit.models.gaussian_kernels import triu_pairs
 from emkit.models.gaussian import EmptyComponentWarning, GaussianMixtureModel, kmeans
 
 TYPES = ("full", "tied", "diag", "spherical")
@@ -321,7 +321,7 @@ def test_stochastic_em_lands_near_the_mle():
 
 
 def test_squarem_reaches_the_same_optimum():
-    pytest.importorskip("emkit.accelerate")
+    pytest.importorskip("emkit.engine.accelerate")
     init = dict(means_init=[[2.0, 55.0], [4.5, 80.0]], random_state=0)
     plain = emkit.GaussianMixture(2, tol=1e-12, stop="loglik", max_iter=5000, **init).fit(FAITHFUL)
     fast = emkit.GaussianMixture(2, tol=1e-12, stop="loglik", max_iter=5000, accelerate="squarem", **init).fit(FAITHFUL)
@@ -390,7 +390,7 @@ def test_float32_tight_components_far_from_the_centre_use_the_stable_form():
     """Components with standard deviation 1e-3 at +-1: |m - center|^2 in the components' metric
     is ~1e6, so the expanded quadratic form would lose ~0.1 in float32; the whitened form is used
     and float32 log-densities agree with float64 at the same parameters."""
-    from emkit.models import _gaussian_kernels as kern
+    from emkit.models import gaussian_kernels as kern
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.normal(-1.0, 1e-3, (300, 2)), rng.normal(1.0, 1e-3, (300, 2))])
     gmm = emkit.GaussianMixture(2, means_init=[[-1, -1], [1, 1]], random_state=0, reg_covar=1e-9).fit(x)

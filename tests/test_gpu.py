@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import emkit
-from emkit._array import to_numpy
+from emkit.core.arrays import to_numpy
 from contract_models import ArrayAPIPoissonMixture
-from emkit.models.base import MixtureEstimator
+from emkit.estimators.mixture_base import MixtureEstimator
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("array_api_compat")

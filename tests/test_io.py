@@ -11,7 +11,7 @@ import pytest
 
 import emkit
 from emkit import io as emio
-from emkit.models.base import MixtureEstimator
+from emkit.estimators.mixture_base import MixtureEstimator
 
 from contract_models import TwoPoisson
 

@@ -9,7 +9,7 @@ import emkit
 
 from contract_models import TwoPoisson
 from emkit import online
-from emkit.estimator import EMEstimator
+from emkit.estimators.base import EMEstimator
 
 
 class TwoPoissonEstimator(EMEstimator):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import emkit
-from emkit import _parallel
+from emkit.execution import threads as _parallel
 from emkit.engine import statistics_pass
 from emkit.models.gaussian import GaussianMixtureModel
 

@@ -14,7 +14,7 @@ PIL = pytest.importorskip("PIL.Image")
 
 import emkit
 from emkit import plot
-from emkit.model import DiscreteLatentModel
+from emkit.models.base import DiscreteLatentModel
 
 
 class _FullGaussianMixture(DiscreteLatentModel):

@@ -14,9 +14,9 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("array_api_compat")
 
 import emkit  # noqa: E402
-from emkit._array import to_numpy  # noqa: E402
+from emkit.core.arrays import to_numpy  # noqa: E402
 from contract_models import ArrayAPIPoissonMixture  # noqa: E402
-from emkit.models.base import MixtureEstimator  # noqa: E402
+from emkit.estimators.mixture_base import MixtureEstimator  # noqa: E402
 
 
 def as_torch(value, device="cpu"):

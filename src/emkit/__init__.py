@@ -1,17 +1,17 @@
 """emkit: Expectation-Maximization for latent-variable models.
 
 One engine (:func:`em`) runs every model written against the small contract of
-:mod:`emkit.model`; the public estimators are thin layers over it.
+:mod:`emkit.models.base`; the public estimators are thin layers over it.
 """
 
 from __future__ import annotations
 
 import importlib
 
-from ._parallel import get_num_threads, set_num_threads
-from .engine import ConvergenceWarning, EMResult, MonotonicityError, MonotonicityWarning, em
-from .model import DiscreteLatentModel, Model
-from .params import Positive, Real, Simplex, SymmetricPositiveDefinite, UnitInterval
+from emkit.execution.threads import get_num_threads, set_num_threads
+from emkit.engine import ConvergenceWarning, EMResult, MonotonicityError, MonotonicityWarning, em
+from emkit.models.base import DiscreteLatentModel, Model
+from emkit.core.params import Positive, Real, Simplex, SymmetricPositiveDefinite, UnitInterval
 
 __version__ = "0.1.0"
 
@@ -25,7 +25,7 @@ _LAZY = {
     "CategoricalMixture": "emkit.models.mixture",
     "MultivariateNormalMixture": "emkit.models.mixture",
     "FiniteMixture": "emkit.models.mixture",
-    "MixtureEstimator": "emkit.models.base",
+    "MixtureEstimator": "emkit.estimators.mixture_base",
     "Exponential": "emkit.models.exponential",
     "AlleleFrequencies": "emkit.models.alleles",
     "GaussianMixture": "emkit.models.gaussian",
@@ -37,7 +37,7 @@ _LAZY = {
     "datasets": "emkit.datasets",
     "plot": "emkit.plot",
     "inference": "emkit.inference",
-    "accelerate": "emkit.accelerate",
+    "accelerate": "emkit.engine.accelerate",
 }
 
 __all__ = ["em", "EMResult", "Model", "DiscreteLatentModel", "ConvergenceWarning",

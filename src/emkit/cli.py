@@ -333,7 +333,7 @@ def _fit_arguments(table: Table, model: str, spec: dict, estimator) -> tuple[tup
 
 
 def _run_fit(estimator, args, kwargs, path: str, quiet: bool):
-    from .progress import FitProgress
+    from emkit.progress import FitProgress
 
     progress = estimator.callback if hasattr(estimator, "callback") else None
     try:
@@ -355,7 +355,7 @@ def _run_fit(estimator, args, kwargs, path: str, quiet: bool):
 
 
 def _jsonable(value: Any) -> Any:
-    from ._array import to_numpy
+    from emkit.core.arrays import to_numpy
 
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -405,7 +405,7 @@ def _print_summary(console, estimator, path: str, spec: dict, ses: dict | None, 
                    se_method: str | None = None) -> None:
     from rich.table import Table as RichTable
 
-    from ._array import to_numpy
+    from emkit.core.arrays import to_numpy
 
     from rich.markup import escape
 
@@ -453,7 +453,7 @@ def _print_summary(console, estimator, path: str, spec: dict, ses: dict | None, 
 
 
 def _write_plots(target: Path, estimator, model: str, args, kwargs, spec) -> list[Path]:
-    from . import plot
+    from emkit import plot
 
     target.parent.mkdir(parents=True, exist_ok=True)
     written = []
@@ -519,7 +519,7 @@ if click is not None:
         """Fit a mixture (or the exponential model) to DATA (CSV, TSV or Parquet) by EM."""
         from rich.console import Console
 
-        from .progress import FitProgress
+        from emkit.progress import FitProgress
 
         if opts.get("accelerate") and opts.get("algorithm") != "em":
             raise click.UsageError("--accelerate applies to --algorithm em only")
@@ -613,7 +613,7 @@ if click is not None:
         best = next((r for r in finite if best_params and all(r.get(k) == v for k, v in best_params.items())),
                     min(finite, key=lambda r: r[criterion]))
         if opts.get("plot"):
-            from . import plot
+            from emkit import plot
             plot.bic(records).figure.savefig(opts["plot"])
         if opts["as_json"]:
             click.echo(json.dumps(_jsonable({"file": data, "columns": names, "criterion": criterion,
@@ -698,7 +698,7 @@ if click is not None:
     @click.argument("args", nargs=-1, type=click.UNPROCESSED)
     def demo(args: tuple) -> None:
         """Run the seeds' worked examples (emkit demo [--plots DIR])."""
-        from .demo import main as demo_main
+        from emkit.demo import main as demo_main
 
         code = demo_main(list(args))
         if code:
@@ -706,7 +706,7 @@ if click is not None:
 
 
 def _selection_records(selection: Any) -> list[dict]:
-    from .plot import _records
+    from emkit.plot import _records
 
     records = []
     for r in _records(selection):
@@ -719,7 +719,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if click is None:
         if argv[:1] == ["demo"]:
-            from .demo import main as demo_main
+            from emkit.demo import main as demo_main
             return int(demo_main(argv[1:]) or 0)
         print("emkit: the command line needs click and rich: pip install 'emkit[cli]'", file=sys.stderr)
         return 2

@@ -1,6 +1,6 @@
 """Standard errors for every EM model: supplemented EM, observed information, bootstrap.
 
-All three methods work on any model written against :mod:`emkit.model`, built-in or your own,
+All three methods work on any model written against :mod:`emkit.models.base`, built-in or your own,
 because they only call the model's E- and M-steps (through the engine's statistics pass, so
 chunked and Dask data work too), ``complete_loglik`` (supplemented EM), ``loglik``
 (Hessian) and ``sample`` (parametric bootstrap).
@@ -36,7 +36,7 @@ Methods
 
 Coordinates
     Supplemented EM and the Hessian work in the free parameterisation
-    :class:`~emkit.params.ParamSpace` (a simplex drops its last coordinate, a covariance
+    :class:`~emkit.core.params.ParamSpace` (a simplex drops its last coordinate, a covariance
     matrix keeps its lower triangle); the covariance of all entries follows exactly from the
     delta method with the constant Jacobian ``space.jacobian()``. Groups held fixed have no
     free coordinates and standard error zero.
@@ -64,10 +64,10 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from ._array import to_numpy
-from .engine import EMResult, check_random_state, em, statistics_pass
-from .model import DiscreteLatentModel, Model
-from .params import ParamSpace, flatten_full
+from emkit.core.arrays import to_numpy
+from emkit.engine import EMResult, check_random_state, em, statistics_pass
+from emkit.models.base import DiscreteLatentModel, Model
+from emkit.core.params import ParamSpace, flatten_full
 
 METHODS = ("sem", "hessian", "bootstrap")
 BOOTSTRAP_KINDS = ("nonparametric", "parametric")
@@ -676,7 +676,7 @@ def _weight_position(data: tuple, weights) -> int | None:
 
 
 def _like_array(values: np.ndarray, template):
-    from ._array import asarray_like
+    from emkit.core.arrays import asarray_like
     return asarray_like(values, template)
 
 

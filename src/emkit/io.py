@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from ._array import to_numpy
+from emkit.core.arrays import to_numpy
 
 FORMAT_NAME = "emkit-model"
 FORMAT_VERSION = 1
@@ -80,11 +80,11 @@ def register_estimator(cls: type, name: str | None = None) -> type:
     Parameters
     ----------
     cls : type
-        A subclass of :class:`emkit.estimator.EMEstimator`.
+        A subclass of :class:`emkit.estimators.base.EMEstimator`.
     name : str, optional
         Name written in the file (default: the class name).
     """
-    from .estimator import EMEstimator
+    from emkit.estimators.base import EMEstimator
 
     if not (isinstance(cls, type) and issubclass(cls, EMEstimator)):
         raise ValueError(f"register_estimator needs an EMEstimator subclass, got {cls!r}")
@@ -248,7 +248,7 @@ def save(estimator, path: str | os.PathLike) -> Path:
     pathlib.Path
         The path written.
     """
-    from . import __version__
+    from emkit import __version__
 
     name = _registry_name(estimator)
     enc = _Encoder()
@@ -372,7 +372,7 @@ class _Empty:
 
 def _rebuild_fit(estimator, result: dict, model_state: dict) -> None:
     """``model_`` and a minimal ``result_`` for a loaded fitted estimator."""
-    from .engine import EMResult, RestartSummary
+    from emkit.engine import EMResult, RestartSummary
 
     model = estimator._make_model()
     fresh = vars(model)

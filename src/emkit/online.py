@@ -9,7 +9,7 @@ where S is the model's (additive) E-step statistics, n_k the number of observati
 (the sum of its row weights) and g_k = (k + k0)^(-alpha) the step size, alpha in (0.5, 1].
 Because a maximum-likelihood M-step depends on the statistics only through ratios, M(s) on
 normalised statistics is the usual M-step. Nothing here is model-specific: it works for any
-estimator whose model follows :mod:`emkit.model`.
+estimator whose model follows :mod:`emkit.models.base`.
 
 Start
     The first batch is fitted by ordinary (batch) EM with the estimator's own settings and
@@ -39,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from ._array import to_numpy, tree_add, tree_map
-from .engine import EMResult, em, statistics_pass
+from emkit.core.arrays import to_numpy, tree_add, tree_map
+from emkit.engine import EMResult, em, statistics_pass
 
 #: default step-size exponent alpha and offset k0 of g_k = (k + k0)^(-alpha)
 DEFAULT_STEP_DECAY = 0.6

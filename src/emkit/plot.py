@@ -22,7 +22,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ._array import to_numpy
+from emkit.core.arrays import to_numpy
 
 __all__ = ["trace", "snapshots", "bic", "posterior", "animate", "write_demo_pictures",
            "full_covariances"]

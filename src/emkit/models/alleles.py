@@ -9,7 +9,7 @@ is just another phenotype, the union of whole phenotypes.
 EM treats the genotype as the latent variable of each observed individual:
 
 * E-step: expected genotype counts, n_r * P(g) / P(phenotype r) for each genotype g of
-  phenotype r (this is :class:`~emkit.model.DiscreteLatentModel`'s posterior with the
+  phenotype r (this is :class:`~emkit.models.base.DiscreteLatentModel`'s posterior with the
   phenotype counts as row weights);
 * statistics: expected allele counts (each genotype contributes its two alleles);
 * M-step: p = allele counts / (2 n), the gene-counting estimate.
@@ -30,12 +30,12 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .._array import asarray_like, get_namespace, to_numpy
-from .._validation import check_probabilities
-from ..estimator import EMEstimator
-from ..model import DiscreteLatentModel
-from ..params import Simplex
-from .families import safe_log
+from emkit.core.arrays import asarray_like, get_namespace, to_numpy
+from emkit.core.validation import check_probabilities
+from emkit.estimators.base import EMEstimator
+from emkit.models.base import DiscreteLatentModel
+from emkit.core.params import Simplex
+from emkit.models.families import safe_log
 
 __all__ = ["AlleleModel", "AlleleFrequencies", "parse_genotype"]
 

@@ -1,96 +1,183 @@
-"""What every mixture-type estimator shares: prediction, scores and information criteria.
+"""The model contract: what a latent-variable model tells the EM engine.
 
-Subclasses (``BinomialMixture``, ``PoissonMixture``, ``GaussianMixture``, ...) give
-``_make_model``, ``_make_data(X, sample_weight=None, fitting=...)`` and ``_init_params``; the model
-must be a :class:`~emkit.model.DiscreteLatentModel` with ``n_parameters(params)`` and
-``sample(params, n, rng) -> (data tuple, labels)``
-(the estimators' ``sample`` returns ``(X, labels)``).
+A model holds only its maths. The engine (:func:`emkit.em`) owns the loop, stopping rules,
+restarts, chunking, Dask, acceleration, variants and standard errors.
+
+Data
+    A model's data is a tuple of arrays that share their first axis (the *rows*): for example
+    ``(X, sample_weight)`` or ``(successes, trials)``. The built-in models take
+    :class:`emkit.core.data.Data`, a tuple whose arrays have names (``X``, ``sample_weight``,
+    ``trials``, ``censored``), so that tools outside the model find, say, the row weights by
+    name; a plain tuple works for any model that does not need names. The engine may cut the
+    data into row chunks or Dask blocks, so everything a row needs must be on that row. The
+    model only ever sees in-memory arrays (NumPy, torch or CuPy) in its E-step: Dask data is
+    cut into blocks by the execution layer before the model is called.
+
+Required methods
+    ``initialize(data, rng) -> params``
+        Starting parameters (a dict: group name -> array). ``rng`` is a
+        :class:`numpy.random.Generator`; restarts call it again with the same generator.
+    ``e_step(data, params) -> (stats, loglik)``
+        The expected complete-data sufficient statistics given the observed data at
+        ``params``, and the observed-data log-likelihood at ``params``. Statistics are a dict
+        (or tuple) of arrays that is **additive over rows**: the statistics of a data set are
+        the sum of those of its parts. This is what makes chunked, distributed and online EM
+        work for every model with no extra code.
+    ``m_step(stats, params) -> params`` or ``m_step(stats, params, fixed=frozenset()) -> params``
+        The maximiser of the expected complete-data log-likelihood given ``stats``.
+        ``params`` are the current values (for groups held fixed, or for models whose M-step
+        needs them). The engine restores fixed groups after the M-step; an M-step in which
+        groups interact (covariances about fixed means, say) takes the ``fixed`` argument,
+        the names of the groups held fixed, and uses their values from ``params``. For online
+        EM the M-step must depend on ``stats`` only through ratios (scaling all statistics by
+        a constant must not change the result), which holds for every maximum-likelihood
+        M-step of an exponential family.
+
+A model is complete when constructed: nothing (the engine included) writes onto it
+afterwards, so one model may serve several fits, threads and Dask workers at once.
+
+Class attribute
+    ``param_spec``: ordered dict group name -> :class:`emkit.core.params.Constraint`.
+
+Optional methods (features that need them say so when they are missing)
+    ``complete_loglik(stats, params)``: the expected complete-data log-likelihood
+    Q(params | params') from statistics computed at params' (supplemented EM uses it for the
+    complete-data information). ``loglik(data, params)``: observed log-likelihood without the
+    statistics (defaults to ``e_step``). ``sample(params, n, rng)``: draw data (parametric
+    bootstrap, ``sample``). ``validate_params(params)``: raise ValueError for bad starting values.
+
+Discrete latent variables
+    Subclass :class:`DiscreteLatentModel` and give ``log_joint`` (log p(x_i, z_i = k)) and
+    ``stats_from_responsibilities``; ``e_step`` then comes for free, and so do hard
+    (classification) and stochastic EM.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from .._array import get_namespace, to_numpy
-from ..engine import check_random_state
-from ..estimator import EMEstimator
-from ..model import logsumexp_rows
+from emkit.core.arrays import get_namespace
+from emkit.core.data import row_weights, take_rows
+from emkit.core.params import Constraint, check_param_values
+
+Data = tuple  # or emkit.core.data.Data, a tuple with field names
+Params = dict
+Stats = Any
 
 
-class MixtureEstimator(EMEstimator):
-    """Base class of finite-mixture estimators (scikit-learn's mixture API on the EM engine)."""
+class Model:
+    """Base class of every EM model. See the module docstring for the contract."""
 
-    def fit(self, X, y=None, sample_weight=None):
-        """Fit by EM. ``y`` is ignored (scikit-learn convention)."""
-        return super().fit(X, sample_weight=sample_weight)
+    #: group name -> constraint, in a fixed order
+    param_spec: dict[str, Constraint] = {}
+    #: short name used in messages ("BinomialMixture", "linkage", ...)
+    name: str | None = None
+    #: chunks may run in parallel threads (e_step keeps no shared mutable state)
+    thread_safe: bool = False
 
-    def fit_predict(self, X, y=None, sample_weight=None):
-        return self.fit(X, sample_weight=sample_weight).predict(X)
+    # ------------------------------------------------------------------ required
+    def initialize(self, data: Data, rng: np.random.Generator) -> Params:
+        raise NotImplementedError(f"{self.display_name} does not implement initialize(); pass init=")
 
-    def _log_joint(self, X):
-        self._check_fitted()
-        data = self._make_data(X, fitting=False)
-        return self.model_.log_joint(data, self.params_), data
+    def e_step(self, data: Data, params: Params) -> tuple[Stats, float]:
+        raise NotImplementedError
 
-    def score_samples(self, X):
-        """Log-likelihood of each row (marginal over the components)."""
-        lj, _ = self._log_joint(X)
-        return logsumexp_rows(lj, get_namespace(lj))
+    def m_step(self, stats: Stats, params: Params) -> Params:
+        raise NotImplementedError
 
-    def score(self, X, y=None, sample_weight=None):
-        """Mean log-likelihood per row (weighted by ``sample_weight`` when given)."""
-        ll = to_numpy(self.score_samples(X))
-        if sample_weight is None:
-            return float(np.mean(ll))
-        w = np.asarray(sample_weight, dtype=float)
-        return float(np.sum(w * ll) / np.sum(w))
+    # ------------------------------------------------------------------ optional
+    def loglik(self, data: Data, params: Params) -> float:
+        """Observed-data log-likelihood at ``params``."""
+        return float(self.e_step(data, params)[1])
 
-    def predict_proba(self, X):
-        """Posterior probability of each component for each row, shape (n_rows, n_components)."""
-        lj, _ = self._log_joint(X)
-        xp = get_namespace(lj)
-        return xp.exp(lj - logsumexp_rows(lj, xp)[:, None])
+    def complete_loglik(self, stats: Stats, params: Params) -> float:
+        raise NotImplementedError(f"{self.display_name} does not implement complete_loglik(), "
+                                  "which supplemented EM needs for the complete-data information")
 
-    def predict(self, X):
-        """Most probable component of each row."""
-        lj, _ = self._log_joint(X)
-        return get_namespace(lj).argmax(lj, axis=1)
+    def sample(self, params: Params, n: int, rng: np.random.Generator) -> Data:
+        raise NotImplementedError(f"{self.display_name} does not implement sample()")
 
-    def sample(self, n_samples: int = 1, random_state=None):
-        """Draw from the fitted generative process: a component, then a value from it.
+    def validate_params(self, params: Params, where: str = "initial parameters") -> None:
+        check_param_values(params, self.param_spec, where)
 
-        Returns ``(X, labels)``.
-        """
-        self._check_fitted()
-        if not (isinstance(n_samples, (int, np.integer)) and n_samples >= 1):
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
-        rng = check_random_state(self.random_state if random_state is None else random_state)
-        return self.model_.sample(self.params_, int(n_samples), rng)
+    # ------------------------------------------------------------------ rows
+    def n_rows(self, data: Data) -> int:
+        """Number of rows (the axis along which statistics add up)."""
+        return int(data[0].shape[0])
 
-    def _n_parameters(self) -> int:
-        """Free parameters of the fitted model, not counting groups held fixed."""
-        return int(self.model_.n_parameters(self.params_, fixed=tuple(self.fixed or ())))
+    def n_samples(self, data: Data) -> float:
+        """Number of observations (sum of row weights); used by the per-sample stopping rule."""
+        return float(self.n_rows(data))
 
-    def _total_loglik(self, X, sample_weight=None):
-        ll = to_numpy(self.score_samples(X))
-        w = np.ones_like(ll) if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        return float(np.sum(w * ll)), float(np.sum(w))
+    def take_rows(self, data: Data, rows) -> Data:
+        """The rows ``rows`` (a slice or an integer index array) of every array in ``data``."""
+        return take_rows(data, rows)
 
-    def bic(self, X, sample_weight=None) -> float:
-        """Bayesian information criterion, -2 log L + p log n (lower is better; this is
-        scikit-learn's sign, the opposite of R mclust's)."""
-        ll, n = self._total_loglik(X, sample_weight)
-        return -2.0 * ll + self._n_parameters() * np.log(n)
+    def chunk_rows(self, data: Data) -> int | None:
+        """Default rows per chunk for the statistics pass (None: one pass over everything)."""
+        return None
 
-    def aic(self, X, sample_weight=None) -> float:
-        """Akaike information criterion, -2 log L + 2 p (lower is better)."""
-        ll, _ = self._total_loglik(X, sample_weight)
-        return -2.0 * ll + 2.0 * self._n_parameters()
+    @property
+    def display_name(self) -> str:
+        return self.name or type(self).__name__
 
-    def icl(self, X, sample_weight=None) -> float:
-        """Integrated completed likelihood (Biernacki et al. 2000) in BIC form:
-        BIC + 2 * sum_i entropy of row i's responsibilities (lower is better)."""
-        resp = np.clip(to_numpy(self.predict_proba(X)), 1e-300, 1.0)
-        ent = -np.sum(resp * np.log(resp), axis=1)
-        w = np.ones(len(ent)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        return self.bic(X, sample_weight) + 2.0 * float(np.sum(w * ent))
+
+class DiscreteLatentModel(Model):
+    """A model whose latent variable per row takes one of K values (mixtures, genotypes...).
+
+    Subclasses implement
+
+    ``log_joint(data, params) -> (n_rows, K) array``
+        log p(x_i, z_i = k | params); may be -inf where z_i = k is impossible.
+    ``stats_from_responsibilities(data, resp) -> stats``
+        The complete-data sufficient statistics when row i belongs to value k with weight
+        ``resp[i, k]`` (row weights or counts are already multiplied in).
+    ``row_weights(data)`` (optional)
+        Weights (or integer multiplicities) of the rows; None means all ones.
+    ``row_counts_are_integers`` (class attribute)
+        True when row weights are counts of identical observations, so stochastic EM draws
+        a multinomial number of each row's observations per latent value.
+    """
+
+    row_counts_are_integers = False
+
+    def log_joint(self, data: Data, params: Params):
+        raise NotImplementedError
+
+    def stats_from_responsibilities(self, data: Data, resp) -> Stats:
+        raise NotImplementedError
+
+    def row_weights(self, data: Data):
+        """The ``sample_weight`` field of :class:`~emkit.core.data.Data` (None for a plain tuple)."""
+        return row_weights(data)
+
+    def n_samples(self, data: Data) -> float:
+        w = self.row_weights(data)
+        return float(self.n_rows(data)) if w is None else float(w.sum())
+
+    def posterior(self, data: Data, params: Params):
+        """Posterior probabilities p(z_i = k | x_i) and the per-row log-likelihood."""
+        log_joint = self.log_joint(data, params)
+        xp = get_namespace(log_joint)
+        row_ll = logsumexp_rows(log_joint, xp)
+        return xp.exp(log_joint - row_ll[:, None]), row_ll
+
+    def e_step(self, data: Data, params: Params):
+        resp, row_ll = self.posterior(data, params)
+        w = self.row_weights(data)
+        if w is not None:
+            resp = resp * w[:, None]
+            row_ll = row_ll * w
+        xp = get_namespace(row_ll)
+        return self.stats_from_responsibilities(data, resp), float(xp.sum(row_ll))
+
+
+def logsumexp_rows(a, xp=np):
+    """log(sum(exp(a), axis=1)) that is stable and handles rows that are all -inf."""
+    amax = xp.max(a, axis=1)
+    finite = xp.isfinite(amax)
+    shift = xp.where(finite, amax, xp.zeros_like(amax))
+    out = xp.log(xp.sum(xp.exp(a - shift[:, None]), axis=1)) + shift
+    return out

@@ -22,11 +22,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .._array import asarray_like, get_namespace, is_dask, to_numpy
-from .._validation import _reduce_any, as_array
-from ..estimator import EMEstimator
-from ..model import Model
-from ..params import Positive
+from emkit.core.arrays import asarray_like, get_namespace, is_dask, to_numpy
+from emkit.core.validation import _reduce_any, as_array
+from emkit.estimators.base import EMEstimator
+from emkit.models.base import Model
+from emkit.core.params import Positive
 
 __all__ = ["ExponentialModel", "Exponential"]
 

@@ -32,9 +32,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .._array import device_of, get_namespace, is_dask, to_numpy
-from .._validation import _reduce_any, as_array, as_counts
-from ..params import Positive, Real, Simplex, SymmetricPositiveDefinite, UnitInterval
+from emkit.core.arrays import device_of, get_namespace, is_dask, to_numpy
+from emkit.core.validation import _reduce_any, as_array, as_counts
+from emkit.core.params import Positive, Real, Simplex, SymmetricPositiveDefinite, UnitInterval
 
 __all__ = ["Family", "Normal", "MultivariateNormal", "Binomial", "Poisson", "Exponential",
            "Bernoulli", "Categorical", "FAMILIES", "get_family", "safe_log", "lgamma"]

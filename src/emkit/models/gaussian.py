@@ -4,7 +4,7 @@ memory-bounded E-steps and any array library; plus :func:`select_mixture` (mclus
 model search over numbers of components and covariance types).
 
 The model (:class:`GaussianMixtureModel`) holds only the maths; the numerical kernels live in
-:mod:`emkit.models._gaussian_kernels`.
+:mod:`emkit.models.gaussian_kernels`.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .._array import asarray_like, device_of, float_eps, get_namespace, host_rows, is_dask, to_numpy
-from .._validation import _any_value, as_array, check_n_components, check_sample_weight
-from ..engine import em
-from ..model import DiscreteLatentModel
-from ..params import Positive, Real, Simplex, SymmetricPositiveDefinite
-from . import _gaussian_kernels as kern
-from ._gaussian_kernels import COVARIANCE_TYPES
-from .base import MixtureEstimator
+from emkit.core.arrays import asarray_like, device_of, float_eps, get_namespace, host_rows, is_dask, to_numpy
+from emkit.core.validation import _any_value, as_array, check_n_components, check_sample_weight
+from emkit.engine import em
+from emkit.models.base import DiscreteLatentModel
+from emkit.core.params import Positive, Real, Simplex, SymmetricPositiveDefinite
+from emkit.models import gaussian_kernels as kern
+from emkit.models.gaussian_kernels import COVARIANCE_TYPES
+from emkit.estimators.mixture_base import MixtureEstimator
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 #: initialisation uses all rows up to this many, else a random sample of
@@ -45,7 +45,7 @@ class EmptyComponentWarning(UserWarning):
 # =========================================================================== the model
 class GaussianMixtureModel(DiscreteLatentModel):
     """Finite mixture of multivariate normals (the maths only; see the module docstring of
-    :mod:`emkit.models._gaussian_kernels` for the statistics format).
+    :mod:`emkit.models.gaussian_kernels` for the statistics format).
 
     Parameters
     ----------
@@ -205,7 +205,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         stats = None
         loglik = 0.0
         for group_rows, lj, xhat, cond in kern.missing_parts(x_np, params, self.covariance_type, self._center(d)):
-            from ..model import logsumexp_rows
+            from emkit.models.base import logsumexp_rows
             row_ll = logsumexp_rows(lj)
             resp = np.exp(lj - row_ll[:, None])
             if w_np is not None:
@@ -709,7 +709,7 @@ class GaussianMixture(MixtureEstimator):
         if n_rows < self.n_components:
             raise ValueError(f"n_components={self.n_components} must be <= n_samples={n_rows}")
         model = self._make_model()
-        from ..engine import check_random_state
+        from emkit.core.validation import check_random_state
         rng = check_random_state(self.random_state)
         model.prepare_data(data, np.random.default_rng(0))
         model.has_missing = bool(_any_value(data[0], "isnan"))
@@ -796,7 +796,7 @@ class GaussianMixture(MixtureEstimator):
         model = self.model_
         center = model._center(d)
         for rows, lj, xhat, _ in kern.missing_parts(out[miss], self.params_, self.covariance_type, center):
-            from ..model import logsumexp_rows
+            from emkit.models.base import logsumexp_rows
             post = np.exp(lj - logsumexp_rows(lj)[:, None])
             filled = np.einsum("rk,krd->rd", post, xhat) + center
             target = miss[rows]

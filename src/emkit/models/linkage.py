@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model import Model
-from ..params import UnitInterval
+from emkit.models.base import Model
+from emkit.core.params import UnitInterval
 
 #: the published counts (Rao 1973; Dempster, Laird & Rubin 1977)
 LINKAGE_COUNTS = np.array([125.0, 18.0, 20.0, 34.0])

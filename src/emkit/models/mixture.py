@@ -18,7 +18,7 @@ FiniteMixture              any (by name)         the family's groups
 
 all fit ``weights_`` (K,) too, take the engine settings as constructor arguments and share
 ``predict``, ``predict_proba``, ``score``, ``score_samples``, ``sample``, ``bic``, ``aic`` and
-``icl`` with :class:`~emkit.models.base.MixtureEstimator`.
+``icl`` with :class:`~emkit.estimators.mixture_base.MixtureEstimator`.
 
 Data of the model: the family's row-aligned arrays followed by the row weights
 (``sample_weight``, or None).
@@ -30,13 +30,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .._array import asarray_like, get_namespace, host_rows, is_dask, to_numpy
-from .._validation import as_array, as_counts, check_n_components, check_probabilities, check_sample_weight
-from ..engine import check_random_state
-from ..model import DiscreteLatentModel
-from ..params import Simplex, SymmetricPositiveDefinite, UnitInterval, Positive
-from .base import MixtureEstimator
-from .families import (Bernoulli, Binomial, Categorical, Exponential, Family, MultivariateNormal,
+from emkit.core.arrays import asarray_like, get_namespace, host_rows, is_dask, to_numpy
+from emkit.core.validation import as_array, as_counts, check_n_components, check_probabilities, check_sample_weight
+from emkit.core.validation import check_random_state
+from emkit.models.base import DiscreteLatentModel
+from emkit.core.params import Simplex, SymmetricPositiveDefinite, UnitInterval, Positive
+from emkit.estimators.mixture_base import MixtureEstimator
+from emkit.models.families import (Bernoulli, Binomial, Categorical, Exponential, Family, MultivariateNormal,
                        Normal, Poisson, get_family, safe_log)
 
 __all__ = ["FiniteMixtureModel", "FiniteMixture", "BinomialMixture", "PoissonMixture",
@@ -327,7 +327,7 @@ class _FamilyMixture(MixtureEstimator):
     def partial_fit(self, X, y=None, sample_weight=None, **online_options):
         """Update the fit with one batch of rows (online EM, :mod:`emkit.online`); ``y`` is
         ignored; ``online_options`` (``step_decay``, ``step_offset``) go to the online update."""
-        from ..online import partial_fit
+        from emkit.online import partial_fit
         return partial_fit(self, X, sample_weight=sample_weight, **online_options)
 
     def _online_data(self, X, sample_weight=None, **extra) -> tuple:
@@ -690,7 +690,7 @@ class BinomialMixture(_FamilyMixture):
 
     def fit(self, successes, trials=None, sample_weight=None):
         """Fit by EM to ``successes`` out of ``trials`` per run."""
-        from ..estimator import EMEstimator
+        from emkit.estimators.base import EMEstimator
         trials = self._trials_or_default(trials, fitting=True)
         EMEstimator.fit(self, successes, trials=trials, sample_weight=sample_weight)
         self.trials_ = trials if np.ndim(trials) == 0 else None
@@ -698,7 +698,7 @@ class BinomialMixture(_FamilyMixture):
 
     def partial_fit(self, successes, trials=None, sample_weight=None, **online_options):
         """Update the fit with one batch of runs (online EM, :mod:`emkit.online`)."""
-        from ..online import partial_fit
+        from emkit.online import partial_fit
         trials = self._trials_or_default(trials, fitting=not hasattr(self, "result_"))
         partial_fit(self, successes, trials=trials, sample_weight=sample_weight, **online_options)
         if not hasattr(self, "trials_"):
@@ -721,7 +721,7 @@ class BinomialMixture(_FamilyMixture):
 
     def score_samples(self, successes, trials=None):
         """Log-likelihood of each run."""
-        from ..model import logsumexp_rows
+        from emkit.models.base import logsumexp_rows
         lj, _ = self._log_joint(successes, trials)
         return logsumexp_rows(lj, get_namespace(lj))
 
@@ -735,7 +735,7 @@ class BinomialMixture(_FamilyMixture):
 
     def predict_proba(self, successes, trials=None):
         """Posterior probability of each coin (component) for each run."""
-        from ..model import logsumexp_rows
+        from emkit.models.base import logsumexp_rows
         lj, _ = self._log_joint(successes, trials)
         xp = get_namespace(lj)
         return xp.exp(lj - logsumexp_rows(lj, xp)[:, None])

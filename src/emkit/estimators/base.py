@@ -1,6 +1,6 @@
 """scikit-learn-style estimators on top of the engine.
 
-An estimator keeps settings in its constructor, builds a :class:`~emkit.model.Model` in
+An estimator keeps settings in its constructor, builds a :class:`~emkit.models.base.Model` in
 ``_make_model``, turns the user's arguments into the model's data tuple in ``_make_data``,
 and lets :func:`emkit.em` do the rest. Fitted attributes end in ``_``:
 
@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .engine import EMResult, em
-from .model import Model
+from emkit.engine import EMResult, em
+from emkit.models.base import Model
 
 def not_fitted_error(message: str) -> Exception:
     """scikit-learn's NotFittedError (a ValueError and an AttributeError) when scikit-learn is
@@ -141,23 +141,23 @@ class EMEstimator:
             Supplemented EM, numerical observed information, or bootstrap.
         """
         self._check_fitted()
-        from .inference import standard_errors
+        from emkit.inference import standard_errors
         return standard_errors(self, method=method, **kwargs)
 
     def covariance(self, method: str = "sem", **kwargs):
         """Asymptotic covariance of the fitted parameters; see :func:`emkit.inference.covariance`."""
         self._check_fitted()
-        from .inference import covariance
+        from emkit.inference import covariance
         return covariance(self, method=method, **kwargs)
 
     # ------------------------------------------------------------- online EM (emkit.online)
     def partial_fit(self, *args, **kwargs) -> "EMEstimator":
         """Update the fit with one batch of rows (online EM, Cappe & Moulines 2009)."""
-        from .online import partial_fit
+        from emkit.online import partial_fit
         return partial_fit(self, *args, **kwargs)
 
     # ------------------------------------------------------------- persistence (emkit.io)
     def save(self, path):
         """Write the fitted estimator to ``path`` (JSON + NumPy arrays, no pickle); returns the path."""
-        from .io import save
+        from emkit.io import save
         return save(self, path)

@@ -38,7 +38,7 @@ import threading
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from .._array import to_numpy
+from emkit.core.arrays import to_numpy
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 LOG_2PI = math.log(2.0 * math.pi)

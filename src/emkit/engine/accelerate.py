@@ -1,13 +1,13 @@
 """Acceleration of the EM map for every model: SQUAREM and Anderson mixing.
 
-The engine calls ``accelerator.step(ctx, params, stats, loglik)`` once per iteration, where
+The engine calls ``accelerator.step(em_map, params, stats, loglik)`` once per iteration, where
 ``stats, loglik`` are the E-step at ``params``; a step returns ``(new_params, stats, loglik)``
-at the new point. Both schemes work in the free parameterisation ``ctx.space`` (a simplex
+at the new point. Both schemes work in the free parameterisation ``em_map.space`` (a simplex
 without its last coordinate, covariances by their lower triangle), check that an
-extrapolated point is valid (``ctx.space.is_valid``) and never return a point with a lower
+extrapolated point is valid (``em_map.space.is_valid``) and never return a point with a lower
 observed log-likelihood than the current one, so the engine's monotonicity check holds.
 
-Counting: ``ctx.n_evaluations`` (reported as ``n_em_evaluations``) counts M-steps, each
+Counting: ``em_map.n_evaluations`` (reported as ``n_em_evaluations``) counts M-steps, each
 preceded by its E-step; an E-step spent on an extrapolated point that is then rejected is
 counted as one more evaluation, so the count is an honest measure of cost.
 
@@ -40,15 +40,15 @@ def _loglik_ok(new_ll: float, old_ll: float) -> bool:
     return math.isfinite(new_ll) and new_ll >= old_ll - 1e-12 * max(1.0, abs(old_ll))
 
 
-def _point(ctx, vec: np.ndarray):
+def _point(em_map, vec: np.ndarray):
     """Parameters at a free vector, or None when they break a constraint."""
     if not np.all(np.isfinite(vec)):
         return None
     try:
-        params = ctx.space.from_vector(vec)
+        params = em_map.space.from_vector(vec)
     except (ValueError, FloatingPointError):
         return None
-    return params if ctx.space.is_valid(params) else None
+    return params if em_map.space.is_valid(params) else None
 
 
 class SquaremAccelerator:
@@ -81,13 +81,13 @@ class SquaremAccelerator:
         self._ctx = None
         self._step_max = self.step_max0
 
-    def step(self, ctx, params: dict, stats: Any, loglik: float):
-        if ctx is not self._ctx:  # a new run or restart
-            self._ctx, self._step_max = ctx, self.step_max0
-        space = ctx.space
-        theta1 = ctx.update(params, stats)
-        stats1, _ = ctx.evaluate(theta1)
-        theta2 = ctx.update(theta1, stats1)
+    def step(self, em_map, params: dict, stats: Any, loglik: float):
+        if em_map is not self._ctx:  # a new run or restart
+            self._ctx, self._step_max = em_map, self.step_max0
+        space = em_map.space
+        theta1 = em_map.m_step(params, stats)
+        stats1, _ = em_map.e_step(theta1)
+        theta2 = em_map.m_step(theta1, stats1)
         x0, x1, x2 = space.to_vector(params), space.to_vector(theta1), space.to_vector(theta2)
         r = x1 - x0
         v = x2 - 2 * x1 + x0
@@ -99,29 +99,29 @@ class SquaremAccelerator:
         for _ in range(self.max_backtracks):
             if step <= 1.0:
                 break
-            candidate = _point(ctx, x0 + 2 * step * r + step**2 * v)
+            candidate = _point(em_map, x0 + 2 * step * r + step**2 * v)
             if candidate is not None:
                 break
             step = 1.0 + 0.5 * (step - 1.0)  # halfway toward plain EM
             step = 1.0 if step < 1.0 + 1e-8 else step
         if step > 1.0 and candidate is not None:
-            cand_stats, _ = ctx.evaluate(candidate)
-            new = ctx.update(candidate, cand_stats)  # the stabilising EM step
-            new_stats, new_ll = ctx.evaluate(new)
+            cand_stats, _ = em_map.e_step(candidate)
+            new = em_map.m_step(candidate, cand_stats)  # the stabilising EM step
+            new_stats, new_ll = em_map.e_step(new)
             if _loglik_ok(new_ll, loglik):
                 if capped:
                     self._step_max *= self.step_factor
                 return new, new_stats, new_ll
             # rejected: its E-step at `new` was spent for nothing; shorter cap next time
-            ctx.count_evaluation()
+            em_map.count_evaluation()
             self._step_max = max(self.step_max0, self._step_max / self.step_factor)
         elif capped:
             # the cap (e.g. step_max0 = 1) allowed plain EM only: allow more next time
             self._step_max *= self.step_factor
         # plain EM: theta2 plus the stabilising step (three EM steps, monotone)
-        stats2, _ = ctx.evaluate(theta2)
-        new = ctx.update(theta2, stats2)
-        new_stats, new_ll = ctx.evaluate(new)
+        stats2, _ = em_map.e_step(theta2)
+        new = em_map.m_step(theta2, stats2)
+        new_stats, new_ll = em_map.e_step(new)
         return new, new_stats, new_ll
 
 
@@ -146,19 +146,19 @@ class AndersonAccelerator:
         self.regularization = float(regularization)
         self._reset(None)
 
-    def _reset(self, ctx) -> None:
-        self._ctx = ctx
+    def _reset(self, em_map) -> None:
+        self._ctx = em_map
         self._xs: list[np.ndarray] = []
         self._fs: list[np.ndarray] = []
         self._last: np.ndarray | None = None
 
-    def step(self, ctx, params: dict, stats: Any, loglik: float):
-        space = ctx.space
+    def step(self, em_map, params: dict, stats: Any, loglik: float):
+        space = em_map.space
         x = space.to_vector(params)
         # a new run (restart) or parameters we did not produce: forget the memory
-        if ctx is not self._ctx or self._last is None or not np.array_equal(x, self._last):
-            self._reset(ctx)
-        mapped = ctx.update(params, stats)
+        if em_map is not self._ctx or self._last is None or not np.array_equal(x, self._last):
+            self._reset(em_map)
+        mapped = em_map.m_step(params, stats)
         fx = space.to_vector(mapped) - x
         self._xs.append(x)
         self._fs.append(fx)
@@ -175,16 +175,16 @@ class AndersonAccelerator:
             except np.linalg.LinAlgError:
                 gamma = None
             if gamma is not None:
-                candidate = _point(ctx, x + fx - (d_x + d_f) @ gamma)
+                candidate = _point(em_map, x + fx - (d_x + d_f) @ gamma)
                 if candidate is not None:
-                    cand_stats, cand_ll = ctx.evaluate(candidate)
+                    cand_stats, cand_ll = em_map.e_step(candidate)
                     if _loglik_ok(cand_ll, loglik):
                         self._last = space.to_vector(candidate)
                         return candidate, cand_stats, cand_ll
-                    ctx.count_evaluation()  # an E-step spent on a rejected point
+                    em_map.count_evaluation()  # an E-step spent on a rejected point
             # safeguard: the plain EM point, memory restarted from it
             self._xs, self._fs = [], []
-        new_stats, new_ll = ctx.evaluate(mapped)
+        new_stats, new_ll = em_map.e_step(mapped)
         self._last = space.to_vector(mapped)
         return mapped, new_stats, new_ll
 

@@ -7,7 +7,7 @@ in a tree, and only the small total comes back to the client, which runs the M-s
 here knows about any particular model.
 
 :func:`emkit.engine.statistics_pass` calls :func:`dask_statistics_pass` whenever an array of
-the data tuple is a Dask array, so ``emkit.em(model, (dask_X,))`` and every estimator's
+the data is a Dask array, so ``emkit.em(model, (dask_X,))`` and every estimator's
 ``fit(dask_X)`` work unchanged, on
 
 * the active ``dask.distributed.Client`` when there is one (worker processes, a cluster),
@@ -41,7 +41,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._array import is_dask, to_numpy, tree_add
+from emkit.core.arrays import is_dask, to_numpy, tree_add
+from emkit.core.data import Data
+from emkit.execution.local import ChunkFunction, e_step_chunk, local_statistics_pass
 
 #: how many partial results one task of the reduction tree adds together
 SPLIT_EVERY = 8
@@ -54,24 +56,26 @@ _BLOCK_CACHE: dict[int, tuple[list, list]] = {}
 _BLOCK_CACHE_SIZE = 8
 
 
-def dask_statistics_pass(model, data: Sequence[Any], params: dict, *, algorithm: str = "em",
+def dask_statistics_pass(model, data: Sequence[Any], params: dict, *,
+                         chunk_function: ChunkFunction = e_step_chunk,
                          rng: np.random.Generator | None = None,
                          chunk_size: int | None = None) -> tuple[Any, float]:
     """Sum of the model's statistics and observed log-likelihood over all blocks of Dask data.
 
     Parameters
     ----------
-    model : emkit.model.Model
+    model : emkit.models.base.Model
         Any model following the contract; it is sent to the workers (it must pickle).
     data : tuple of arrays
         Row-aligned arrays; at least one is a Dask array. ``None`` entries are kept as None.
     params : dict
         Current parameters (NumPy arrays); embedded once in the graph of this pass.
-    algorithm : {"em", "hard", "stochastic"}
-        As in :func:`emkit.em`.
+    chunk_function : callable
+        ``chunk_function(model, chunk, params, rng) -> (stats, loglik)`` (module-level, so that
+        it pickles): the model's E-step or the engine's hard / stochastic variant.
     rng : numpy.random.Generator, optional
-        Seeds the per-block generators of hard / stochastic EM (untouched for plain EM, so
-        restarts draw the same starting points as the in-memory path).
+        When given, seeds one generator per block for chunk functions that draw (None for
+        exact EM, so restarts draw the same starting points as the in-memory path).
     chunk_size : int, optional
         Rows per chunk inside each block (default: the model's ``chunk_rows``).
 
@@ -86,17 +90,19 @@ def dask_statistics_pass(model, data: Sequence[Any], params: dict, *, algorithm:
     blocks = row_blocks(data)
     if not blocks:
         raise ValueError(f"{model.display_name}: the data has no rows")
-    if algorithm == "em":
+    if rng is None:
         seeds: list = [None] * len(blocks)
     else:
-        source = rng if rng is not None else np.random.default_rng()
-        entropy = int(source.integers(0, 2**63 - 1))
+        entropy = int(rng.integers(0, 2**63 - 1))
         seeds = np.random.SeedSequence(entropy).spawn(len(blocks))
     # One graph key each for the model and the parameters: workers fetch them once per pass.
     model_key = dask.delayed(model, traverse=False)
     params_key = dask.delayed(_host_params(params), traverse=False)
     block_stats = dask.delayed(_block_statistics, pure=True)
-    parts = [block_stats(model_key, block, params_key, algorithm, seed, chunk_size)
+    # blocks travel as plain tuples (Dask looks for its tasks inside plain tuples only); the
+    # field names go alongside
+    fields = data.fields if isinstance(data, Data) else None
+    parts = [block_stats(model_key, block, fields, params_key, chunk_function, seed, chunk_size)
              for block, seed in zip(blocks, seeds)]
     total = _tree_reduce(parts)
     (stats, loglik), = dask.compute(total)
@@ -182,17 +188,15 @@ def _cache_store(data: tuple, blocks: list) -> None:
 
 
 # --------------------------------------------------------------------------- worker side
-def _block_statistics(model, block: tuple, params: dict, algorithm: str,
+def _block_statistics(model, block: tuple, fields: tuple | None, params: dict, chunk_function: ChunkFunction,
                       seed: np.random.SeedSequence | None, chunk_size: int | None = None) -> tuple[Any, float]:
     """Statistics and log-likelihood of one block of rows (runs on a worker)."""
-    from .engine import statistics_pass
-
+    block = tuple(block) if fields is None else Data(fields, block)
     rng = None if seed is None else np.random.default_rng(seed)
-    # The engine's own in-memory pass: chunked by the model's chunk_rows, hard / stochastic
-    # variants through engine._chunk_stats.
-    # one thread per block: Dask already runs the blocks in parallel
-    stats, loglik = statistics_pass(model, tuple(block), params, algorithm=algorithm, rng=rng,
-                                    chunk_size=chunk_size, n_threads=1)
+    # The in-memory pass, chunked by the model's chunk_rows; one thread per block, since Dask
+    # already runs the blocks in parallel.
+    stats, loglik = local_statistics_pass(model, block, params, chunk_function=chunk_function, rng=rng,
+                                          chunk_size=chunk_size, n_threads=1)
     return stats, float(loglik)
 
 

@@ -19,7 +19,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ._array import asarray_like, to_numpy
+from emkit.core.arrays import asarray_like, to_numpy
+from emkit.core.validation import check_fixed_groups, is_simplex, is_symmetric_positive_definite
 
 Params = dict  # name -> array
 
@@ -85,8 +86,7 @@ class Simplex(Constraint):
 
     def is_valid(self, value):
         value = np.asarray(value)
-        return bool(np.all(np.isfinite(value)) and np.all(value >= 0)
-                    and np.allclose(value.sum(axis=-1), 1.0, atol=1e-8))
+        return is_simplex(value, atol=1e-8)
 
 
 class SymmetricPositiveDefinite(Constraint):
@@ -114,14 +114,7 @@ class SymmetricPositiveDefinite(Constraint):
         return int(np.prod(shape[:-2], dtype=int)) * d * (d + 1) // 2
 
     def is_valid(self, value):
-        value = np.asarray(value, dtype=float)
-        if not np.all(np.isfinite(value)):
-            return False
-        try:
-            np.linalg.cholesky(value)
-        except np.linalg.LinAlgError:
-            return False
-        return True
+        return is_symmetric_positive_definite(value)
 
 
 class ParamSpace:
@@ -137,13 +130,9 @@ class ParamSpace:
     """
 
     def __init__(self, spec: Mapping[str, Constraint], template: Params, fixed: Sequence[str] = ()):
-        unknown = set(fixed) - set(spec)
-        if unknown:
-            raise ValueError(f"unknown parameter group(s) in fixed: {sorted(unknown)}; "
-                             f"this model has {list(spec)}")
+        self.fixed = check_fixed_groups(fixed, spec)
         self.spec = dict(spec)
         self.template = template
-        self.fixed = tuple(fixed)
         self.free_names = [n for n in spec if n not in self.fixed]
         self.shapes = {n: tuple(np.shape(to_numpy(template[n]))) for n in spec}
         self.sizes = {n: spec[n].n_free(self.shapes[n]) for n in self.free_names}

@@ -43,11 +43,22 @@ def _default_threads() -> int:
     return os.cpu_count() or 1
 
 
-_num_threads = _default_threads()
+#: None until first asked for: a bad EMKIT_NUM_THREADS is reported when threads are first used,
+#: not at ``import emkit``
+_num_threads: int | None = None
 
 
 def get_num_threads() -> int:
-    """Threads a statistics pass over NumPy data may use (see :func:`set_num_threads`)."""
+    """Threads a statistics pass over NumPy data may use (see :func:`set_num_threads`).
+
+    Raises
+    ------
+    ValueError
+        When ``EMKIT_NUM_THREADS`` is set to anything but a positive integer.
+    """
+    global _num_threads
+    if _num_threads is None:
+        _num_threads = _default_threads()
     return _num_threads
 
 

@@ -1,9 +1,9 @@
 """The EM engine: one loop for every model.
 
-:func:`em` runs Expectation-Maximization on any :class:`emkit.model.Model`. It owns the loop,
+:func:`em` runs Expectation-Maximization on any :class:`emkit.models.base.Model`. It owns the loop,
 the stopping rules, restarts, fixed parameters, the log-likelihood trace and its monotonicity
 check, chunked and distributed statistics passes, acceleration and the hard / stochastic
-variants. Models only give their maths (see :mod:`emkit.model`).
+variants. Models only give their maths (see :mod:`emkit.models.base`).
 
 Stopping rules (``stop=``), checked after every iteration t >= 1, where l_t is the observed
 log-likelihood at the parameters after t iterations and theta_t those parameters (non-fixed
@@ -30,13 +30,15 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ._parallel import parallel_map, usable_threads
-from ._array import float_eps, get_namespace, is_dask, to_numpy, tree_add
-from .model import DiscreteLatentModel, Model, logsumexp_rows
-from .params import ParamSpace, copy_params, flatten_full
+from emkit.core.arrays import asarray_like, float_eps, to_numpy
+from emkit.core.params import copy_params, flatten_full
+from emkit.core.validation import check_fixed_groups, check_random_state
+from emkit.engine.accelerate import get_accelerator
+from emkit.engine.em_map import EMMap, statistics_pass
+from emkit.engine.variants import ALGORITHMS
+from emkit.models.base import DiscreteLatentModel, Model
 
 STOP_RULES = ("loglik", "loglik_mean", "loglik_rel", "params", "params_maxabs")
-ALGORITHMS = ("em", "hard", "stochastic")
 MONOTONE_CHECKS = ("warn", "raise", "off")
 
 
@@ -116,141 +118,10 @@ class EMResult:
                 f"converged={self.converged}, {params})")
 
 
-def check_random_state(random_state: Any) -> np.random.Generator:
-    """A NumPy Generator from None, an int, a Generator or a legacy RandomState."""
-    if random_state is None or isinstance(random_state, (numbers.Integral, np.integer)):
-        return np.random.default_rng(random_state)
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(0, 2**31 - 1))
-    raise ValueError(f"random_state must be None, an int, a numpy Generator or RandomState; "
-                     f"got {random_state!r}")
-
-
-# --------------------------------------------------------------------------- statistics pass
-def _chunk_stats(model: Model, chunk, params, algorithm: str, rng):
-    """Statistics and log-likelihood of one chunk of rows."""
-    if algorithm == "em":
-        stats, ll = model.e_step(chunk, params)
-        return stats, float(ll)
-    log_joint = model.log_joint(chunk, params)
-    xp = get_namespace(log_joint)
-    row_ll = logsumexp_rows(log_joint, xp)
-    weights = model.row_weights(chunk)
-    n, k = log_joint.shape
-    if algorithm == "hard":
-        labels = to_numpy(xp.argmax(log_joint, axis=1))
-        resp_np = np.zeros((n, k))
-        resp_np[np.arange(n), labels] = 1.0
-        if weights is not None:
-            resp_np *= to_numpy(weights)[:, None]
-    else:  # stochastic: draw each latent value from its posterior
-        post = np.exp(to_numpy(log_joint) - to_numpy(row_ll)[:, None])
-        post /= post.sum(axis=1, keepdims=True)
-        if weights is not None and model.row_counts_are_integers:
-            counts = np.rint(to_numpy(weights)).astype(np.int64)
-            resp_np = np.stack([rng.multinomial(c, p) for c, p in zip(counts, post)]).astype(float)
-        else:
-            u = rng.random(n)[:, None]
-            labels = (np.cumsum(post, axis=1) < u).sum(axis=1).clip(0, k - 1)
-            resp_np = np.zeros((n, k))
-            resp_np[np.arange(n), labels] = 1.0
-            if weights is not None:
-                resp_np *= to_numpy(weights)[:, None]
-    resp = resp_np if xp is np else xp.asarray(resp_np, dtype=log_joint.dtype, device=log_joint.device)
-    ll = row_ll * weights if weights is not None else row_ll
-    return model.stats_from_responsibilities(chunk, resp), float(xp.sum(ll))
-
-
-def statistics_pass(model: Model, data, params, *, algorithm: str = "em", rng=None,
-                    chunk_size: int | None = None, n_threads: int | None = None):
-    """Expected sufficient statistics and observed log-likelihood over all rows of ``data``.
-
-    NumPy / torch / CuPy data is processed in chunks of ``chunk_size`` rows (the model's default
-    when None), Dask data block by block on the cluster; either way the additive statistics are
-    summed, so every model gets memory-bounded and distributed E-steps for free. Chunks of NumPy
-    data run on ``n_threads`` threads (default :func:`emkit.get_num_threads`) when the model is
-    ``thread_safe``; the model's default chunk is then shared between the threads (its memory
-    budget holds for the whole pass), and statistics are summed in chunk order, so a given
-    number of threads always gives the same numbers.
-    """
-    if any(is_dask(a) for a in data if a is not None):
-        from .distributed import dask_statistics_pass
-        return dask_statistics_pass(model, data, params, algorithm=algorithm, rng=rng, chunk_size=chunk_size)
-    n = model.n_rows(data)
-    # Chunks run in parallel threads for models that allow it (exact EM only: the hard and
-    # stochastic variants draw from one random stream in chunk order).
-    threads = 1
-    if algorithm == "em" and model.thread_safe and type(data[0]) is np.ndarray:
-        threads = usable_threads(n_threads)
-    if chunk_size is None:
-        chunk_size = model.chunk_rows(data)
-        if chunk_size and threads > 1 and n > chunk_size:
-            # the model's chunk is its memory budget for the whole pass: share it between threads
-            chunk_size = max(256, chunk_size // threads)
-    if not chunk_size or n <= chunk_size:
-        return _chunk_stats(model, data, params, algorithm, rng)
-    step = int(chunk_size)
-    results = parallel_map(
-        lambda start: _chunk_stats(model, model.take_rows(data, slice(start, start + step)), params, algorithm, rng),
-        range(0, n, step), n_threads=threads)
-    total, loglik = None, 0.0
-    for stats, ll in results:
-        total = stats if total is None else tree_add(total, stats)
-        loglik += ll
-    return total, loglik
-
-
 # --------------------------------------------------------------------------- the loop
-class EMContext:
-    """What an iteration strategy (plain EM, SQUAREM, Anderson) may call.
-
-    ``evaluate(params) -> (stats, loglik)`` runs the E-step; ``update(params, stats)`` the
-    M-step with fixed groups restored; ``em_map(params) -> (new_params, stats_at_params,
-    loglik_at_params)``; ``space`` is the free parameterisation of the non-fixed groups.
-    """
-
-    def __init__(self, model: Model, data, *, fixed, algorithm, rng, chunk_size, space: ParamSpace):
-        self.model = model
-        self.data = data
-        self.fixed = tuple(fixed)
-        self.algorithm = algorithm
-        self.rng = rng
-        self.chunk_size = chunk_size
-        self.space = space
-        self.n_evaluations = 0
-
-    def evaluate(self, params):
-        return statistics_pass(self.model, self.data, params, algorithm=self.algorithm,
-                               rng=self.rng, chunk_size=self.chunk_size)
-
-    def update(self, params, stats):
-        new = dict(self.model.m_step(stats, params))
-        for name in self.fixed:
-            new[name] = params[name]
-        self.count_evaluation()
-        for name, value in new.items():
-            # a NaN here would otherwise run silently to max_iter (an emptied component, say)
-            if not np.all(np.isfinite(to_numpy(value))):
-                raise ValueError(f"{self.model.display_name}: the M-step gave non-finite values for "
-                                 f"{name!r} at evaluation {self.n_evaluations} (a component with no "
-                                 f"data, or a degenerate statistic); try other starting values, "
-                                 f"n_init > 1, or algorithm='em'")
-        return new
-
-    def count_evaluation(self) -> None:
-        """Count one EM-map evaluation (accelerators also count E-steps spent on rejected points)."""
-        self.n_evaluations += 1
-
-    def em_map(self, params):
-        stats, ll = self.evaluate(params)
-        return self.update(params, stats), stats, ll
-
-
-def _plain_step(ctx: EMContext, params, stats, loglik):
-    new = ctx.update(params, stats)
-    new_stats, new_ll = ctx.evaluate(new)
+def _plain_step(em_map: EMMap, params, stats, loglik):
+    new = em_map.m_step(params, stats)
+    new_stats, new_ll = em_map.e_step(new)
     return new, new_stats, new_ll
 
 
@@ -280,12 +151,12 @@ def _check_monotone(mode, model, iteration, ll_old, ll_new, rtol, restart):
         warnings.warn(msg, MonotonicityWarning, stacklevel=4)
 
 
-def _run_from(ctx: EMContext, params, *, stop, tol, max_iter, callback, check_monotone,
+def _run_from(em_map: EMMap, params, *, stop, tol, max_iter, callback, check_monotone,
               monotone_rtol, keep_history, accelerator, burn_in, restart_index):
-    model = ctx.model
-    names = list(ctx.space.free_names)
-    n_obs = model.n_samples(ctx.data) if stop == "loglik_mean" else 1.0
-    stats, loglik = ctx.evaluate(params)
+    model = em_map.model
+    names = list(em_map.start(params).free_names)
+    n_obs = model.n_samples(em_map.data) if stop == "loglik_mean" else 1.0
+    stats, loglik = em_map.e_step(params)
     if not math.isfinite(loglik):
         raise ValueError(f"{model.display_name}: the log-likelihood at the starting parameters is "
                          f"{loglik}; the starting values give zero probability to some observation")
@@ -294,17 +165,17 @@ def _run_from(ctx: EMContext, params, *, stop, tol, max_iter, callback, check_mo
     if callback is not None:
         callback(0, params, loglik)
     converged = False
-    stochastic = ctx.algorithm == "stochastic"
+    stochastic = em_map.algorithm == "stochastic"
     running_sum, n_avg = None, 0
     n_iter = 0
     step = accelerator.step if accelerator is not None else _plain_step
     for it in range(1, max_iter + 1):
-        new, new_stats, new_ll = step(ctx, params, stats, loglik)
+        new, new_stats, new_ll = step(em_map, params, stats, loglik)
         n_iter = it
         trace.append(new_ll)
         if keep_history:
             history.append(copy_params(new))
-        if not stochastic and ctx.algorithm == "em":
+        if em_map.algorithm == "em":
             _check_monotone(check_monotone, model, it, loglik, new_ll, monotone_rtol, restart_index)
         if callback is not None:
             callback(it, new, new_ll)
@@ -325,13 +196,11 @@ def _run_from(ctx: EMContext, params, *, stop, tol, max_iter, callback, check_mo
             for n in names:
                 params[n] = _like(running_sum[n] / n_avg, params[n])
         # the averaged iterate's observed log-likelihood, from a plain E-step
-        final_ll = float(statistics_pass(model, ctx.data, params, algorithm="em",
-                                         chunk_size=ctx.chunk_size)[1])
+        final_ll = em_map.loglik(params)
     return params, final_ll, np.asarray(trace, dtype=float), n_iter, converged, history
 
 
 def _like(value: np.ndarray, template):
-    from ._array import asarray_like
     return asarray_like(value, template)
 
 
@@ -339,8 +208,7 @@ def _resolve_accelerator(accelerate):
     if accelerate is None or accelerate is False or accelerate == "none":
         return None
     if isinstance(accelerate, str):
-        from . import accelerate as acc
-        return acc.get_accelerator(accelerate)
+        return get_accelerator(accelerate)
     if hasattr(accelerate, "step"):
         return accelerate
     raise ValueError(f"accelerate must be None, 'squarem', 'anderson' or an object with a step() method; "
@@ -358,7 +226,7 @@ def em(model: Model, data, *, init: Mapping[str, Any] | None = None, fixed: Sequ
     Parameters
     ----------
     model : Model
-        Any object following the contract of :mod:`emkit.model`.
+        Any object following the contract of :mod:`emkit.models.base`.
     data : tuple of arrays
         Row-aligned arrays (NumPy, torch, CuPy or Dask). A single array is wrapped in a tuple.
     init : dict, optional
@@ -383,7 +251,7 @@ def em(model: Model, data, *, init: Mapping[str, Any] | None = None, fixed: Sequ
     keep_history : bool
         Keep the parameters of every iteration in ``result.params_history``.
     accelerate : None, "squarem", "anderson"
-        Extrapolation of the EM map (see :mod:`emkit.accelerate`).
+        Extrapolation of the EM map (see :mod:`emkit.engine.accelerate`).
     algorithm : {"em", "hard", "stochastic"}
         Plain EM, classification (hard) EM, or stochastic EM (needs a model with discrete
         latent variables). Stochastic EM runs ``max_iter`` iterations and returns the average
@@ -416,10 +284,7 @@ def em(model: Model, data, *, init: Mapping[str, Any] | None = None, fixed: Sequ
                          f"{model.display_name} has none")
     if algorithm != "em" and accelerate:
         raise ValueError("acceleration applies to plain EM only (algorithm='em')")
-    unknown = set(fixed) - set(model.param_spec)
-    if unknown:
-        raise ValueError(f"unknown parameter group(s) in fixed: {sorted(unknown)}; "
-                         f"{model.display_name} has {list(model.param_spec)}")
+    fixed = check_fixed_groups(fixed, model.param_spec, model.display_name)
     if init is not None:
         bad = set(init) - set(model.param_spec)
         if bad:
@@ -434,8 +299,6 @@ def em(model: Model, data, *, init: Mapping[str, Any] | None = None, fixed: Sequ
         first = next((a for a in data if a is not None), None)
         monotone_rtol = 1e4 * float_eps(first)
 
-    # M-steps whose groups interact (covariances about fixed means, say) read model.fixed
-    model.fixed = tuple(fixed)
     full_init = init is not None and set(init) >= set(model.param_spec)
     best = None
     summaries = []
@@ -444,17 +307,15 @@ def em(model: Model, data, *, init: Mapping[str, Any] | None = None, fixed: Sequ
         if init is not None:
             start.update(init)
         model.validate_params(start)
-        space = ParamSpace(model.param_spec, start, fixed)
         accelerator = _resolve_accelerator(accelerate)  # a fresh one per restart: it has state
-        ctx = EMContext(model, data, fixed=fixed, algorithm=algorithm, rng=rng,
-                        chunk_size=chunk_size, space=space)
+        em_map = EMMap(model, data, fixed=fixed, algorithm=algorithm, rng=rng, chunk_size=chunk_size)
         params, ll, trace, n_iter, converged, history = _run_from(
-            ctx, start, stop=stop, tol=tol, max_iter=max_iter, callback=callback,
+            em_map, start, stop=stop, tol=tol, max_iter=max_iter, callback=callback,
             check_monotone=check_monotone, monotone_rtol=monotone_rtol, keep_history=keep_history,
             accelerator=accelerator, burn_in=burn_in, restart_index=r if n_init > 1 else None)
         summaries.append(RestartSummary(ll, trace, n_iter, converged, start))
         if best is None or (math.isfinite(ll) and ll > best[1]):
-            best = (params, ll, trace, n_iter, converged, history, ctx.n_evaluations, r)
+            best = (params, ll, trace, n_iter, converged, history, em_map.n_evaluations, r)
     params, ll, trace, n_iter, converged, history, n_eval, best_r = best
     if warn_not_converged and not converged and tol > 0 and algorithm != "stochastic" and max_iter > 0:
         warnings.warn(f"{model.display_name}: EM did not meet the stopping rule ({stop} < {tol}) in "

@@ -7,11 +7,11 @@ Dask arrays (checked lazily with one reduction each, never loaded whole).
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
-from ._array import get_namespace, is_dask, is_numpy, to_numpy
+from emkit.core.arrays import get_namespace, is_dask, is_numpy, to_numpy
 
 
 class NonNumericDataError(ValueError, TypeError):
@@ -184,3 +184,57 @@ def check_choice(value: Any, name: str, choices) -> Any:
     if value not in choices:
         raise ValueError(f"unknown {name} {value!r}; choose one of {tuple(choices)}")
     return value
+
+
+def check_fixed_groups(fixed: Any, groups: Iterable[str], owner: str = "this model") -> tuple[str, ...]:
+    """The parameter groups held fixed, as a tuple, checked against ``groups``.
+
+    ``fixed`` may be None, one group name (``"weights"``) or a sequence of names. This is the
+    one place that says which spellings are accepted and what an unknown group reports.
+    """
+    if fixed is None:
+        return ()
+    names = (fixed,) if isinstance(fixed, str) else tuple(fixed)
+    groups = list(groups)
+    bad_type = [n for n in names if not isinstance(n, str)]
+    if bad_type:
+        raise ValueError(f"fixed must be a group name or a sequence of group names, got {fixed!r}")
+    unknown = [n for n in names if n not in groups]
+    if unknown:
+        raise ValueError(f"unknown parameter group(s) in fixed: {sorted(set(unknown))}; "
+                         f"{owner} has {groups}")
+    return tuple(dict.fromkeys(names))
+
+
+def is_simplex(p: Any, axis: int = -1, atol: float = 1e-6) -> bool:
+    """Entries in [0, 1] that sum to 1 along ``axis`` (within ``atol``)."""
+    arr = np.asarray(p, dtype=float)
+    return bool(np.all(np.isfinite(arr)) and np.all(arr >= 0) and np.all(arr <= 1)
+                and np.allclose(arr.sum(axis=axis), 1.0, atol=atol))
+
+
+def is_symmetric_positive_definite(matrices: Any) -> bool:
+    """Every matrix along the last two axes is symmetric (NumPy's ``allclose`` rule, entry by
+    entry) and has a Cholesky factor."""
+    arr = np.asarray(matrices, dtype=float)
+    if arr.ndim < 2 or arr.shape[-1] != arr.shape[-2] or not np.all(np.isfinite(arr)):
+        return False
+    if not np.allclose(arr, np.swapaxes(arr, -1, -2)):
+        return False
+    try:
+        np.linalg.cholesky(arr)
+    except np.linalg.LinAlgError:
+        return False
+    return True
+
+
+def check_random_state(random_state: Any) -> np.random.Generator:
+    """A NumPy Generator from None, an int, a Generator or a legacy RandomState."""
+    if random_state is None or isinstance(random_state, (numbers.Integral, np.integer)):
+        return np.random.default_rng(random_state)
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(0, 2**31 - 1))
+    raise ValueError(f"random_state must be None, an int, a numpy Generator or RandomState; "
+                     f"got {random_state!r}")
