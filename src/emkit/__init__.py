@@ -11,25 +11,15 @@ import importlib
 from emkit.execution.threads import get_num_threads, set_num_threads
 from emkit.engine import ConvergenceWarning, EMResult, MonotonicityError, MonotonicityWarning, em
 from emkit.models.base import DiscreteLatentModel, Model
+from emkit.estimators.registry import ESTIMATORS, FUNCTIONS
 from emkit.core.params import Positive, Real, Simplex, SymmetricPositiveDefinite, UnitInterval
 
 __version__ = "0.1.0"
 
 # Public names defined in submodules, imported on first use so `import emkit` stays light.
 _LAZY = {
-    "BinomialMixture": "emkit.models.mixture",
-    "PoissonMixture": "emkit.models.mixture",
-    "ExponentialMixture": "emkit.models.mixture",
-    "NormalMixture": "emkit.models.mixture",
-    "BernoulliMixture": "emkit.models.mixture",
-    "CategoricalMixture": "emkit.models.mixture",
-    "MultivariateNormalMixture": "emkit.models.mixture",
-    "FiniteMixture": "emkit.models.mixture",
-    "MixtureEstimator": "emkit.estimators.mixture_base",
-    "Exponential": "emkit.models.exponential",
-    "AlleleFrequencies": "emkit.models.alleles",
-    "GaussianMixture": "emkit.models.gaussian",
-    "select_mixture": "emkit.models.gaussian",
+    **ESTIMATORS,
+    **FUNCTIONS,
     "load": "emkit.io",
     "io": "emkit.io",
     "progress": "emkit.progress",
@@ -38,6 +28,7 @@ _LAZY = {
     "plot": "emkit.plot",
     "inference": "emkit.inference",
     "accelerate": "emkit.engine.accelerate",
+    "testing": "emkit.testing",
 }
 
 __all__ = ["em", "EMResult", "Model", "DiscreteLatentModel", "ConvergenceWarning",

@@ -44,25 +44,11 @@ from typing import Any
 import numpy as np
 
 from emkit.core.arrays import to_numpy
+from emkit.estimators.registry import ESTIMATORS, estimator_class
 
 FORMAT_NAME = "emkit-model"
 FORMAT_VERSION = 1
 JSON_NAME = "emkit.json"
-
-#: estimator name -> module that defines it (fixed in code, never read from a file)
-ESTIMATORS: dict[str, str] = {
-    "BinomialMixture": "emkit.models.mixture",
-    "PoissonMixture": "emkit.models.mixture",
-    "ExponentialMixture": "emkit.models.mixture",
-    "NormalMixture": "emkit.models.mixture",
-    "BernoulliMixture": "emkit.models.mixture",
-    "CategoricalMixture": "emkit.models.mixture",
-    "MultivariateNormalMixture": "emkit.models.mixture",
-    "FiniteMixture": "emkit.models.mixture",
-    "Exponential": "emkit.models.exponential",
-    "AlleleFrequencies": "emkit.models.alleles",
-    "GaussianMixture": "emkit.models.gaussian",
-}
 
 # classes registered at run time by code (e.g. a user's own estimator), by name
 _REGISTERED: dict[str, type] = {}
@@ -111,7 +97,7 @@ def _registry_name(estimator) -> str:
         if registered is cls:
             return name
     name = cls.__name__
-    if ESTIMATORS.get(name) == cls.__module__:
+    if name in ESTIMATORS and estimator_class(name) is cls:
         return name
     raise ValueError(f"cannot save a {name}: only emkit estimators and classes added with "
                      f"emkit.io.register_estimator can be saved and loaded")

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from emkit.engine import EMResult, em
+from emkit.estimators.settings import ENGINE_SETTING_NAMES, Setting, build_init, settings_doc, validate_settings
 from emkit.models.base import Model
 
 def not_fitted_error(message: str) -> Exception:
@@ -31,9 +32,9 @@ def not_fitted_error(message: str) -> Exception:
     return NotFittedError(message)
 
 
-#: settings every estimator passes straight to :func:`emkit.em`
-ENGINE_SETTINGS = ("tol", "stop", "max_iter", "n_init", "random_state", "fixed", "accelerate",
-                   "algorithm", "burn_in", "check_monotone", "chunk_size", "callback", "keep_history")
+#: settings every estimator passes straight to :func:`emkit.em` (declared in
+#: :mod:`emkit.estimators.settings`)
+ENGINE_SETTINGS = ENGINE_SETTING_NAMES
 
 
 @functools.lru_cache(maxsize=None)
@@ -45,7 +46,26 @@ def _param_names(init) -> tuple[str, ...]:
 
 
 class EMEstimator:
-    """Base class of the public estimators (fit / score / standard errors / save)."""
+    """Base class of the public estimators (fit / score / standard errors / save).
+
+    A subclass declares its constructor arguments once, as ``_settings = declare(...)`` (see
+    :mod:`emkit.estimators.settings`); its ``__init__`` is then written from them, and
+    :meth:`_validate_settings` checks them when ``fit`` starts.
+    """
+
+    #: the constructor arguments, with defaults, constraints and documentation
+    _settings: tuple[Setting, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_settings" in cls.__dict__ and "__init__" not in cls.__dict__:
+            cls.__init__ = build_init(cls._settings, cls.__qualname__)
+        if cls.__doc__ and "{settings}" in cls.__doc__:
+            cls.__doc__ = cls.__doc__.replace("{settings}", settings_doc(cls._settings))
+
+    def _validate_settings(self) -> None:
+        """Check every declared setting against its constraint (ValueError naming it)."""
+        validate_settings(self, type(self)._settings)
 
     # ------------------------------------------------------------- sklearn parameter protocol
     @classmethod

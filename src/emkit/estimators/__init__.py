@@ -1,0 +1,1 @@
+"""scikit-learn-style estimators on the EM engine (see :mod:`emkit.estimators.registry`)."""
