@@ -23,7 +23,9 @@ install-test: $(VENV)/bin/activate
 	$(PIP) install --quiet "torch==2.13.0"
 	$(PIP) install --quiet -e ".[test]"
 
+# lint-imports checks the floors of docs/architecture.md (contracts in pyproject.toml)
 test: install-test
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: install-test

@@ -8,7 +8,6 @@ import json
 import re
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -271,12 +270,10 @@ def test_main_help_and_version(capsys):
 
 def test_demo_routes_to_emkit_demo(monkeypatch):
     seen = []
-    fake = types.ModuleType("emkit.demo")
-    fake.main = lambda argv: seen.append(argv) or 0
-    monkeypatch.setitem(sys.modules, "emkit.demo", fake)
+    monkeypatch.setattr(cli, "demo_main", lambda argv: seen.append(argv) or 0)
     assert cli.main(["demo", "--plots", "somewhere"]) == 0
     assert seen == [["--plots", "somewhere"]]
-    fake.main = lambda argv: 3
+    monkeypatch.setattr(cli, "demo_main", lambda argv: 3)
     assert cli.main(["demo"]) == 3
 
 

@@ -11,8 +11,9 @@ import pytest
 from scipy import optimize, stats
 
 import emkit
-from emkit.models.gaussian_kernels import triu_pairs
-from emkit.models.gaussian import EmptyComponentWarning, GaussianMixtureModel, kmeans
+from emkit.models.covariance import triu_pairs
+from emkit.models.gaussian import EmptyComponentWarning, GaussianMixtureModel
+from emkit.models.kmeans import kmeans
 
 TYPES = ("full", "tied", "diag", "spherical")
 FAITHFUL = emkit.datasets.load_faithful()

@@ -11,6 +11,7 @@ from scipy.optimize import minimize
 
 import emkit
 from emkit import inference
+from emkit.core.data import Data
 
 from contract_models import LINKAGE, Y_LINKAGE, Linkage, TwoPoisson
 
@@ -252,7 +253,7 @@ def test_parametric_bootstrap_agrees_with_sem_on_simulated_mixture():
     z = rng.random(600) < 0.4
     raw = np.where(z, rng.poisson(1.0, 600), rng.poisson(6.0, 600)).astype(float)
     x, w = np.unique(raw, return_counts=True)
-    data = (x, w.astype(float))
+    data = Data(("X", "sample_weight"), (x, w.astype(float)))   # the counts, found by name
     fit = emkit.em(TwoPoisson(), data, stop="params_maxabs", tol=1e-9, accelerate="squarem", max_iter=500)
     sem_se = inference.sem(fit, data).standard_errors
     boot = inference.bootstrap(fit, data, kind="parametric", n_boot=200, random_state=3)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
+import pickle
 import zipfile
 
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 
 import emkit
 from emkit import io as emio
+from emkit.estimators import modelfile
 from emkit.estimators.mixture_base import MixtureEstimator
 
 from contract_models import TwoPoisson
@@ -138,7 +141,7 @@ def test_unfitted_estimator_round_trips(tmp_path):
 
 
 def test_special_values_round_trip(tmp_path):
-    enc = emio._Encoder()
+    enc = modelfile._Encoder()
     value = {"a": (1, 2.5, float("nan")), "b": [True, None, "x"], 3: np.float32(1.5),
              "__odd__": np.arange(3, dtype=np.int16)}
     encoded = enc.encode(value)
@@ -149,7 +152,7 @@ def test_special_values_round_trip(tmp_path):
             with z.open(name, "w") as fh:
                 np.save(fh, arr)
     with zipfile.ZipFile(path) as z:
-        out = emio._Decoder(z, str(path)).decode(encoded)
+        out = modelfile._Decoder(z, str(path)).decode(encoded)
     assert out["a"][:2] == (1, 2.5) and np.isnan(out["a"][2]) and isinstance(out["a"], tuple)
     assert out["b"] == [True, None, "x"]
     assert out[3].dtype == np.float32 and out[3] == 1.5
@@ -221,6 +224,25 @@ def test_flipped_bytes_are_caught(tiny_fit, saved, tmp_path):
                 assert "bad.emkit" in str(exc)
             else:
                 _assert_same_fit(tiny_fit, loaded)
+
+
+def test_damaged_end_of_a_compressed_member_is_caught(saved, tmp_path):
+    # zipfile reads a member only up to its stated size and checks the CRC of those bytes, so
+    # damage to the end-of-stream code in the last byte of a deflate stream (which then decodes
+    # to the same bytes followed by more) used to load silently; the loader checks that every
+    # stream ends exactly where the archive says
+    raw = saved.read_bytes()
+    with zipfile.ZipFile(saved) as z:
+        ends = [i.header_offset + 30 + len(i.filename) + len(i.extra) + i.compress_size - 1
+                for i in z.infolist() if i.compress_type == zipfile.ZIP_DEFLATED]
+    assert ends
+    for pos in ends:
+        bad = bytearray(raw)
+        bad[pos] ^= 0xFF
+        p = tmp_path / "end.emkit"
+        p.write_bytes(bytes(bad))
+        with pytest.raises(ValueError, match="end.emkit: member .* is corrupted"):
+            emkit.load(p)
 
 
 def test_zip_without_header(saved, tmp_path):
@@ -337,7 +359,7 @@ def test_unstorable_settings_are_dropped_and_listed(tmp_path):
 
 
 def test_oversized_members_are_refused(saved, monkeypatch):
-    monkeypatch.setattr(emio, "MAX_UNCOMPRESSED_BYTES", 100)
+    monkeypatch.setattr(modelfile, "MAX_UNCOMPRESSED_BYTES", 100)
     with pytest.raises(ValueError, match="would expand to .* bytes"):
         emkit.load(saved)
 
@@ -348,3 +370,58 @@ def test_deeply_nested_json_is_refused(tmp_path):
         z.writestr("emkit.json", "[" * 100000 + "]" * 100000)
     with pytest.raises(ValueError, match="deep.emkit: emkit.json is (nested too deeply|not valid JSON)"):
         emkit.load(p)
+
+
+# --------------------------------------------------------------------------- no training data in state
+def _poisson_rows(n, seed=0):
+    rng = np.random.default_rng(seed)
+    z = rng.random(n) < 0.4
+    return np.where(z, rng.poisson(1.3, n), rng.poisson(2.7, n)).astype(float)
+
+
+def test_pickles_and_files_do_not_grow_with_the_rows(tmp_path):
+    sizes = {}
+    for n in (2_000, 200_000):
+        # the same number of iterations, so that the traces have the same length
+        est = emkit.PoissonMixture(2, random_state=0, tol=0.0, max_iter=30).fit(_poisson_rows(n))
+        sizes[n] = (len(pickle.dumps(est)), est.save(tmp_path / f"p{n}.emkit").stat().st_size)
+        assert "_fit_data" not in vars(pickle.loads(pickle.dumps(est)))
+        assert "_fit_data" not in vars(copy.deepcopy(est))
+    # 200,000 rows are 1.6 MB of float64; the sizes differ only by the encoding of the numbers
+    assert abs(sizes[200_000][0] - sizes[2_000][0]) < 200
+    assert abs(sizes[200_000][1] - sizes[2_000][1]) < 200
+
+
+def test_standard_errors_after_load_or_unpickle_take_the_data(tmp_path):
+    x, w = HASSELBLAD["deaths"], HASSELBLAD["freq"]
+    est = emkit.PoissonMixture(2, weights_init=[0.3, 0.7], rates_init=[1.0, 2.5], stop="params_maxabs",
+                               tol=1e-10).fit(x, sample_weight=w)
+    expected = est.standard_errors("sem")
+    for again in (pickle.loads(pickle.dumps(est)), emkit.load(est.save(tmp_path / "h.emkit"))):
+        with pytest.raises(ValueError, match=r"standard_errors\(\) needs the training data.*pass data="):
+            again.standard_errors("sem")
+        with pytest.raises(ValueError, match=r"covariance\(\) needs the training data.*pass data="):
+            again.covariance("hessian")
+        got = again.standard_errors("sem", data=again.model_data(x, sample_weight=w))
+        for group in expected:
+            np.testing.assert_array_equal(got[group], expected[group])
+        # predictions need no training data
+        np.testing.assert_array_equal(again.predict_proba(x), est.predict_proba(x))
+    # one data argument: data= takes what fit took
+    moths = emkit.datasets.load_peppered_moth()
+    moth = emkit.AlleleFrequencies.from_dominance("C>I>T", names={"C": "carbonaria", "I": "insularia",
+                                                                  "T": "typica"}).fit(moths)
+    loaded = emkit.load(moth.save(tmp_path / "m.emkit"))
+    np.testing.assert_array_equal(loaded.standard_errors("sem", data=moths)["frequencies"],
+                                  moth.standard_errors("sem")["frequencies"])
+
+
+def test_one_not_fitted_error():
+    from emkit.estimators.base import NotFittedError
+
+    for est in (TinyPoissonMixture(), emkit.PoissonMixture(2), emkit.Exponential()):
+        with pytest.raises((ValueError, AttributeError), match="not fitted yet") as info:
+            est.standard_errors("sem")
+        sklearn = pytest.importorskip("sklearn.exceptions")
+        assert type(info.value) in (sklearn.NotFittedError, NotFittedError)
+        assert isinstance(info.value, ValueError) and isinstance(info.value, AttributeError)

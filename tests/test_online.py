@@ -55,7 +55,7 @@ def test_recursion_is_stepwise_averaging_of_per_row_statistics():
     np.testing.assert_allclose(est.online_stats_["sx"], s1["sx"] / 2000, rtol=1e-8)
 
     theta1 = est.params_
-    online.partial_fit(est, second, step_decay=0.75, step_offset=2.0)
+    est.partial_fit(second, step_decay=0.75, step_offset=2.0)
     g = (1 + 2.0) ** -0.75
     s_batch = model.e_step((second, np.ones(300)), theta1)[0]
     expected = {k: (1 - g) * np.asarray(s1[k]) / 2000 + g * np.asarray(s_batch[k]) / 300 for k in s1}
@@ -146,11 +146,11 @@ def test_fixed_groups_stay_fixed_online():
 def test_online_errors():
     x = poisson_stream(5, 100)
     with pytest.raises(ValueError, match="step_decay"):
-        online.partial_fit(TwoPoissonEstimator(), x, step_decay=0.5)
+        TwoPoissonEstimator().partial_fit(x, step_decay=0.5)
     with pytest.raises(ValueError, match="step_decay"):
-        online.partial_fit(TwoPoissonEstimator(), x, step_decay=1.5)
+        TwoPoissonEstimator().partial_fit(x, step_decay=1.5)
     with pytest.raises(ValueError, match="step_offset"):
-        online.partial_fit(TwoPoissonEstimator(), x, step_offset=-1)
+        TwoPoissonEstimator().partial_fit(x, step_offset=-1)
     with pytest.raises(ValueError, match="non-empty"):
         TwoPoissonEstimator().partial_fit(np.array([]))
     with pytest.raises(ValueError, match="no observations"):

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import importlib
 
-from emkit.execution.threads import get_num_threads, set_num_threads
-from emkit.engine import ConvergenceWarning, EMResult, MonotonicityError, MonotonicityWarning, em
-from emkit.models.base import DiscreteLatentModel, Model
-from emkit.estimators.registry import ESTIMATORS, FUNCTIONS
+from emkit._version import __version__
 from emkit.core.params import Positive, Real, Simplex, SymmetricPositiveDefinite, UnitInterval
+from emkit.engine import ConvergenceWarning, EMResult, MonotonicityError, MonotonicityWarning, em
+from emkit.estimators.registry import ESTIMATORS, FUNCTIONS
+from emkit.execution.threads import get_num_threads, set_num_threads
+from emkit.models.base import DiscreteLatentModel, Model
 
-__version__ = "0.1.0"
-
-# Public names defined in submodules, imported on first use so `import emkit` stays light.
+# Public names defined in submodules, imported on first use so `import emkit` stays light; the
+# estimators come from the one registry (emkit.estimators.registry).
 _LAZY = {
     **ESTIMATORS,
     **FUNCTIONS,

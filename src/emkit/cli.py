@@ -23,18 +23,84 @@ import math
 import re
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+import emkit
+from emkit import plot
+from emkit.core.arrays import to_numpy
+from emkit.demo import main as demo_main
+from emkit.estimators.registry import estimator_class, registry_name
+from emkit.io import load as load_model
+from emkit.progress import FitProgress
 
 try:
     import click
 except ImportError:  # pragma: no cover - exercised only without the extra
     click = None
 
-MODELS = ("gaussian", "poisson", "binomial", "exponential")
 MISSING = {"", "na", "nan", "n/a", "null"}
+
+
+# --------------------------------------------------------------------------- what the CLI knows of estimators
+@dataclass(frozen=True)
+class Feeding:
+    """How the command line feeds data to one estimator class (see :data:`FEEDING`)."""
+
+    #: NaN entries are missing values that EM fills in (otherwise every value is required)
+    missing_values: bool = False
+    #: one selected column goes in as a 1-D array
+    vector: bool = False
+    #: successes out of trials: the data methods take ``trials=`` (and the first column)
+    trials: bool = False
+    #: ``fit`` takes ``sample_weight=``
+    weights: bool = True
+
+
+#: the one table of per-estimator facts, by registry name (other estimators: the defaults)
+FEEDING: dict[str, Feeding] = {
+    "GaussianMixture": Feeding(missing_values=True),
+    "PoissonMixture": Feeding(vector=True),
+    "BinomialMixture": Feeding(vector=True, trials=True),
+    "ExponentialMixture": Feeding(vector=True),
+    "NormalMixture": Feeding(vector=True),
+    "Exponential": Feeding(missing_values=True, vector=True, weights=False),
+}
+
+
+@dataclass(frozen=True)
+class CliModel:
+    """One choice of ``--model``."""
+
+    #: registry name of the estimator fitted
+    estimator: str
+    #: registry name of the estimator for ``--components 1`` (None: ``estimator``)
+    single: str | None = None
+    #: default ``--components``
+    components: int = 2
+    #: the data is exactly one column
+    one_column: bool = False
+    #: ``--covariance-type`` applies
+    covariance_type: bool = False
+    #: ``--plot`` also draws snapshots of the fit (2-D data), which needs the parameter history
+    snapshots: bool = False
+
+
+#: the ``--model`` choices
+MODELS: dict[str, CliModel] = {
+    "gaussian": CliModel("GaussianMixture", covariance_type=True, snapshots=True),
+    "poisson": CliModel("PoissonMixture"),
+    "binomial": CliModel("BinomialMixture"),
+    "exponential": CliModel("ExponentialMixture", single="Exponential", components=1, one_column=True),
+}
+
+
+def feeding(estimator) -> Feeding:
+    """The :class:`Feeding` of an estimator (by its registry name)."""
+    return FEEDING.get(registry_name(type(estimator)) or "", Feeding())
 
 
 # --------------------------------------------------------------------------- errors
@@ -226,7 +292,7 @@ def _data_columns(table: Table, model: str, opts: dict) -> dict:
     spec: dict[str, Any] = {"weights": opts.get("weights")}
     if spec["weights"] is not None:
         table.index(spec["weights"])
-    if model == "binomial":
+    if FEEDING[MODELS[model].estimator].trials:
         successes = opts.get("successes")
         if successes is None:
             named = _split_names(opts.get("columns") or ())
@@ -234,7 +300,7 @@ def _data_columns(table: Table, model: str, opts: dict) -> dict:
         table.index(successes)
         trials = opts.get("trials")
         if trials is None:
-            raise click.UsageError("--model binomial needs --trials COLUMN or --trials NUMBER")
+            raise click.UsageError(f"--model {model} needs --trials COLUMN or --trials NUMBER")
         try:
             number = float(trials)
         except ValueError:
@@ -253,8 +319,8 @@ def _data_columns(table: Table, model: str, opts: dict) -> dict:
         columns = named
     else:
         columns = [n for n in table.names if n != spec["weights"]]
-    if model == "exponential" and len(columns) != 1:
-        raise click.UsageError(f"--model exponential takes one column; {table.path} has "
+    if MODELS[model].one_column and len(columns) != 1:
+        raise click.UsageError(f"--model {model} takes one column; {table.path} has "
                                f"{', '.join(columns)}: choose one with --columns")
     spec["X"] = columns
     return spec
@@ -268,29 +334,23 @@ def _make_estimator(model: str, components: int, opts: dict, callback):
 
 
 def _build_estimator(model: str, components: int, opts: dict, callback):
-    import emkit
-
+    choice = MODELS[model]
     settings = _engine_settings(opts)
     if callback is not None:
         settings["callback"] = callback
-    if model == "gaussian":
-        if opts.get("covariance_type"):
-            settings["covariance_type"] = opts["covariance_type"]
-        if opts.get("plot"):
-            settings["keep_history"] = True  # for the snapshots picture
-        return emkit.GaussianMixture(components, **settings)
     if opts.get("covariance_type"):
-        raise click.UsageError("--covariance-type applies to --model gaussian only")
-    if model == "poisson":
-        return emkit.PoissonMixture(components, **settings)
-    if model == "binomial":
-        return emkit.BinomialMixture(components, **settings)
-    if components == 1:  # the one-rate model handles missing values (NaN) by EM
+        if not choice.covariance_type:
+            raise click.UsageError("--covariance-type applies to --model "
+                                   + " | ".join(m for m, c in MODELS.items() if c.covariance_type) + " only")
+        settings["covariance_type"] = opts["covariance_type"]
+    if opts.get("plot") and choice.snapshots:
+        settings["keep_history"] = True  # for the snapshots picture
+    if components == 1 and choice.single is not None:  # e.g. the one-rate model handles NaN by EM
         if "algorithm" in settings:
-            raise click.UsageError(f"--algorithm {settings['algorithm']} needs a mixture; "
-                                   "the one-component exponential model has no discrete latent variable")
-        return emkit.Exponential(**settings)
-    return emkit.ExponentialMixture(components, **settings)
+            raise click.UsageError(f"--algorithm {settings['algorithm']} needs a mixture; the one-component "
+                                   f"{model} model has no discrete latent variable")
+        return estimator_class(choice.single)(**settings)
+    return estimator_class(choice.estimator)(components, **settings)
 
 
 def _check_fixed(estimator, opts: dict) -> None:
@@ -299,7 +359,7 @@ def _check_fixed(estimator, opts: dict) -> None:
     if not names:
         return
     try:
-        groups = list(estimator._make_model().param_spec)
+        groups = list(estimator.param_groups())
     except Exception:  # the fit itself will report a model that cannot be built
         return
     unknown = [n for n in names if n not in groups]
@@ -308,33 +368,30 @@ def _check_fixed(estimator, opts: dict) -> None:
                                  f"this model has {', '.join(groups)}", param_hint="--fixed")
 
 
-def _fit_arguments(table: Table, model: str, spec: dict, estimator) -> tuple[tuple, dict]:
+def _fit_arguments(table: Table, spec: dict, estimator) -> tuple[tuple, dict]:
     x = table.select(spec["X"])
-    # GaussianMixture and the one-rate Exponential treat NaN as missing values (latent, by EM)
-    handles_missing = type(estimator).__name__ in ("GaussianMixture", "Exponential")
-    needs_complete = [] if handles_missing else list(spec["X"])
+    feed = feeding(estimator)
+    needs_complete = [] if feed.missing_values else list(spec["X"])
     if spec.get("weights"):
         needs_complete.append(spec["weights"])
     if isinstance(spec.get("trials"), str):
         needs_complete.append(spec["trials"])
     table.require_complete(needs_complete)
     kwargs: dict[str, Any] = {}
-    if model == "binomial":
+    if feed.trials:
         trials = spec["trials"]
         kwargs["trials"] = table.column(trials) if isinstance(trials, str) else trials
         x = x[:, 0]
-    elif model in ("poisson", "exponential") and x.shape[1] == 1:
+    elif feed.vector and x.shape[1] == 1:
         x = x[:, 0]
     if spec.get("weights"):
-        if type(estimator).__name__ == "Exponential":
-            raise click.UsageError("--weights is not supported for a one-component exponential model")
+        if not feed.weights:
+            raise click.UsageError(f"--weights is not supported by {type(estimator).__name__}")
         kwargs["sample_weight"] = table.column(spec["weights"])
     return (x,), kwargs
 
 
 def _run_fit(estimator, args, kwargs, path: str, quiet: bool):
-    from emkit.progress import FitProgress
-
     progress = estimator.callback if hasattr(estimator, "callback") else None
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -355,8 +412,6 @@ def _run_fit(estimator, args, kwargs, path: str, quiet: bool):
 
 
 def _jsonable(value: Any) -> Any:
-    from emkit.core.arrays import to_numpy
-
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -378,11 +433,9 @@ def _criteria(estimator, args, kwargs) -> dict:
         method = getattr(estimator, name, None)
         if method is None:
             continue
+        extra = {"trials": kwargs["trials"]} if feeding(estimator).trials else {}
         try:
-            if type(estimator).__name__ == "BinomialMixture":
-                out[name] = float(method(args[0], trials=kwargs["trials"], sample_weight=kwargs.get("sample_weight")))
-            else:
-                out[name] = float(method(args[0], sample_weight=kwargs.get("sample_weight")))
+            out[name] = float(method(args[0], **extra, sample_weight=kwargs.get("sample_weight")))
         except (TypeError, ValueError, AttributeError, NotImplementedError):
             pass
     return out
@@ -403,11 +456,8 @@ def _format_value(value: Any, se: Any = None) -> str:
 
 def _print_summary(console, estimator, path: str, spec: dict, ses: dict | None, criteria: dict,
                    se_method: str | None = None) -> None:
-    from rich.table import Table as RichTable
-
-    from emkit.core.arrays import to_numpy
-
     from rich.markup import escape
+    from rich.table import Table as RichTable
 
     params = {k: to_numpy(v) for k, v in estimator.params_.items()}
     k = getattr(estimator, "n_components", None)
@@ -453,21 +503,19 @@ def _print_summary(console, estimator, path: str, spec: dict, ses: dict | None, 
 
 
 def _write_plots(target: Path, estimator, model: str, args, kwargs, spec) -> list[Path]:
-    from emkit import plot
-
     target.parent.mkdir(parents=True, exist_ok=True)
     written = []
     ax = plot.trace(estimator)
     ax.figure.savefig(target)
     written.append(target)
     x = args[0]
-    if model == "gaussian" and np.ndim(x) == 2 and x.shape[1] >= 2:
+    if MODELS[model].snapshots and np.ndim(x) == 2 and x.shape[1] >= 2:
         fig = plot.snapshots(x, estimator, feature_names=spec["X"])
         extra = target.with_name(f"{target.stem}_snapshots{target.suffix}")
         fig.savefig(extra)
         written.append(extra)
     elif hasattr(estimator, "predict_proba") and np.ndim(x) == 1:
-        data_kwargs = {"trials": kwargs["trials"]} if model == "binomial" else {}
+        data_kwargs = {"trials": kwargs["trials"]} if feeding(estimator).trials else {}
         ax = plot.posterior(estimator, x, **data_kwargs)
         extra = target.with_name(f"{target.stem}_posterior{target.suffix}")
         ax.figure.savefig(extra)
@@ -498,7 +546,7 @@ if click is not None:
 
     @cli.command()
     @click.argument("data", type=click.Path(dir_okay=False))
-    @click.option("--model", "-m", type=click.Choice(MODELS), required=True, help="Component family.")
+    @click.option("--model", "-m", type=click.Choice(list(MODELS)), required=True, help="Component family.")
     @click.option("--components", "-k", type=click.IntRange(min=1), default=None,
                   help="Number of components (default 2; 1 for exponential).")
     @click.option("--covariance-type", type=click.Choice(["full", "tied", "diag", "spherical"]),
@@ -519,13 +567,11 @@ if click is not None:
         """Fit a mixture (or the exponential model) to DATA (CSV, TSV or Parquet) by EM."""
         from rich.console import Console
 
-        from emkit.progress import FitProgress
-
         if opts.get("accelerate") and opts.get("algorithm") != "em":
             raise click.UsageError("--accelerate applies to --algorithm em only")
         if opts.get("plot") and Path(opts["plot"]).suffix.lower() != ".png":
             raise click.BadParameter(f"{opts['plot']!r} must end in .png", param_hint="--plot")
-        components = components or (1 if model == "exponential" else 2)
+        components = components or MODELS[model].components
         table = read_table(data)
         spec = _data_columns(table, model, opts)
         try:
@@ -538,7 +584,7 @@ if click is not None:
         if "callback" in settings:
             estimator.set_params(callback=progress)
         _check_fixed(estimator, opts)
-        args, kwargs = _fit_arguments(table, model, spec, estimator)
+        args, kwargs = _fit_arguments(table, spec, estimator)
         _run_fit(estimator, args, kwargs, data, opts["quiet"])
         # which columns fed the fit, saved with the model so `emkit predict` reads the same ones
         estimator.cli_data_ = {k: v for k, v in spec.items() if v is not None}
@@ -585,7 +631,6 @@ if click is not None:
     def select(data: str, components: str, covariance_types: tuple, columns: tuple, criterion: str,
                **opts: Any) -> None:
         """Compare Gaussian mixtures on DATA by BIC and ICL and name the winner."""
-        import emkit
         from rich.console import Console
         from rich.table import Table as RichTable
 
@@ -613,7 +658,6 @@ if click is not None:
         best = next((r for r in finite if best_params and all(r.get(k) == v for k, v in best_params.items())),
                     min(finite, key=lambda r: r[criterion]))
         if opts.get("plot"):
-            from emkit import plot
             plot.bic(records).figure.savefig(opts["plot"])
         if opts["as_json"]:
             click.echo(json.dumps(_jsonable({"file": data, "columns": names, "criterion": criterion,
@@ -649,34 +693,33 @@ if click is not None:
     @click.option("--output", "-o", type=click.Path(dir_okay=False), help="CSV file to write (default: stdout).")
     def predict(model_file: str, data: str, columns: tuple, trials: str | None, output: str | None) -> None:
         """Write the most probable component and membership probabilities of each row of DATA."""
-        import emkit
-
         try:
-            estimator = emkit.load(model_file)
+            estimator = load_model(model_file)
         except ValueError as exc:
             raise DataError(str(exc)) from None
         if not hasattr(estimator, "predict_proba"):
             raise DataError(f"{model_file}: a {type(estimator).__name__} has no components to predict")
-        if not hasattr(estimator, "params_"):
+        if not estimator.__sklearn_is_fitted__():
             raise DataError(f"{model_file}: the model is not fitted")
         table = read_table(data)
         stored = getattr(estimator, "cli_data_", {}) or {}
         names = _split_names(columns) or [str(n) for n in stored.get("X", [])] or table.names
         x = table.select(names)
-        if type(estimator).__name__ != "GaussianMixture":  # it predicts rows with missing values too
+        feed = feeding(estimator)
+        if not feed.missing_values:  # an estimator that fills in missing values predicts such rows too
             table.require_complete(names)
         kwargs: dict[str, Any] = {}
-        if type(estimator).__name__ == "BinomialMixture":
+        if feed.trials:
             x = x[:, 0]
             spec = trials if trials is not None else stored.get("trials")
             if spec is None:
-                raise click.UsageError("this binomial model needs --trials COLUMN or NUMBER")
+                raise click.UsageError(f"this {type(estimator).__name__} model needs --trials COLUMN or NUMBER")
             try:
                 kwargs["trials"] = float(spec)
             except ValueError:
                 kwargs["trials"] = table.column(str(spec))
                 table.require_complete([str(spec)])
-        elif x.shape[1] == 1 and type(estimator).__name__ in ("PoissonMixture", "ExponentialMixture", "NormalMixture"):
+        elif feed.vector and x.shape[1] == 1:
             x = x[:, 0]
         try:
             proba = np.asarray(estimator.predict_proba(x, **kwargs), dtype=float)
@@ -698,18 +741,14 @@ if click is not None:
     @click.argument("args", nargs=-1, type=click.UNPROCESSED)
     def demo(args: tuple) -> None:
         """Run the seeds' worked examples (emkit demo [--plots DIR])."""
-        from emkit.demo import main as demo_main
-
         code = demo_main(list(args))
         if code:
             raise SystemExit(code)
 
 
 def _selection_records(selection: Any) -> list[dict]:
-    from emkit.plot import _records
-
     records = []
-    for r in _records(selection):
+    for r in selection.table:
         records.append({k: (v.item() if hasattr(v, "item") and np.ndim(v) == 0 else v) for k, v in r.items()})
     return records
 
@@ -719,7 +758,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if click is None:
         if argv[:1] == ["demo"]:
-            from emkit.demo import main as demo_main
             return int(demo_main(argv[1:]) or 0)
         print("emkit: the command line needs click and rich: pip install 'emkit[cli]'", file=sys.stderr)
         return 2

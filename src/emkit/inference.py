@@ -8,10 +8,15 @@ chunked and Dask data work too), ``complete_loglik`` (supplemented EM), ``loglik
 What to pass
     Each function takes the *fit* first, in one of three forms:
 
-    * a fitted estimator: ``standard_errors(coins, method="sem")`` (the same as
-      ``coins.standard_errors("sem")``);
+    * a model, its data and a result or a parameter dict: ``sem(model, data, result)``;
     * an :class:`~emkit.engine.EMResult` and its data: ``standard_errors(result, data=data)``;
-    * a model, its data and a result or a parameter dict: ``sem(model, data, result)``.
+    * a fitted estimator: ``standard_errors(coins, method="sem")``. This module does not look
+      inside estimators: it asks the estimator, whose ``covariance(method, data=...)`` method
+      passes its model, data and result back here (the same as
+      ``coins.standard_errors("sem")``).
+
+    The EM map, its Jacobian, the Hessian, the refinement of the MLE and the bootstrap refits
+    all run on the engine's public :class:`~emkit.engine.EMMap` and :func:`~emkit.engine.em`.
 
 Methods
     ``"sem"``
@@ -64,10 +69,11 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from emkit.core.arrays import to_numpy
-from emkit.engine import EMResult, check_random_state, em, statistics_pass
-from emkit.models.base import DiscreteLatentModel, Model
+from emkit.core.arrays import asarray_like, to_numpy
+from emkit.core.data import ROW_WEIGHTS, Data
 from emkit.core.params import ParamSpace, flatten_full
+from emkit.engine import EMMap, EMResult, check_random_state, em
+from emkit.models.base import DiscreteLatentModel, Model
 
 METHODS = ("sem", "hessian", "bootstrap")
 BOOTSTRAP_KINDS = ("nonparametric", "parametric")
@@ -155,8 +161,22 @@ class _Fit:
     chunk_size: int | None
 
 
+def _is_estimator(fit: Any) -> bool:
+    """An estimator-like object (it answers ``covariance(method, data=...)`` itself)."""
+    return (not isinstance(fit, (EMResult, Model)) and callable(getattr(fit, "covariance", None))
+            and callable(getattr(fit, "get_params", None)))
+
+
+def _ask_estimator(fit: Any, method: str, data: Any, result: Any, **kwargs: Any) -> CovarianceResult:
+    """A fitted estimator computes its own covariance (it passes its model, data and result
+    back to this module); nothing here reads an estimator's attributes."""
+    if result is not None:
+        raise ValueError(f"with a fitted {type(fit).__name__}, pass no result: the estimator holds its fit")
+    return fit.covariance(method, data=data, **kwargs)
+
+
 def _resolve(fit: Any, data: Any = None, result: Any = None, fixed: Any = None) -> _Fit:
-    """Turn an estimator / EMResult / (model, data, result-or-params) into one description."""
+    """Turn an EMResult / (model, data, result-or-params) into one description."""
     if isinstance(fit, EMResult):
         if data is None:
             raise ValueError("an EMResult does not keep its data: pass data=(the data tuple given to em())")
@@ -169,19 +189,11 @@ def _resolve(fit: Any, data: Any = None, result: Any = None, fixed: Any = None) 
         res = result if isinstance(result, EMResult) else None
         if res is None and not isinstance(result, Mapping):
             raise ValueError(f"result must be an EMResult or a dict of parameters, got {type(result).__name__}")
-    elif hasattr(fit, "model_") and hasattr(fit, "result_"):
-        res, model = fit.result_, fit.model_
-        if getattr(res, "algorithm", "em") == "online":
-            raise ValueError(f"{type(fit).__name__} was fitted by partial_fit (online EM); standard "
-                             "errors need a batch fit: call fit() on the data")
-        if data is None:
-            data = getattr(fit, "_fit_data", None)
-            if data is None:
-                raise ValueError(f"{type(fit).__name__} does not hold its training data; pass data=")
-    elif hasattr(fit, "get_params") and hasattr(fit, "fit"):
-        raise ValueError(f"this {type(fit).__name__} is not fitted yet; call fit() first")
     else:
         raise ValueError(f"expected a fitted estimator, an EMResult or a Model, got {type(fit).__name__}")
+    if res is not None and res.algorithm == "online":
+        raise ValueError(f"{model.display_name} was fitted by partial_fit (online EM); standard errors "
+                         "need a batch fit: call fit() on the data")
     if not isinstance(data, tuple):
         data = (data,)
     if res is not None and res.algorithm in ("hard", "stochastic"):
@@ -334,7 +346,7 @@ def _full_to_free_info(info_full: np.ndarray, model: Model, space: ParamSpace) -
 def _refine(fit: _Fit, tol: float, max_iter: int) -> dict:
     """Converge the MLE tightly from the fitted values (SQUAREM-accelerated, monotone)."""
     with np.errstate(all="ignore"):
-        loglik = float(statistics_pass(fit.model, fit.data, fit.params, chunk_size=fit.chunk_size)[1])
+        loglik = EMMap(fit.model, fit.data, fixed=fit.fixed, chunk_size=fit.chunk_size).loglik(fit.params)
     if not math.isfinite(loglik):
         raise ValueError(f"{fit.model.display_name}: the log-likelihood at the fitted parameters is "
                          f"{loglik}; the fit is on the boundary of the parameter space (a probability "
@@ -358,24 +370,16 @@ def em_jacobian(model: Model, data: tuple, params: dict, fixed=(), *, rel_step: 
     ``(J, space)``. At the MLE, J = I_oc^{-1} I_mis and its eigenvalues are the fractions of
     missing information.
     """
-    space = ParamSpace(model.param_spec, params, fixed)
+    em_map = EMMap(model, data, fixed=fixed, chunk_size=chunk_size)
+    space = em_map.start(params)
     vec = space.to_vector(params)
     steps = _fit_steps_inside(space, vec, _steps(space, vec, rel_step), model)
-
-    def em_map(v):
-        p = space.from_vector(v)
-        stats, _ = statistics_pass(model, data, p, chunk_size=chunk_size)
-        new = dict(model.m_step(stats, p))
-        for name in space.fixed:
-            new[name] = p[name]
-        return space.to_vector(new)
-
     q = len(vec)
     jac = np.zeros((q, q))
     for j in range(q):
         e = np.zeros(q)
         e[j] = steps[j]
-        jac[:, j] = (em_map(vec + e) - em_map(vec - e)) / (2 * steps[j])
+        jac[:, j] = (em_map.on_vector(vec + e) - em_map.on_vector(vec - e)) / (2 * steps[j])
     return jac, space
 
 
@@ -388,7 +392,7 @@ def complete_information(model: Model, data: tuple, params: dict, fixed=(), *, r
     used when it has one. Returns ``(I_oc, space)``.
     """
     space = ParamSpace(model.param_spec, params, fixed)
-    stats, _ = statistics_pass(model, data, params, chunk_size=chunk_size)
+    stats, _ = EMMap(model, data, fixed=fixed, chunk_size=chunk_size).e_step(params)
     analytic = getattr(model, "complete_information", None)
     if callable(analytic):
         return _full_to_free_info(analytic(stats, params), model, space), space
@@ -424,6 +428,7 @@ def observed_information(model: Model, data: tuple, params: dict, fixed=(), *, r
     analytic = getattr(model, "observed_information", None)
     if via == "auto" and callable(analytic):
         return _full_to_free_info(analytic(data, params), model, space), space
+    em_map = EMMap(model, data, fixed=fixed, chunk_size=chunk_size)
     vec = space.to_vector(params)
     steps = _fit_steps_inside(space, vec, _steps(space, vec, rel_step), model)
     if via == "score":
@@ -431,7 +436,7 @@ def observed_information(model: Model, data: tuple, params: dict, fixed=(), *, r
 
         def score(v):
             at = space.from_vector(v)
-            stats, _ = statistics_pass(model, data, at, chunk_size=chunk_size)
+            stats, _ = em_map.e_step(at)
             grad = np.zeros(len(v))
             for i in range(len(v)):
                 e = np.zeros(len(v))
@@ -449,7 +454,7 @@ def observed_information(model: Model, data: tuple, params: dict, fixed=(), *, r
         return -0.5 * (hess + hess.T), space
 
     def loglik(v):
-        return float(statistics_pass(model, data, space.from_vector(v), chunk_size=chunk_size)[1])
+        return em_map.loglik(space.from_vector(v))
 
     return -_hessian(loglik, vec, steps), space
 
@@ -484,6 +489,9 @@ def sem(fit: Any, data: Any = None, result: Any = None, *, fixed=None, refine_to
         With ``em_jacobian``, ``complete_information``, ``observed_information``,
         ``missing_information`` and ``fraction_missing_information`` set.
     """
+    if _is_estimator(fit):
+        return _ask_estimator(fit, "sem", data, result, fixed=fixed, refine_tol=refine_tol,
+                              refine_max_iter=refine_max_iter, rel_step=rel_step)
     f = _resolve(fit, data, result, fixed)
     params = _refine(f, refine_tol, refine_max_iter)
     jac, space = em_jacobian(f.model, f.data, params, f.fixed, rel_step=rel_step, chunk_size=f.chunk_size)
@@ -504,6 +512,9 @@ def hessian(fit: Any, data: Any = None, result: Any = None, *, fixed=None, refin
     """Covariance as the inverse observed information: numerical derivatives of the observed
     log-likelihood or score (``via``, see :func:`observed_information`), or the model's analytic
     ``observed_information``. Other arguments as in :func:`sem`."""
+    if _is_estimator(fit):
+        return _ask_estimator(fit, "hessian", data, result, fixed=fixed, refine_tol=refine_tol,
+                              refine_max_iter=refine_max_iter, rel_step=rel_step, via=via)
     f = _resolve(fit, data, result, fixed)
     params = _refine(f, refine_tol, refine_max_iter)
     info, space = observed_information(f.model, f.data, params, f.fixed, rel_step=rel_step,
@@ -550,6 +561,10 @@ def bootstrap(fit: Any, data: Any = None, result: Any = None, *, fixed=None, n_b
         ``replicates`` holds the estimates; replicates whose refit failed are dropped and
         counted in ``n_failed``.
     """
+    if _is_estimator(fit):
+        return _ask_estimator(fit, "bootstrap", data, result, fixed=fixed, n_boot=n_boot, kind=kind,
+                              random_state=random_state, n_samples=n_samples, progress=progress,
+                              resample=resample, tol=tol, stop=stop, max_iter=max_iter, accelerate=accelerate)
     f = _resolve(fit, data, result, fixed)
     if kind not in BOOTSTRAP_KINDS:
         raise ValueError(f"unknown bootstrap kind {kind!r}; choose one of {BOOTSTRAP_KINDS}")
@@ -632,21 +647,20 @@ def _resampler(model: Model, data: tuple, params: dict, kind: str, n_samples: in
     individuals = resample == "individuals" or (resample == "auto" and weights is not None
                                                 and model.row_counts_are_integers)
     if individuals:
-        position = _weight_position(data, weights)
-        if position is None:
-            raise ValueError(f"{model.display_name}: cannot find the row counts in the data tuple to "
-                             "resample individuals; give the model a bootstrap_resample(data, rng) method")
         counts = to_numpy(weights).astype(float)
         if np.any(counts < 0) or np.any(counts != np.rint(counts)):
             raise ValueError("resample='individuals' needs whole-number row weights (frequencies)")
+        if not (isinstance(data, Data) and data.get(ROW_WEIGHTS) is not None):
+            raise ValueError(f"{model.display_name}: resampling individuals replaces the row counts, which "
+                             f"are found by name: pass data with a {ROW_WEIGHTS!r} field "
+                             "(emkit.core.data.Data), or give the model a bootstrap_resample(data, rng) method")
+        template = data.get(ROW_WEIGHTS)
         total = int(counts.sum())
         probs = counts / total
 
         def draw_individuals(rng):
             new = rng.multinomial(total, probs).astype(float)
-            out = list(data)
-            out[position] = new if type(data[position]) is np.ndarray else _like_array(new, data[position])
-            return tuple(out)
+            return data.replace(**{ROW_WEIGHTS: new if type(template) is np.ndarray else asarray_like(new, template)})
         return draw_individuals
     if n_rows < 2:
         raise ValueError(f"{model.display_name}: the data has a single row, so resampling rows cannot "
@@ -662,22 +676,6 @@ def _resampler(model: Model, data: tuple, params: dict, kind: str, n_samples: in
     def draw_rows(rng):
         return model.take_rows(data, np.sort(rng.integers(0, n_rows, n_rows)))
     return draw_rows
-
-
-def _weight_position(data: tuple, weights) -> int | None:
-    for i, a in enumerate(data):
-        if a is weights:
-            return i
-    w = to_numpy(weights)
-    for i, a in enumerate(data):
-        if a is not None and tuple(np.shape(a)) == w.shape and np.array_equal(to_numpy(a), w):
-            return i
-    return None
-
-
-def _like_array(values: np.ndarray, template):
-    from emkit.core.arrays import asarray_like
-    return asarray_like(values, template)
 
 
 # --------------------------------------------------------------------------- dispatch

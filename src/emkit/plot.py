@@ -23,6 +23,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from emkit.core.arrays import to_numpy
+from emkit.models.covariance import COVARIANCE_STRUCTURES, COVARIANCE_TYPES
+from emkit.models.gaussian import GaussianMixtureModel, data_center
 
 __all__ = ["trace", "snapshots", "bic", "posterior", "animate", "write_demo_pictures",
            "full_covariances"]
@@ -110,48 +112,33 @@ def full_covariances(covariances: Any, n_components: int, n_features: int,
     """Covariances of any scikit-learn covariance type as a (K, D, D) array.
 
     ``"full"`` (K, D, D), ``"tied"`` (D, D), ``"diag"`` (K, D), ``"spherical"`` (K,). When
-    ``covariance_type`` is None it is inferred from the shape (ambiguous only if K == D).
+    ``covariance_type`` is None it is inferred from the shape (ambiguous only if K == D, when a
+    (D, D) array is read as diag).
     """
     cov = np.asarray(to_numpy(covariances), dtype=float)
     k, d = n_components, n_features
     if covariance_type is None:
-        if cov.shape == (k, d, d):
-            covariance_type = "full"
-        elif cov.shape == (d, d) and cov.shape != (k, d):
-            covariance_type = "tied"
-        elif cov.shape == (k, d):
-            covariance_type = "diag"
-        elif cov.shape == (k,):
-            covariance_type = "spherical"
-        else:
+        matches = [name for name, s in COVARIANCE_STRUCTURES.items() if s.shape(k, d) == cov.shape]
+        if not matches:
             raise ValueError(f"covariances of shape {cov.shape} do not fit {k} components in {d} dimensions")
-    expected = {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}
-    if covariance_type not in expected:
-        raise ValueError(f"unknown covariance_type {covariance_type!r}; choose one of {tuple(expected)}")
-    if cov.shape != expected[covariance_type]:
-        raise ValueError(f"{covariance_type} covariances must have shape {expected[covariance_type]}, "
-                         f"got {cov.shape}")
-    if covariance_type == "full":
-        return cov
-    if covariance_type == "tied":
-        return np.broadcast_to(cov, (k, d, d)).copy()
-    if covariance_type == "diag":
-        return np.stack([np.diag(c) for c in cov])
-    return cov[:, None, None] * np.eye(d)[None]
+        covariance_type = matches[-1]
+    structure = COVARIANCE_STRUCTURES.get(covariance_type) if isinstance(covariance_type, str) else None
+    if structure is None:
+        raise ValueError(f"unknown covariance_type {covariance_type!r}; choose one of {COVARIANCE_TYPES}")
+    expected = structure.shape(k, d)
+    if cov.shape != expected:
+        raise ValueError(f"{covariance_type} covariances must have shape {expected}, got {cov.shape}")
+    return structure.full_matrices(cov, k, d)
 
 
 def _gaussian_responsibilities(X: np.ndarray, weights, means, covs) -> np.ndarray:
-    """p(component k | x_i) for a Gaussian mixture (for colouring the points only)."""
-    n, d = X.shape
-    log_joint = np.empty((n, len(weights)))
-    for k, (w, m, c) in enumerate(zip(weights, means, covs)):
-        chol = np.linalg.cholesky(c)
-        z = np.linalg.solve(chol, (X - m).T)
-        log_joint[:, k] = (np.log(max(w, 1e-300)) - 0.5 * np.sum(z * z, axis=0)
-                           - np.sum(np.log(np.diag(chol))) - 0.5 * d * np.log(2 * np.pi))
-    log_joint -= log_joint.max(axis=1, keepdims=True)
-    resp = np.exp(log_joint)
-    return resp / resp.sum(axis=1, keepdims=True)
+    """p(component k | x_i) for a Gaussian mixture with (K, D, D) covariances ``covs``: the
+    model's own posterior (for colouring the points)."""
+    model = GaussianMixtureModel(len(weights), "full", center=data_center(X))
+    params = {"weights": np.asarray(weights, dtype=float), "means": np.asarray(means, dtype=float),
+              "covariances": np.asarray(covs, dtype=float)}
+    resp, _ = model.posterior((X,), params)
+    return np.asarray(resp)
 
 
 def _history_of(estimator_or_history: Any, iterations: Sequence[int], X) -> tuple[list[dict], str | None]:

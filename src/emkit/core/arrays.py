@@ -57,6 +57,8 @@ def device_of(x: Any):
 
 def asarray_like(values: Any, like: Any, dtype: Any = None):
     """``values`` as an array of the same library, device and (by default) dtype as ``like``."""
+    if type(like) is np.ndarray:  # the common case, without the namespace look-up
+        return np.asarray(values, dtype=dtype if dtype is not None else like.dtype)
     xp = get_namespace(like)
     if xp is np:
         return np.asarray(values, dtype=dtype if dtype is not None else getattr(like, "dtype", None))
@@ -114,3 +116,47 @@ def host_rows(x: Any, n_max: int, rng: np.random.Generator) -> np.ndarray:
         return np.asarray(out.compute())
     out = to_numpy(x)
     return out if rows is None else out[rows]
+
+
+# --- array helpers for the family models
+def lgamma(x: Any) -> Any:
+    """log Gamma(x) elementwise, in the array library of ``x`` (SciPy for NumPy, blockwise for
+    Dask, torch's own for torch tensors, cupyx for CuPy); the dtype is kept."""
+    if is_dask(x):
+        from scipy.special import gammaln
+        return x.map_blocks(gammaln, dtype=x.dtype)
+    if get_namespace(x) is np:
+        from scipy.special import gammaln
+        return gammaln(x).astype(x.dtype, copy=False)
+    if _compat.is_torch_array(x):
+        return x.lgamma()
+    from cupyx.scipy.special import gammaln as cupy_gammaln  # pragma: no cover - needs a GPU
+    return cupy_gammaln(x)
+
+
+def astype(x: Any, dtype: Any) -> Any:
+    """``x`` converted to ``dtype`` in its own library (NumPy, Dask, torch, CuPy)."""
+    if is_dask(x) or is_numpy(x):
+        return x.astype(dtype)
+    return get_namespace(x).astype(x, dtype)
+
+
+def one_hot(codes: Any, width: int) -> Any:
+    """Integer codes (n, d) as one-hot indicators (n, d * width) of the codes' dtype, in the
+    codes' library (a Dask array stays lazy)."""
+    n, d = codes.shape
+    if is_dask(codes):
+        onehot = (codes[:, :, None] == np.arange(width)[None, None, :]).astype(codes.dtype)
+        return onehot.reshape((n, d * width))
+    xp = get_namespace(codes)
+    levels = (np.arange(width, dtype=codes.dtype) if xp is np
+              else xp.arange(width, dtype=codes.dtype, device=device_of(codes)))
+    return xp.reshape(xp.astype(codes[:, :, None] == levels[None, None, :], codes.dtype), (n, d * width))
+
+
+def in_memory_like(values: Any, like: Any) -> Any:
+    """``values`` as parameters for the data array ``like``: :func:`asarray_like`, except that
+    Dask data gets NumPy parameters of its dtype (parameters always live in memory)."""
+    if is_dask(like):
+        return np.asarray(values, dtype=like.dtype)
+    return asarray_like(values, like)

@@ -121,23 +121,18 @@ def as_array(x: Any, name: str, *, ndim: int | tuple = (1, 2), dtype=None, allow
 def _any_value(x, test: str, block_rows: int = 65536) -> bool:
     """Whether ``test`` ("isinf" / "isnan") holds anywhere in ``x``: lazily for Dask, in row
     blocks for NumPy (no full-size boolean temporary), in one reduction otherwise."""
-    if is_dask(x):
-        return _reduce_any(getattr(_dask_array(), test)(x))
+    if is_dask(x):  # NumPy's ufuncs stay lazy on Dask arrays (__array_ufunc__)
+        return _reduce_any(getattr(np, test)(x))
     xp = get_namespace(x)
     if xp is np and x.ndim and x.shape[0] > block_rows:
         return any(bool(getattr(np, test)(x[i:i + block_rows]).any()) for i in range(0, x.shape[0], block_rows))
     return _reduce_any(getattr(xp, test)(x))
 
 
-def _dask_array():
-    import dask.array as da
-    return da
-
-
 def as_counts(x: Any, name: str, *, ndim: int | tuple = 1):
     """Non-negative whole numbers (float dtype), kept in their array library."""
     arr = as_array(x, name, ndim=ndim)
-    mod = _dask_array() if is_dask(arr) else get_namespace(arr)
+    mod = np if is_dask(arr) else get_namespace(arr)  # np.round stays lazy on Dask (__array_function__)
     if _reduce_any(arr < 0):
         raise ValueError(f"{name} must be non-negative counts; Negative values in data")
     if _reduce_any(arr != mod.round(arr)):

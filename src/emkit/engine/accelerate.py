@@ -78,12 +78,12 @@ class SquaremAccelerator:
         self.step_max0 = float(step_max0)
         self.step_factor = float(step_factor)
         self.max_backtracks = int(max_backtracks)
-        self._ctx = None
+        self._em_map = None
         self._step_max = self.step_max0
 
     def step(self, em_map, params: dict, stats: Any, loglik: float):
-        if em_map is not self._ctx:  # a new run or restart
-            self._ctx, self._step_max = em_map, self.step_max0
+        if em_map is not self._em_map:  # a new run or restart
+            self._em_map, self._step_max = em_map, self.step_max0
         space = em_map.space
         theta1 = em_map.m_step(params, stats)
         stats1, _ = em_map.e_step(theta1)
@@ -147,7 +147,7 @@ class AndersonAccelerator:
         self._reset(None)
 
     def _reset(self, em_map) -> None:
-        self._ctx = em_map
+        self._em_map = em_map
         self._xs: list[np.ndarray] = []
         self._fs: list[np.ndarray] = []
         self._last: np.ndarray | None = None
@@ -156,7 +156,7 @@ class AndersonAccelerator:
         space = em_map.space
         x = space.to_vector(params)
         # a new run (restart) or parameters we did not produce: forget the memory
-        if em_map is not self._ctx or self._last is None or not np.array_equal(x, self._last):
+        if em_map is not self._em_map or self._last is None or not np.array_equal(x, self._last):
             self._reset(em_map)
         mapped = em_map.m_step(params, stats)
         fx = space.to_vector(mapped) - x

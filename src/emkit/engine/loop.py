@@ -125,7 +125,7 @@ def _plain_step(em_map: EMMap, params, stats, loglik):
     return new, new_stats, new_ll
 
 
-def _change(rule: str, tol: float, ll_old: float, ll_new: float, p_old, p_new, names, n_obs) -> bool:
+def _stop_rule_met(rule: str, tol: float, ll_old: float, ll_new: float, p_old, p_new, names, n_obs) -> bool:
     if rule == "loglik":
         return abs(ll_new - ll_old) < tol
     if rule == "loglik_mean":
@@ -179,7 +179,7 @@ def _run_from(em_map: EMMap, params, *, stop, tol, max_iter, callback, check_mon
             _check_monotone(check_monotone, model, it, loglik, new_ll, monotone_rtol, restart_index)
         if callback is not None:
             callback(it, new, new_ll)
-        done = (not stochastic) and _change(stop, tol, loglik, new_ll, params, new, names, n_obs)
+        done = (not stochastic) and _stop_rule_met(stop, tol, loglik, new_ll, params, new, names, n_obs)
         params, stats, loglik = new, new_stats, new_ll
         if stochastic and it > burn_in:
             vec = {n: to_numpy(params[n]).astype(float) for n in names}

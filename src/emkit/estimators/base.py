@@ -1,12 +1,27 @@
 """scikit-learn-style estimators on top of the engine.
 
 An estimator keeps settings in its constructor, builds a :class:`~emkit.models.base.Model` in
-``_make_model``, turns the user's arguments into the model's data tuple in ``_make_data``,
-and lets :func:`emkit.em` do the rest. Fitted attributes end in ``_``:
+``_make_model``, turns the user's arguments into the model's data in ``_make_data``, and lets
+:func:`emkit.em` do the rest. Fitted attributes end in ``_``:
 
 ``params_`` (dict), one attribute per parameter group (``weights_``, ``probs_``, ...),
 ``loglik_``, ``loglik_trace_``, ``n_iter_``, ``converged_``, ``n_em_evaluations_``,
-``result_`` (the :class:`~emkit.engine.EMResult`).
+``result_`` (the :class:`~emkit.engine.EMResult`), ``model_``.
+
+Settings and parameters only
+    Pickle, joblib and :meth:`EMEstimator.save` carry the settings and the fitted
+    parameters, never the training data. After ``fit`` the estimator keeps a *transient*
+    reference to the data it was fitted on, so that ``standard_errors()`` and ``covariance()``
+    work without arguments in the same session; that reference is dropped by pickling,
+    copying and saving. A loaded or unpickled estimator predicts, scores and samples exactly
+    as before; the methods that need the training data take it as ``data=`` and say so when
+    it is missing.
+
+Hooks for subclasses
+    ``_make_model()``, ``_make_data(*args, **kwargs)``, ``_init_params(model, data)``,
+    ``_engine_options()``, ``_publish(result)``, ``_store(model, data, result)`` and
+    ``_online_data(*args, **kwargs)`` (the data of one ``partial_fit`` batch; default
+    ``_make_data``).
 """
 
 from __future__ import annotations
@@ -17,19 +32,34 @@ from typing import Any
 
 import numpy as np
 
+from emkit import inference, online
+from emkit.core.validation import check_fixed_groups
 from emkit.engine import EMResult, em
+from emkit.estimators import modelfile
 from emkit.estimators.settings import ENGINE_SETTING_NAMES, Setting, build_init, settings_doc, validate_settings
 from emkit.models.base import Model
 
-def not_fitted_error(message: str) -> Exception:
-    """scikit-learn's NotFittedError (a ValueError and an AttributeError) when scikit-learn is
-    installed, so its tooling recognises it; otherwise an equivalent of emkit's own."""
-    try:
-        from sklearn.exceptions import NotFittedError
-    except ImportError:  # pragma: no cover - scikit-learn is optional
-        class NotFittedError(ValueError, AttributeError):
-            pass
-    return NotFittedError(message)
+
+class NotFittedError(ValueError, AttributeError):
+    """A method that needs a fitted estimator was called before ``fit``.
+
+    emkit raises scikit-learn's ``sklearn.exceptions.NotFittedError`` (also a ValueError and
+    an AttributeError) when scikit-learn is installed, so that its tools recognise it; this
+    class, with the same bases, is raised otherwise. Catch ``ValueError`` or
+    ``AttributeError`` to handle both.
+    """
+
+
+def _not_fitted_error_class() -> type:
+    try:  # scikit-learn is optional, and importing it costs a second: only when raising
+        from sklearn.exceptions import NotFittedError as sklearn_not_fitted
+    except ImportError:  # pragma: no cover - exercised only without scikit-learn
+        return NotFittedError
+    return sklearn_not_fitted
+
+
+#: attributes that live only in memory: never pickled, copied or saved
+_TRANSIENT = ("_fit_data",)
 
 
 #: settings every estimator passes straight to :func:`emkit.em` (declared in
@@ -125,15 +155,27 @@ class EMEstimator:
         for name, value in result.params.items():
             setattr(self, name + "_", value)
 
+    def _online_data(self, *args, **kwargs) -> tuple:
+        """The data of one ``partial_fit`` batch (default: built as ``fit`` builds it)."""
+        return self._make_data(*args, **kwargs)
+
     # ------------------------------------------------------------- fitting
     def fit(self, *args, **kwargs) -> "EMEstimator":
         model = self._make_model()
         data = self._make_data(*args, **kwargs)
-        options = self._engine_options()
-        fixed = tuple(options.pop("fixed", ()) or ())
-        result = em(model, data, init=self._init_params(model, data), fixed=fixed, **options)
-        self._store(model, data, result)
+        self._store(model, data, self._run_em(model, data))
         return self
+
+    def _fixed_and_options(self) -> tuple[Any, dict]:
+        """The groups held fixed and the other settings :func:`emkit.em` takes."""
+        options = self._engine_options()
+        fixed = options.pop("fixed") if "fixed" in options else getattr(self, "fixed", ())
+        return fixed or (), options
+
+    def _run_em(self, model: Model, data: tuple) -> EMResult:
+        """A batch EM fit of ``model`` to ``data`` with this estimator's settings and starting values."""
+        fixed, options = self._fixed_and_options()
+        return em(model, data, init=self._init_params(model, data), fixed=fixed, **options)
 
     def _store(self, model: Model, data: tuple, result: EMResult) -> None:
         self.model_ = model
@@ -144,40 +186,162 @@ class EMEstimator:
         self.n_iter_ = result.n_iter
         self.converged_ = result.converged
         self.n_em_evaluations_ = result.n_em_evaluations
-        self._fit_data = data  # kept by reference for standard errors and bootstrap
+        self._fit_data = data  # transient (see _TRANSIENT): for standard errors in this session
         self._publish(result)
 
+    def __getstate__(self) -> dict:
+        """Settings and fitted attributes; the transient reference to the training data is
+        dropped, so a pickled (or joblib-dumped, or copied) estimator never carries it."""
+        state = self.__dict__.copy()
+        for name in _TRANSIENT:
+            state.pop(name, None)
+        return state
+
+    def __sklearn_is_fitted__(self) -> bool:
+        """Whether ``fit`` (or ``partial_fit``) has run (scikit-learn's protocol)."""
+        return hasattr(self, "result_")
+
     def _check_fitted(self) -> None:
-        if not hasattr(self, "result_"):
-            raise not_fitted_error(f"this {type(self).__name__} is not fitted yet; call fit() first")
+        """The one not-fitted check of every emkit estimator (see :class:`NotFittedError`)."""
+        if not self.__sklearn_is_fitted__():
+            raise _not_fitted_error_class()(f"this {type(self).__name__} is not fitted yet; call fit() first")
+
+    # ------------------------------------------------------------- data for the methods that need it
+    def model_data(self, *args, **kwargs) -> tuple:
+        """The model's data built from ``fit``'s data arguments, exactly as ``fit`` builds it.
+
+        For methods that need the training data after :func:`emkit.load` or unpickling when
+        ``fit`` took more than one data argument, e.g.
+        ``est.standard_errors("sem", data=est.model_data(x, sample_weight=w))``.
+        """
+        data = self._make_data(*args, **kwargs)
+        return data if isinstance(data, tuple) else (data,)
+
+    def param_groups(self) -> tuple[str, ...]:
+        """Names of the parameter groups of this estimator's model (what ``fixed`` may name)."""
+        return tuple(self._make_model().param_spec)
+
+    def _training_data(self, data: Any, method: str) -> tuple:
+        """``data`` as the model's data: a tuple (or :class:`~emkit.core.data.Data`) is taken
+        as it is, anything else as ``fit``'s one data argument; None means the data of the last
+        ``fit`` in this session."""
+        if data is None:
+            data = getattr(self, "_fit_data", None)
+            if data is None:
+                raise ValueError(
+                    f"{type(self).__name__}.{method}() needs the training data, which this estimator does "
+                    f"not hold (it was loaded from a file or unpickled, and estimators never store their "
+                    f"data): pass data=, the data given to fit() (e.g. data=X), or "
+                    f"data=est.model_data(...) when fit() took several data arguments")
+            return data
+        return data if isinstance(data, tuple) else self.model_data(data)
 
     # ------------------------------------------------------------- inference (emkit.inference)
-    def standard_errors(self, method: str = "sem", **kwargs) -> dict[str, np.ndarray]:
+    def standard_errors(self, method: str = "sem", *, data: Any = None, **kwargs) -> dict[str, np.ndarray]:
         """Standard errors per parameter group (zeros for fixed groups).
 
         Parameters
         ----------
         method : {"sem", "hessian", "bootstrap"}
             Supplemented EM, numerical observed information, or bootstrap.
+        data : array-like or tuple, optional
+            The training data: what ``fit`` was given (``X``), or the model's data from
+            :meth:`model_data`. Defaults to the data of the last ``fit`` in this session;
+            required after :func:`emkit.load` or unpickling (estimators never store data).
+        **kwargs
+            Options of :func:`emkit.inference.sem`, :func:`~emkit.inference.hessian` or
+            :func:`~emkit.inference.bootstrap`.
         """
-        self._check_fitted()
-        from emkit.inference import standard_errors
-        return standard_errors(self, method=method, **kwargs)
+        return self._covariance(method, data, "standard_errors", kwargs).standard_errors
 
-    def covariance(self, method: str = "sem", **kwargs):
-        """Asymptotic covariance of the fitted parameters; see :func:`emkit.inference.covariance`."""
+    def covariance(self, method: str = "sem", *, data: Any = None, **kwargs) -> inference.CovarianceResult:
+        """Asymptotic covariance of the fitted parameters; see :func:`emkit.inference.covariance`.
+        ``data`` as in :meth:`standard_errors`."""
+        return self._covariance(method, data, "covariance", kwargs)
+
+    def _covariance(self, method: str, data: Any, caller: str, options: dict) -> inference.CovarianceResult:
+        """The model, data and result passed to :func:`emkit.inference.covariance` explicitly."""
         self._check_fitted()
-        from emkit.inference import covariance
-        return covariance(self, method=method, **kwargs)
+        return inference.covariance(self.model_, self._training_data(data, caller), self.result_,
+                                    method=method, **options)
 
     # ------------------------------------------------------------- online EM (emkit.online)
-    def partial_fit(self, *args, **kwargs) -> "EMEstimator":
-        """Update the fit with one batch of rows (online EM, Cappe & Moulines 2009)."""
-        from emkit.online import partial_fit
-        return partial_fit(self, *args, **kwargs)
+    def partial_fit(self, *args, step_decay: float | None = None, step_offset: float | None = None,
+                    **kwargs) -> "EMEstimator":
+        """Update the fit with one batch of rows by online EM (Cappe & Moulines 2009; see
+        :mod:`emkit.online`); returns the estimator.
 
-    # ------------------------------------------------------------- persistence (emkit.io)
+        Parameters
+        ----------
+        *args, **kwargs
+            The batch, exactly as ``fit`` takes data (``X``, ``sample_weight=``, ...).
+        step_decay : float in (0.5, 1], optional
+            alpha of the step size g_k = (k + k0)^(-alpha); default 0.6, or the value in use by
+            this stream. Smaller values forget the start faster; 1 averages all batches equally.
+        step_offset : float >= 0, optional
+            k0; default 1, or the value in use by this stream.
+
+        Notes
+        -----
+        The first batch is fitted by ordinary (batch) EM with the estimator's own settings and
+        initialisation (``*_init``, ``n_init``, ``random_state``, ``fixed``...), and its
+        normalised statistics at that fit start the running average; if the estimator was
+        fitted with ``fit``, the stream starts from those parameters instead. A later ``fit``
+        ends the stream. Per-batch cost is one E-step and one M-step.
+
+        Fitted attributes: ``n_batches_seen_``, ``n_rows_seen_`` (observations, i.e. summed
+        row weights), ``online_stats_`` (the running statistics), ``online_step_size_`` (the
+        last g_k), ``online_step_decay_``, ``online_step_offset_``, and the usual ones after
+        every batch: ``params_``, each ``<group>_``, ``n_iter_`` (= batches),
+        ``n_em_evaluations_``, ``loglik_`` (log-likelihood of the latest batch at the
+        parameters it was processed with), ``loglik_trace_`` (that value per batch),
+        ``converged_`` (False: a stream has no end), ``result_`` (``algorithm="online"``).
+        """
+        decay, offset = online.check_schedule(
+            getattr(self, "online_step_decay_", online.DEFAULT_STEP_DECAY) if step_decay is None else step_decay,
+            getattr(self, "online_step_offset_", online.DEFAULT_STEP_OFFSET) if step_offset is None else step_offset)
+        fixed, options = self._fixed_and_options()
+        fitted = self.__sklearn_is_fitted__()
+        # a stream is under way when the last fit was ours (fit() since then starts a new one)
+        streaming = fitted and hasattr(self, "online_stats_") and getattr(self.result_, "algorithm", None) == "online"
+        model = self.model_ if fitted else self._make_model()
+        if options.get("algorithm", "em") != "em":
+            raise ValueError(f"partial_fit runs online EM; algorithm={options['algorithm']!r} is not supported")
+        data = self._online_data(*args, **kwargs)
+        data = data if isinstance(data, tuple) else (data,)
+        online.batch_observations(model, data)
+        fixed = check_fixed_groups(fixed, model.param_spec, model.display_name)
+        if streaming:
+            params, running, k = self.params_, self.online_stats_, int(self.n_batches_seen_)
+            n_rows, evaluations, trace = float(self.n_rows_seen_), int(self.n_em_evaluations_), list(self.loglik_trace_)
+        elif fitted:  # continue from an ordinary fit: its parameters start the stream
+            params, running, k = self.params_, None, 0
+            n_rows, evaluations, trace = 0.0, int(self.n_em_evaluations_), []
+        else:  # first batch: a batch EM fit with the estimator's own settings and initialisation
+            first = self._run_em(model, data)
+            params, running, k = first.params, None, 0
+            n_rows, evaluations, trace = 0.0, int(first.n_em_evaluations), []
+        chunk_size = options.get("chunk_size")
+        step = online.update(model, data, params, running, n_batches=k, fixed=fixed, step_decay=decay,
+                             step_offset=offset, chunk_size=chunk_size)
+        trace.append(step.loglik)
+        result = EMResult(params=step.params, loglik=step.loglik, loglik_trace=np.asarray(trace, dtype=float),
+                          n_iter=len(trace), converged=False, n_em_evaluations=evaluations + 1,
+                          params_history=None, restarts=[], best_restart=0, model=model, stop="online",
+                          tol=0.0, max_iter=0, fixed=fixed, algorithm="online", accelerate=None,
+                          options={"chunk_size": chunk_size, "step_decay": decay, "step_offset": offset})
+        self._store(model, data, result)
+        self.online_stats_ = step.stats
+        self.online_step_size_ = step.step_size
+        self.online_step_decay_ = decay
+        self.online_step_offset_ = offset
+        self.n_batches_seen_ = len(trace)
+        self.n_rows_seen_ = n_rows + step.n_observations
+        return self
+
+    # ------------------------------------------------------------- persistence (model files)
     def save(self, path):
-        """Write the fitted estimator to ``path`` (JSON + NumPy arrays, no pickle); returns the path."""
-        from emkit.io import save
-        return save(self, path)
+        """Write the estimator's settings and fitted parameters (never its training data) to
+        ``path`` (JSON + NumPy arrays in a ZIP archive, no pickle); returns the path. Read it
+        back with :func:`emkit.load`. See :mod:`emkit.estimators.modelfile` for the format."""
+        return modelfile.save(self, path)

@@ -1,2 +1,314 @@
-"""Temporary: GaussianMixture moves here from emkit.models.gaussian."""
-from emkit.models.gaussian import GaussianMixture  # noqa: F401
+"""Gaussian mixtures: a drop-in replacement for scikit-learn's ``GaussianMixture`` on the EM
+engine, with missing values, sample weights, fixed parameters, hard / stochastic EM, chunked
+memory-bounded E-steps and any array library.
+
+The estimator turns the user's arguments into a
+:class:`~emkit.models.gaussian.GaussianMixtureModel` (the maths) and its
+:class:`~emkit.core.data.Data` ``(X, sample_weight)``, runs the engine and publishes
+scikit-learn's fitted attributes.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Callable
+
+import numpy as np
+
+from emkit.core.arrays import asarray_like, get_namespace, in_memory_like, is_dask, to_numpy
+from emkit.core.data import ROW_WEIGHTS, Data
+from emkit.core.validation import _any_value, as_array, check_fixed_groups, check_random_state, check_sample_weight
+from emkit.engine import em
+from emkit.estimators.mixture_base import MixtureEstimator
+from emkit.estimators.settings import Setting, declare, instance_of, interval, options
+from emkit.models.gaussian import (COVARIANCE_TYPES, INIT_METHODS, EmptyComponentWarning, GaussianMixtureModel,
+                                   covariance_structure, data_center)
+
+__all__ = ["EmptyComponentWarning", "GaussianMixture"]
+
+#: the parameter groups of a Gaussian mixture (what ``fixed`` may name)
+GROUPS = ("weights", "means", "covariances")
+
+
+def _init_setting(name: str, doc: str) -> Setting:
+    return Setting(name, None, None, doc)
+
+
+class GaussianMixture(MixtureEstimator):
+    """Gaussian mixture fitted by EM: a drop-in replacement for scikit-learn's
+    :class:`sklearn.mixture.GaussianMixture`, faster, and with missing values (NaN), sample
+    weights, fixed parameter groups, acceleration, hard / stochastic EM and torch / CuPy / Dask
+    input.
+
+    Parameters
+    ----------
+{settings}
+
+    Attributes
+    ----------
+    weights_, means_, covariances_, precisions_, precisions_cholesky_
+        As scikit-learn (same shapes, same library and dtype as ``X``).
+    converged_, n_iter_ : bool, int
+    lower_bound_ : float
+        Mean (per unit sample weight) observed log-likelihood at the returned parameters.
+    lower_bounds_ : ndarray
+        ``loglik_trace_`` divided by n.
+    loglik_, loglik_trace_, n_em_evaluations_, result_, params_, model_, n_features_in_
+
+    Notes
+    -----
+    Stopping: with the default ``stop="loglik_mean"`` EM stops after iteration t when
+    ``|l_t - l_{t-1}| / n < tol``, l_t the observed-data log-likelihood at the parameters after
+    t iterations and n the number of rows (sum of sample weights). This is scikit-learn's rule,
+    except that emkit evaluates the log-likelihood at the NEW parameters (scikit-learn at the
+    parameters before the last M-step), so emkit may run one iteration fewer and its
+    ``lower_bound_`` is exactly the mean log-likelihood of the returned parameters.
+
+    ``bic`` / ``aic`` / ``icl`` use scikit-learn's sign (lower is better); R mclust reports
+    BIC with the opposite sign (higher is better).
+    """
+
+    _settings = declare(
+        Setting("n_components", 1, interval(numbers.Integral, 1), "Number of mixture components K.",
+                positional=True),
+        Setting("covariance_type", "full", options(*COVARIANCE_TYPES),
+                "Covariance structure (see :mod:`emkit.models.covariance`): a full matrix per component, "
+                "one shared matrix, a diagonal per component or one variance per component."),
+        Setting("reg_covar", 1e-6, interval(numbers.Real, 0),
+                "Added to the diagonal of every covariance in each M-step (scikit-learn's meaning)."),
+        Setting("init_params", "kmeans", options(*INIT_METHODS),
+                "Initialisation, see :meth:`emkit.models.gaussian.GaussianMixtureModel.initialize` "
+                "(emkit's own k-means, no scikit-learn)."),
+        _init_setting("weights_init", "Starting weights (K,), summing to 1."),
+        _init_setting("means_init", "Starting means (K, D)."),
+        _init_setting("precisions_init", "Starting precisions, shaped as the covariances (give precisions or "
+                                         "covariances, not both)."),
+        _init_setting("covariances_init", "Starting covariances: (K, D, D) full, (D, D) tied, (K, D) diag, "
+                                          "(K,) spherical."),
+        Setting("warm_start", False, instance_of(bool, np.bool_, describe="a bool"),
+                "Refit from the previous solution (``n_init`` is then ignored)."),
+        Setting("verbose", 0, instance_of(numbers.Integral, describe="an integer"),
+                "Print the mean log-likelihood every ``verbose_interval`` iterations when >= 1."),
+        Setting("verbose_interval", 10, interval(numbers.Integral, 1), "Iterations between two reports."),
+        tol=1e-3, stop="loglik_mean", max_iter=100, fixed=None)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "density_estimator"
+        tags.input_tags.allow_nan = True
+        return tags
+
+    # ------------------------------------------------------------------ checks
+    def _validate_settings(self) -> None:
+        """The declared constraints, plus what relates several settings."""
+        if self.covariance_type not in COVARIANCE_TYPES:
+            raise ValueError(f"unknown covariance_type {self.covariance_type!r}; choose one of {COVARIANCE_TYPES}")
+        if self.init_params not in INIT_METHODS:
+            raise ValueError(f"unknown init_params {self.init_params!r}; choose one of {INIT_METHODS}")
+        super()._validate_settings()
+        if self.precisions_init is not None and self.covariances_init is not None:
+            raise ValueError("give precisions_init or covariances_init, not both")
+        fixed = self._fixed()
+        needs = {"weights": self.weights_init is not None, "means": self.means_init is not None,
+                 "covariances": self.precisions_init is not None or self.covariances_init is not None}
+        for name in fixed:
+            if not needs[name]:
+                init_name = "precisions_init or covariances_init" if name == "covariances" else f"{name}_init"
+                raise ValueError(f"fixed={list(fixed)} holds {name} fixed, so {init_name} must be given")
+
+    def _fixed(self) -> tuple:
+        return check_fixed_groups(self.fixed, GROUPS, type(self).__name__)
+
+    # ------------------------------------------------------------------ model and data
+    def _make_model(self) -> GaussianMixtureModel:
+        """The model of the settings (uncentred; :meth:`_model_for` builds the one for the data)."""
+        return GaussianMixtureModel(self.n_components, self.covariance_type, self.reg_covar, self.init_params)
+
+    def _model_for(self, data: Data) -> GaussianMixtureModel:
+        """The model that fits ``data``: centred for it, and told whether it has missing values."""
+        x = data[0]
+        n_rows = int(x.shape[0])
+        if n_rows < self.n_components:
+            raise ValueError(f"n_components={self.n_components} must be <= n_samples={n_rows}")
+        has_missing = bool(_any_value(x, "isnan"))
+        if has_missing and self.algorithm != "em":
+            raise ValueError(f"algorithm={self.algorithm!r} does not support missing values; use 'em'")
+        # a new model, complete when constructed: centred for the data (see data_center)
+        return self._make_model().replace(center=data_center(x), has_missing=has_missing)
+
+    def _make_data(self, X, sample_weight=None, fitting: bool = True) -> Data:
+        X = as_array(X, "X", ndim=2, allow_nan=True)
+        if not fitting:
+            self._check_fitted()
+            d_fit = getattr(self, "n_features_in_", None)
+            if d_fit is not None and int(X.shape[1]) != d_fit:
+                raise ValueError(f"X has {int(X.shape[1])} features, but GaussianMixture is expecting "
+                                 f"{d_fit} features as input")
+        all_nan = _all_nan_rows(X)
+        if all_nan.size:
+            raise ValueError(f"X has rows with every entry missing (NaN): rows {all_nan[:10].tolist()}"
+                             f"{' ...' if all_nan.size > 10 else ''}; drop them (they carry no information)")
+        if sample_weight is not None and not is_dask(sample_weight):
+            sw = to_numpy(sample_weight) if hasattr(sample_weight, "__array_namespace__") else sample_weight
+            sw = np.asarray(sw, dtype=np.float64) if not is_dask(X) else sw
+            if isinstance(sw, np.ndarray) and sw.size and np.all(sw == 0):
+                raise ValueError("sample_weight: all weights are zero; at least one must be positive")
+        w = check_sample_weight(sample_weight, int(X.shape[0]))
+        if w is not None and not is_dask(w) and not is_dask(X):
+            xp = get_namespace(X)
+            if xp is np:
+                w = np.asarray(to_numpy(w), dtype=X.dtype)
+            elif get_namespace(w) is np:
+                w = asarray_like(np.asarray(w), X)
+        return Data(("X", ROW_WEIGHTS), (X, w))
+
+    def _online_data(self, X, sample_weight=None) -> Data:
+        self._validate_settings()
+        return self._make_data(X, sample_weight, fitting=not self.__sklearn_is_fitted__())
+
+    def _init_params(self, model: GaussianMixtureModel, data: Data) -> dict | None:
+        """Starting values from the ``*_init`` settings, checked and converted."""
+        x = data[0]
+        k, d = self.n_components, int(x.shape[1])
+        init = {}
+        if self.weights_init is not None:
+            w = np.asarray(self.weights_init, dtype=np.float64)
+            if w.shape != (k,):
+                raise ValueError(f"weights_init must have shape ({k},), got {w.shape}")
+            if not np.all(np.isfinite(w)) or np.any(w < 0) or np.any(w > 1):
+                raise ValueError(f"weights_init must lie in [0, 1], got {w.tolist()}")
+            if not np.isclose(w.sum(), 1.0, atol=1e-6):
+                raise ValueError(f"weights_init must sum to 1, got sum {w.sum()}")
+            init["weights"] = w
+        if self.means_init is not None:
+            m = np.asarray(self.means_init, dtype=np.float64)
+            if m.shape != (k, d):
+                raise ValueError(f"means_init must have shape ({k}, {d}), got {m.shape}")
+            if not np.all(np.isfinite(m)):
+                raise ValueError("means_init contains NaN or inf")
+            init["means"] = m
+        if self.precisions_init is not None or self.covariances_init is not None:
+            name = "precisions_init" if self.precisions_init is not None else "covariances_init"
+            value = self.precisions_init if self.precisions_init is not None else self.covariances_init
+            init["covariances"] = _check_cov_init(value, name, self.covariance_type, k, d)
+        if not init:
+            return None
+        return {name: in_memory_like(v, x) for name, v in init.items()}
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y=None, sample_weight=None) -> "GaussianMixture":
+        """Estimate the parameters by EM (``y`` is ignored).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NumPy, torch, CuPy or Dask; NaN entries are missing values (missing at random).
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights (frequency weights: a weight of 2 counts a row twice).
+
+        Returns
+        -------
+        self
+        """
+        self._validate_settings()
+        data = self._make_data(X, sample_weight)
+        model = self._model_for(data)
+        self._store(model, data, self._run_em(model, data))
+        return self
+
+    def _run_em(self, model: GaussianMixtureModel, data: Data):
+        """EM with this estimator's settings; ``warm_start`` and ``verbose`` handled here."""
+        options = self._engine_options()
+        fixed = options.pop("fixed", None)
+        options["random_state"] = check_random_state(self.random_state)
+        init = self._init_params(model, data)
+        if self.warm_start and hasattr(self, "params_"):
+            prev = self.params_
+            x = data[0]
+            if int(to_numpy(prev["means"]).shape[1]) != int(x.shape[1]):
+                raise ValueError("warm_start: X has a different number of features than the previous fit")
+            init = {name: in_memory_like(np.asarray(to_numpy(v), dtype=np.float64), x) for name, v in prev.items()}
+            options["n_init"] = 1
+        if self.verbose:
+            options["callback"] = self._verbose_callback(model.n_samples(data), self.callback)
+        try:
+            return em(model, data, init=init, fixed=fixed, **options)
+        finally:
+            model.release_scratch()
+
+    def _verbose_callback(self, n: float, user: Callable | None):
+        def report(iteration, params, loglik):
+            if iteration == 0:
+                print("Initialization")
+            elif iteration % self.verbose_interval == 0:
+                print(f"  Iteration {iteration}\t mean log-likelihood {loglik / n:.6f}")
+            if user is not None:
+                user(iteration, params, loglik)
+        return report
+
+    def _store(self, model: GaussianMixtureModel, data: Data, result) -> None:
+        super()._store(model, data, result)
+        n = model.n_samples(data)
+        self.lower_bound_ = float(result.loglik / n)
+        self.lower_bounds_ = np.asarray(result.loglik_trace) / n
+        self.n_features_in_ = int(data[0].shape[1])
+
+    def _publish(self, result) -> None:
+        params = result.params
+        self.weights_ = params["weights"]
+        self.means_ = params["means"]
+        self.covariances_ = params["covariances"]
+        structure = covariance_structure(self.covariance_type)
+        prec_chol = structure.precision_cholesky(to_numpy(params["covariances"]))
+        self.precisions_cholesky_ = asarray_like(prec_chol, params["covariances"])
+        self.precisions_ = asarray_like(structure.precisions(prec_chol), params["covariances"])
+
+    # ------------------------------------------------------------------ prediction
+    def _log_joint(self, *args, **kwargs):
+        try:
+            return super()._log_joint(*args, **kwargs)
+        finally:  # a fitted estimator keeps no chunk temporaries between calls
+            if hasattr(self, "model_"):
+                self.model_.release_scratch()
+
+    def impute(self, X):
+        """``X`` with each NaN replaced by its conditional expectation given the row's observed
+        coordinates, E[x_m | x_o] = sum_k p(k | x_o) (mu_km + S_k,mo S_k,oo^{-1} (x_o - mu_ko)).
+
+        Returns a NumPy array (float64) for NumPy input, else the input's library."""
+        self._check_fitted()
+        x = self._make_data(X, fitting=False)[0]
+        out = self.model_.impute(x, self.params_)
+        return out if get_namespace(x) is np else asarray_like(out, x)
+
+
+# --------------------------------------------------------------------------- helpers
+def _all_nan_rows(x) -> np.ndarray:
+    """Indices of rows whose entries are all NaN (one pass; lazy for Dask)."""
+    if is_dask(x):  # NumPy's ufuncs stay lazy on Dask arrays
+        all_nan = np.isnan(x).all(axis=1)
+        if not bool(all_nan.any().compute()):  # the usual case: no per-row array to the client
+            return np.zeros(0, dtype=int)
+        return np.flatnonzero(np.asarray(all_nan.compute()))
+    xp = get_namespace(x)
+    if xp is np:
+        if np.isfinite(np.sum(x, dtype=np.float64)):  # no NaN at all: one cheap reduction
+            return np.zeros(0, dtype=int)
+        # in row blocks: no full-size boolean temporary
+        found = [start + np.flatnonzero(np.isnan(x[start:start + 65536]).all(axis=1))
+                 for start in range(0, x.shape[0], 65536)]
+        return np.concatenate(found) if found else np.zeros(0, dtype=int)
+    return np.flatnonzero(to_numpy(xp.all(xp.isnan(x), axis=1)))
+
+
+def _check_cov_init(value, name: str, covariance_type: str, k: int, d: int) -> np.ndarray:
+    """Covariances from ``precisions_init`` / ``covariances_init`` (inverting precisions), with
+    the shape and positive definiteness of each component checked."""
+    structure = covariance_structure(covariance_type)
+    arr = np.asarray(value, dtype=np.float64)
+    expected = structure.shape(k, d)
+    if arr.shape != expected:
+        raise ValueError(f"{name} for covariance_type={covariance_type!r} must have shape {expected}, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or inf")
+    return structure.covariances_from_init(arr, name)

@@ -1,62 +1,175 @@
-"""What every mixture-type estimator shares: prediction, scores and information criteria.
+"""What every mixture-type estimator shares: fitting, prediction, scores and information criteria.
 
-Subclasses (``BinomialMixture``, ``PoissonMixture``, ``GaussianMixture``, ...) give
-``_make_model``, ``_make_data(X, sample_weight=None, fitting=...)`` and ``_init_params``; the model
-must be a :class:`~emkit.models.base.DiscreteLatentModel` with ``n_parameters(params)`` and
-``sample(params, n, rng) -> (data tuple, labels)``
-(the estimators' ``sample`` returns ``(X, labels)``).
+Subclasses (the family mixtures of :mod:`emkit.estimators.mixture`, ``GaussianMixture``, or a
+user's) give ``_make_model``, ``_make_data(X, sample_weight=None, fitting=..., **inputs)`` and
+``_init_params``; the model must be a :class:`~emkit.models.base.DiscreteLatentModel` with
+``n_parameters(params, fixed)`` and ``sample(params, n, rng) -> (data, labels)``.
+
+Named inputs
+    Some families need more than X per row: a binomial run has its number of ``trials``. An
+    estimator lists them in ``_inputs`` (name -> description); every data method (``fit``,
+    ``partial_fit``, ``fit_predict``, ``predict``, ``predict_proba``, ``score``,
+    ``score_samples``, ``bic``, ``aic``, ``icl``, ``sample``) then takes them right after its
+    first argument (in place of scikit-learn's ignored ``y``), by position or by name, and
+    passes them to ``_make_data``. An input given as one number at ``fit`` is remembered
+    (``<name>_``) and is the default afterwards.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+from typing import Any
+
 import numpy as np
 
 from emkit.core.arrays import get_namespace, to_numpy
-from emkit.core.validation import check_random_state
+from emkit.core.validation import check_fixed_groups, check_random_state
 from emkit.estimators.base import EMEstimator
 from emkit.models.base import logsumexp_rows
+
+#: the methods that take the estimator's named inputs after their first argument
+DATA_METHODS = ("fit", "partial_fit", "fit_predict", "score_samples", "score", "predict_proba",
+                "predict", "bic", "aic", "icl", "sample")
+
+
+def _with_inputs(function, inputs: tuple[str, ...]):
+    """``function`` (written as ``f(self, first, y=None, ..., **inputs)``) as a method whose
+    signature has the named ``inputs`` right after ``first``, in place of ``y``."""
+    signature = inspect.signature(function)
+    params = [p for p in signature.parameters.values()
+              if p.name != "y" and not (p.kind is p.VAR_KEYWORD and p.name == "inputs")]
+    named = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None) for n in inputs]
+    signature = signature.replace(parameters=params[:2] + named + params[2:])
+    var_keyword = next((p.name for p in params if p.kind is p.VAR_KEYWORD), None)
+
+    @functools.wraps(function)
+    def method(*args, **kwargs):
+        arguments = dict(signature.bind(*args, **kwargs).arguments)
+        extra = arguments.pop(var_keyword, {}) if var_keyword else {}
+        return function(**arguments, **extra)
+
+    method.__signature__ = signature
+    method._takes_inputs_of = function
+    return method
 
 
 class MixtureEstimator(EMEstimator):
     """Base class of finite-mixture estimators (scikit-learn's mixture API on the EM engine)."""
 
-    def fit(self, X, y=None, sample_weight=None):
-        """Fit by EM. ``y`` is ignored (scikit-learn convention)."""
-        return super().fit(X, sample_weight=sample_weight)
+    #: named data arrays besides X and ``sample_weight`` -> what they are (``{"trials": ...}``)
+    _inputs: dict[str, str] = {}
 
-    def fit_predict(self, X, y=None, sample_weight=None):
-        return self.fit(X, sample_weight=sample_weight).predict(X)
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in DATA_METHODS:
+            if name in cls.__dict__:  # the class writes this method itself
+                continue
+            inherited = getattr(cls, name)
+            function = getattr(inherited, "_takes_inputs_of", inherited)
+            if cls._inputs:
+                setattr(cls, name, _with_inputs(function, tuple(cls._inputs)))
+            elif function is not inherited:  # a parent had inputs; this class has none
+                setattr(cls, name, function)
 
-    def _log_joint(self, X):
+    # ------------------------------------------------------------- hooks
+    def _input_fields(self, fitting: bool) -> dict[str, str]:
+        """The named inputs of the data (default: the class's ``_inputs``)."""
+        return dict(type(self)._inputs)
+
+    def _before_fit(self, X) -> None:
+        """Fitted attributes read from the training data before the model is built (e.g. the
+        categories of a categorical mixture); nothing by default."""
+
+    def _draw(self, n: int, rng: np.random.Generator, inputs: dict):
+        """``(X, labels)`` drawn from the fitted model."""
+        return self.model_.sample(self.params_, n, rng, **inputs)
+
+    def _given_inputs(self, given: dict, fitting: bool) -> dict:
+        """The named inputs: those given, else (after a fit) the one value the fit used for
+        every row; other keywords are passed on unchanged (``_make_data`` reports them)."""
+        given = dict(given)
+        out = {}
+        for name, description in self._input_fields(fitting).items():
+            value = given.pop(name, None)
+            if value is None and not fitting:
+                value = getattr(self, name + "_", None)
+                if value is None:
+                    raise ValueError(f"{name} is required: {description} (the fit had one per row, "
+                                     f"not one number for all)")
+            if value is None:
+                raise ValueError(f"{name} is required: {description} (or one number for all)")
+            out[name] = float(value) if np.ndim(value) == 0 and not hasattr(value, "shape") else value
+        return {**out, **given}
+
+    def _remember_inputs(self, inputs: dict, first: bool = True) -> None:
+        """``<name>_``: the value of each named input when it was one number for all rows."""
+        for name in self._input_fields(fitting=False):
+            if first or not hasattr(self, name + "_"):
+                value = inputs.get(name)
+                setattr(self, name + "_", value if np.ndim(value) == 0 else None)
+
+    # ------------------------------------------------------------- fitting
+    def fit(self, X, y=None, sample_weight=None, **inputs):
+        """Fit by EM to the rows of ``X`` (weighted by ``sample_weight``; the estimator's named
+        inputs, such as a binomial's ``trials``, follow X). ``y`` is ignored (scikit-learn's
+        convention)."""
+        self._validate_settings()
+        self._before_fit(X)
+        inputs = self._given_inputs(inputs, fitting=True)
+        data = self._make_data(X, sample_weight=sample_weight, **inputs)
+        model = self._make_model()  # after the data: it may depend on what fit's data is like
+        self._store(model, data, self._run_em(model, data))
+        self._remember_inputs(inputs)
+        return self
+
+    def partial_fit(self, X, y=None, sample_weight=None, **options):
+        """Update the fit with one batch of rows (online EM, :mod:`emkit.online`); ``y`` is
+        ignored; other keywords (``step_decay``, ``step_offset``) go to the online update."""
+        first = not hasattr(self, "result_")
+        if first:
+            self._before_fit(X)
+        options = self._given_inputs(options, fitting=first)
+        super().partial_fit(X, sample_weight=sample_weight, **options)
+        self._remember_inputs(options, first=False)
+        return self
+
+    def _online_data(self, X, sample_weight=None, **inputs):
+        """Data of one online batch: checked against the fit's features once fitted."""
+        return self._make_data(X, sample_weight=sample_weight, fitting=not hasattr(self, "result_"), **inputs)
+
+    def fit_predict(self, X, y=None, sample_weight=None, **inputs):
+        """``fit`` then ``predict`` on the same rows."""
+        return self.fit(X, sample_weight=sample_weight, **inputs).predict(X, **inputs)
+
+    # ------------------------------------------------------------- prediction
+    def _log_joint(self, X, inputs: dict):
         self._check_fitted()
-        data = self._make_data(X, fitting=False)
-        return self.model_.log_joint(data, self.params_), data
+        data = self._make_data(X, fitting=False, **self._given_inputs(inputs, fitting=False))
+        return self.model_.log_joint(data, self.params_)
 
-    def score_samples(self, X):
+    def score_samples(self, X, **inputs):
         """Log-likelihood of each row (marginal over the components)."""
-        lj, _ = self._log_joint(X)
+        lj = self._log_joint(X, inputs)
         return logsumexp_rows(lj, get_namespace(lj))
 
-    def score(self, X, y=None, sample_weight=None):
+    def score(self, X, y=None, sample_weight=None, **inputs):
         """Mean log-likelihood per row (weighted by ``sample_weight`` when given)."""
-        ll = to_numpy(self.score_samples(X))
-        if sample_weight is None:
-            return float(np.mean(ll))
-        w = np.asarray(sample_weight, dtype=float)
-        return float(np.sum(w * ll) / np.sum(w))
+        ll, n = self._total_loglik(X, sample_weight, inputs)
+        return ll / n
 
-    def predict_proba(self, X):
+    def predict_proba(self, X, **inputs):
         """Posterior probability of each component for each row, shape (n_rows, n_components)."""
-        lj, _ = self._log_joint(X)
+        lj = self._log_joint(X, inputs)
         xp = get_namespace(lj)
         return xp.exp(lj - logsumexp_rows(lj, xp)[:, None])
 
-    def predict(self, X):
+    def predict(self, X, **inputs):
         """Most probable component of each row."""
-        lj, _ = self._log_joint(X)
+        lj = self._log_joint(X, inputs)
         return get_namespace(lj).argmax(lj, axis=1)
 
-    def sample(self, n_samples: int = 1, random_state=None):
+    def sample(self, n_samples: int = 1, random_state=None, **inputs):
         """Draw from the fitted generative process: a component, then a value from it.
 
         Returns ``(X, labels)``.
@@ -64,33 +177,39 @@ class MixtureEstimator(EMEstimator):
         self._check_fitted()
         if not (isinstance(n_samples, (int, np.integer)) and n_samples >= 1):
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+        inputs = self._given_inputs(inputs, fitting=False)
         rng = check_random_state(self.random_state if random_state is None else random_state)
-        return self.model_.sample(self.params_, int(n_samples), rng)
+        return self._draw(int(n_samples), rng, inputs)
 
+    # ------------------------------------------------------------- information criteria
     def _n_parameters(self) -> int:
         """Free parameters of the fitted model, not counting groups held fixed."""
-        return int(self.model_.n_parameters(self.params_, fixed=tuple(self.fixed or ())))
+        model = self.model_
+        fixed = check_fixed_groups(getattr(self, "fixed", None), model.param_spec, model.display_name)
+        return int(model.n_parameters(self.params_, fixed=fixed))
 
-    def _total_loglik(self, X, sample_weight=None):
-        ll = to_numpy(self.score_samples(X))
-        w = np.ones_like(ll) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    def _total_loglik(self, X, sample_weight, inputs: dict):
+        ll = to_numpy(self.score_samples(X, **inputs))
+        if sample_weight is None:
+            return float(np.sum(ll)), float(len(ll))
+        w = np.asarray(sample_weight, dtype=float)
         return float(np.sum(w * ll)), float(np.sum(w))
 
-    def bic(self, X, sample_weight=None) -> float:
+    def bic(self, X, sample_weight=None, **inputs) -> float:
         """Bayesian information criterion, -2 log L + p log n (lower is better; this is
         scikit-learn's sign, the opposite of R mclust's)."""
-        ll, n = self._total_loglik(X, sample_weight)
+        ll, n = self._total_loglik(X, sample_weight, inputs)
         return -2.0 * ll + self._n_parameters() * np.log(n)
 
-    def aic(self, X, sample_weight=None) -> float:
+    def aic(self, X, sample_weight=None, **inputs) -> float:
         """Akaike information criterion, -2 log L + 2 p (lower is better)."""
-        ll, _ = self._total_loglik(X, sample_weight)
+        ll, _ = self._total_loglik(X, sample_weight, inputs)
         return -2.0 * ll + 2.0 * self._n_parameters()
 
-    def icl(self, X, sample_weight=None) -> float:
+    def icl(self, X, sample_weight=None, **inputs) -> float:
         """Integrated completed likelihood (Biernacki et al. 2000) in BIC form:
         BIC + 2 * sum_i entropy of row i's responsibilities (lower is better)."""
-        resp = np.clip(to_numpy(self.predict_proba(X)), 1e-300, 1.0)
+        resp = np.clip(to_numpy(self.predict_proba(X, **inputs)), 1e-300, 1.0)
         ent = -np.sum(resp * np.log(resp), axis=1)
         w = np.ones(len(ent)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        return self.bic(X, sample_weight) + 2.0 * float(np.sum(w * ent))
+        return self.bic(X, sample_weight, **inputs) + 2.0 * float(np.sum(w * ent))

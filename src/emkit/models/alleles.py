@@ -16,8 +16,8 @@ EM treats the genotype as the latent variable of each observed individual:
 
 The phenotype table must be consistent: every genotype of the alleles belongs to at least
 one phenotype, and any two phenotypes are disjoint or nested (one contains the other).
-Otherwise :class:`AlleleFrequencies` raises a ValueError naming the genotype or the two
-phenotypes.
+Otherwise :class:`emkit.AlleleFrequencies` (in :mod:`emkit.estimators.alleles`) raises a
+ValueError naming the genotype or the two phenotypes.
 
 Seed 002 (Givens & Hoeting, Example 4.2): carbonaria 85, insularia 196, typica 341 with C > I > T
 dominance; MLE p_C ~ 0.07084, p_I ~ 0.18874, p_T ~ 0.74043.
@@ -25,19 +25,17 @@ dominance; MLE p_C ~ 0.07084, p_I ~ 0.18874, p_T ~ 0.74043.
 
 from __future__ import annotations
 
-import itertools
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from emkit.core.arrays import asarray_like, get_namespace, to_numpy
-from emkit.core.validation import check_probabilities
-from emkit.estimators.base import EMEstimator
-from emkit.models.base import DiscreteLatentModel
+from emkit.core.data import ROW_WEIGHTS, Data, row_weights, same_fields
 from emkit.core.params import Simplex
+from emkit.models.base import DiscreteLatentModel
 from emkit.models.families import safe_log
 
-__all__ = ["AlleleModel", "AlleleFrequencies", "parse_genotype"]
+__all__ = ["AlleleModel", "allele_data", "parse_genotype", "genotype_name"]
 
 LOG2 = float(np.log(2.0))
 
@@ -70,16 +68,24 @@ def parse_genotype(genotype: Any, alleles: Sequence[str]) -> tuple[int, int]:
     return i, j
 
 
-def _genotype_name(i: int, j: int, alleles: Sequence[str]) -> str:
+def genotype_name(i: int, j: int, alleles: Sequence[str]) -> str:
+    """The genotype {alleles[i], alleles[j]} written as :func:`parse_genotype` reads it."""
     a, b = alleles[i], alleles[j]
     return a + b if len(a) == 1 and len(b) == 1 else f"{a}/{b}"
+
+
+def allele_data(counts, membership) -> Data:
+    """The data of :class:`AlleleModel`: phenotype counts (the row weights) and membership."""
+    return Data((ROW_WEIGHTS, "membership"), (counts, membership))
 
 
 class AlleleModel(DiscreteLatentModel):
     """Phenotype counts with hidden genotypes under Hardy-Weinberg equilibrium.
 
-    Data: ``(counts, membership)``, one row per phenotype: ``counts`` (P,) and
-    ``membership`` (P, G), 1 where genotype g belongs to the phenotype.
+    Data: ``Data(("sample_weight", "membership"), (counts, membership))`` (or the plain tuple
+    ``(counts, membership)``), one row per phenotype: ``counts`` (P,), the number of
+    individuals of each phenotype (the row weights), and ``membership`` (P, G), 1 where
+    genotype g belongs to the phenotype.
 
     Parameters
     ----------
@@ -102,7 +108,8 @@ class AlleleModel(DiscreteLatentModel):
         self.heterozygous = np.array([float(i != j) for i, j in self.genotypes])  # (G,)
 
     def row_weights(self, data):
-        return data[0]
+        """The phenotype counts: the ``sample_weight`` field (the first array of a plain tuple)."""
+        return row_weights(data) if isinstance(data, Data) else data[0]
 
     def genotype_log_probs(self, frequencies):
         """log P(genotype) under Hardy-Weinberg equilibrium, shape (G,): log p_i + log p_j
@@ -144,7 +151,7 @@ class AlleleModel(DiscreteLatentModel):
         p = np.asarray(to_numpy(params["frequencies"]), dtype=float)
         probs = np.exp(self.genotype_log_probs(p))
         counts = rng.multinomial(int(n), probs / probs.sum()).astype(float)
-        return (counts, np.eye(len(self.genotypes))), None
+        return allele_data(counts, np.eye(len(self.genotypes))), None
 
     def sample_like(self, data, params, rng):
         """A data set of the same design as ``data`` drawn at ``params`` (parametric bootstrap).
@@ -171,203 +178,4 @@ class AlleleModel(DiscreteLatentModel):
             moved = rng.binomial(new[parts].astype(np.int64), share)
             new[parts] -= moved
             new[group] += moved.sum()
-        return (asarray_like(new, data[0]), data[1])
-
-
-class AlleleFrequencies(EMEstimator):
-    """Allele frequencies under Hardy-Weinberg equilibrium from phenotype counts (EM gene counting).
-
-    Parameters
-    ----------
-    alleles : sequence of str
-        Allele names, e.g. ``["C", "I", "T"]``.
-    phenotypes : mapping of str to sequence of genotypes
-        Each phenotype's unordered genotypes, e.g. ``{"carbonaria": ["CC", "CI", "CT"],
-        "insularia": ["II", "IT"], "typica": ["TT"]}``. Genotypes are two-character strings
-        (``"CI"`` == ``"IC"``), ``"A1/A2"`` strings or pairs of allele names. A phenotype may be
-        any union of genotypes; every genotype must belong to some phenotype, and any two
-        phenotypes must be disjoint or nested.
-    frequencies_init : mapping or sequence, optional
-        Starting frequencies (allele -> frequency, or a list in the order of ``alleles``).
-        Default: equal frequencies (random ones for the restarts when ``n_init > 1``).
-    tol, stop, max_iter, n_init, random_state, fixed, accelerate, algorithm, burn_in,
-    check_monotone, chunk_size, callback, keep_history
-        Passed to :func:`emkit.em` (default rule: max |p_t - p_{t-1}| < 1e-12).
-
-    Attributes
-    ----------
-    frequencies_ : dict
-        Allele -> maximum-likelihood frequency.
-    genotype_counts_ : dict
-        Genotype -> expected number of individuals at the fitted frequencies.
-    params_ : dict
-        ``{"frequencies": array in the order of alleles}``.
-    loglik_ : float
-        Observed-data log-likelihood sum_r n_r log P(phenotype r) (multinomial coefficient
-        omitted).
-
-    Examples
-    --------
-    >>> moth = AlleleFrequencies.from_dominance("C>I>T", names={"C": "carbonaria",
-    ...     "I": "insularia", "T": "typica"})
-    >>> moth.fit({"carbonaria": 85, "insularia": 196, "typica": 341}).frequencies_["C"]  # doctest: +ELLIPSIS
-    0.0708...
-    """
-
-    def __init__(self, alleles: Sequence[str], phenotypes: Mapping[str, Sequence[Any]], *,
-                 frequencies_init=None, tol: float = 1e-12, stop: str = "params_maxabs",
-                 max_iter: int = 10000, n_init: int = 1, random_state=None, fixed: Sequence[str] = (),
-                 accelerate=None, algorithm: str = "em", burn_in: int | None = None,
-                 check_monotone: str = "warn", chunk_size: int | None = None,
-                 callback: Callable | None = None, keep_history: bool = False):
-        self._init_settings(locals())
-
-    # ------------------------------------------------------------------ constructors
-    @classmethod
-    def from_dominance(cls, order: str, names: Mapping[str, str] | None = None, **settings) -> "AlleleFrequencies":
-        """Phenotypes from a dominance order.
-
-        ``"C>I>T"``: C dominant to I, I to T; a phenotype per allele (the genotypes whose
-        most dominant allele it is). ``"A=B>O"``: A and B codominant, so a heterozygote AB is
-        its own phenotype (ABO blood groups: A, B, AB, O). Allele symbols may be several
-        characters long (``"A1=A2>O"``).
-
-        Parameters
-        ----------
-        order : str
-            Dominance levels separated by ``>``, codominant alleles within a level by ``=``.
-        names : mapping, optional
-            Phenotype names by allele symbol (or by joined symbols, "AB", for codominant
-            heterozygotes), e.g. ``{"C": "carbonaria"}``.
-        **settings
-            Other constructor arguments.
-        """
-        if not isinstance(order, str) or not order.strip():
-            raise ValueError(f"dominance order must be a string such as 'C>I>T', got {order!r}")
-        levels = [[a.strip() for a in level.split("=")] for level in order.split(">")]
-        alleles = [a for level in levels for a in level]
-        if any(not a for a in alleles):
-            raise ValueError(f"dominance order {order!r} has an empty allele symbol")
-        if len(set(alleles)) != len(alleles):
-            raise ValueError(f"dominance order {order!r} repeats an allele")
-        rank = {a: r for r, level in enumerate(levels) for a in level}
-        single = all(len(a) == 1 for a in alleles)
-        names = dict(names or {})
-        phenotypes: dict[str, list] = {}
-        for i, j in itertools.combinations_with_replacement(range(len(alleles)), 2):
-            a, b = alleles[i], alleles[j]
-            if rank[a] < rank[b]:
-                symbol = a
-            elif rank[b] < rank[a]:
-                symbol = b
-            else:
-                symbol = a if a == b else a + b
-            genotype = a + b if single else [a, b]
-            phenotypes.setdefault(names.get(symbol, symbol), []).append(genotype)
-        return cls(alleles, phenotypes, **settings)
-
-    @classmethod
-    def abo(cls, **settings) -> "AlleleFrequencies":
-        """The ABO blood-group system: alleles A, B, O with A and B codominant, O recessive
-        (phenotypes A, B, AB, O)."""
-        return cls.from_dominance("A=B>O", **settings)
-
-    # ------------------------------------------------------------------ the table
-    def _table(self) -> tuple[list[str], list[str], np.ndarray]:
-        """(alleles, phenotype names, membership (P, G)) after checking consistency."""
-        alleles = self.alleles
-        if isinstance(alleles, str) or not all(isinstance(a, str) and a for a in alleles):
-            raise ValueError(f"alleles must be a list of non-empty allele names, got {alleles!r}")
-        alleles = list(alleles)
-        if len(alleles) < 2:
-            raise ValueError(f"need at least two alleles, got {alleles!r}")
-        if len(set(alleles)) != len(alleles):
-            raise ValueError(f"alleles has duplicates: {alleles!r}")
-        if not isinstance(self.phenotypes, Mapping) or not self.phenotypes:
-            raise ValueError("phenotypes must be a non-empty mapping: phenotype name -> list of genotypes")
-        model = AlleleModel(len(alleles))
-        column = {g: c for c, g in enumerate(model.genotypes)}
-        names = list(self.phenotypes)
-        membership = np.zeros((len(names), len(model.genotypes)))
-        for r, name in enumerate(names):
-            genotypes = self.phenotypes[name]
-            if isinstance(genotypes, str) or not len(genotypes):
-                raise ValueError(f"phenotype {name!r} must list its genotypes, got {genotypes!r}")
-            for genotype in genotypes:
-                membership[r, column[parse_genotype(genotype, alleles)]] = 1.0
-        for c in np.flatnonzero(membership.sum(axis=0) == 0):
-            i, j = model.genotypes[c]
-            raise ValueError(f"genotype {_genotype_name(i, j, alleles)!r} belongs to no phenotype; "
-                             f"every genotype of the alleles must belong to at least one")
-        sets = [set(np.flatnonzero(row)) for row in membership]
-        for r, s in itertools.combinations(range(len(names)), 2):
-            a, b = sets[r], sets[s]
-            if a & b and not (a <= b or b <= a):
-                raise ValueError(f"phenotypes {names[r]!r} and {names[s]!r} overlap without one "
-                                 f"containing the other; groups must be disjoint or nested")
-        return alleles, names, membership
-
-    # ------------------------------------------------------------------ estimator hooks
-    def _make_model(self) -> AlleleModel:
-        alleles, _, _ = self._table()
-        return AlleleModel(len(alleles))
-
-    def fit(self, counts: Mapping[str, Any]) -> "AlleleFrequencies":
-        """Fit the allele frequencies by EM.
-
-        Parameters
-        ----------
-        counts : mapping
-            Phenotype name -> number of individuals; phenotypes of the table that are absent
-            count 0.
-        """
-        return super().fit(counts)
-
-    def _make_data(self, counts: Mapping[str, Any]) -> tuple:
-        _, names, membership = self._table()
-        if not isinstance(counts, Mapping):
-            raise ValueError(f"counts must be a mapping phenotype -> count, got {type(counts).__name__}")
-        unknown = [k for k in counts if k not in self.phenotypes]
-        if unknown:
-            raise ValueError(f"unknown phenotype(s) {unknown} in counts; the phenotypes are {names}")
-        values = np.zeros(len(names))
-        for r, name in enumerate(names):
-            value = counts.get(name, 0)
-            try:
-                v = float(to_numpy(value))
-            except (TypeError, ValueError):
-                raise ValueError(f"count of {name!r} must be a number, got {value!r}") from None
-            if not np.isfinite(v) or v < 0 or v != round(v):
-                raise ValueError(f"count of {name!r} must be a non-negative whole number, got {value!r}")
-            values[r] = v
-        if values.sum() <= 0:
-            raise ValueError("counts sum to zero: need at least one individual")
-        return (values, membership)
-
-    def _init_params(self, model, data) -> dict | None:
-        alleles = list(self.alleles)
-        init = self.frequencies_init
-        if init is None:
-            return {"frequencies": np.full(len(alleles), 1.0 / len(alleles))} if self.n_init == 1 else None
-        if isinstance(init, Mapping):
-            unknown = set(init) - set(alleles)
-            if unknown:
-                raise ValueError(f"frequencies_init has unknown allele(s) {sorted(unknown)}")
-            missing = set(alleles) - set(init)
-            if missing:
-                raise ValueError(f"frequencies_init lacks allele(s) {sorted(missing)}")
-            init = [init[a] for a in alleles]
-        p = check_probabilities(init, "frequencies_init", simplex=True)
-        if p.shape != (len(alleles),):
-            raise ValueError(f"frequencies_init must have {len(alleles)} entries, got shape {p.shape}")
-        return {"frequencies": p}
-
-    def _publish(self, result) -> None:
-        alleles, _, _ = self._table()
-        p = np.asarray(to_numpy(result.params["frequencies"]), dtype=float)
-        self.frequencies_ = {a: float(v) for a, v in zip(alleles, p)}
-        model = result.model
-        resp, _ = model.posterior(self._fit_data, result.params)
-        expected = (np.nan_to_num(to_numpy(resp)) * self._fit_data[0][:, None]).sum(axis=0)
-        self.genotype_counts_ = {_genotype_name(i, j, alleles): float(v)
-                                 for (i, j), v in zip(model.genotypes, expected)}
+        return same_fields(data, (asarray_like(new, data[0]), data[1]))

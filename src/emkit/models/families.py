@@ -11,14 +11,21 @@ at once:
 ``stats(data, resp) -> dict``
     Weighted sufficient statistics per component, additive over rows (``resp`` is the
     (n, K) responsibility matrix with row weights already multiplied in).
-``m_step(stats, params) -> dict``
+``m_step(stats, params, fixed=frozenset()) -> dict``
     The weighted maximum-likelihood estimate from those statistics (``stats["n"]`` holds the
     total responsibility of each component). It depends on the statistics only through
     ratios, so scaling all of them by a constant leaves it unchanged (online EM relies on it).
+    ``fixed`` names the groups held at their value in ``params``; a family whose groups
+    interact (the normal's variances are about its means) maximises the others given them.
 ``complete_loglik(stats, params) -> float``
     sum_k E[sum_i z_ik log f(x_i | k)], including data-only constants.
 ``n_parameters(params, fixed)``, ``param_spec``, ``sample(params, labels, rng)``,
-``features(data)`` (a NumPy matrix whose Euclidean geometry seeds the initialisation).
+``features(data)`` (a NumPy matrix whose Euclidean geometry seeds the initialisation),
+``param_shape(group, n_components, data)``.
+
+``fields`` names the arrays ``make_data`` returns (``"X"`` first: the observations), and
+``inputs`` the named arguments it takes besides X (the binomial's ``trials``), each with a
+short description; estimators accept those right after X.
 
 Numeric kernels are written against the Python array API (``get_namespace``), so torch and
 CuPy arrays go through the same code and float32 stays float32. SciPy is used only on NumPy
@@ -32,9 +39,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from emkit.core.arrays import device_of, get_namespace, is_dask, to_numpy
-from emkit.core.validation import _reduce_any, as_array, as_counts
+from emkit.core.arrays import astype, device_of, get_namespace, lgamma, one_hot, to_numpy
 from emkit.core.params import Positive, Real, Simplex, SymmetricPositiveDefinite, UnitInterval
+from emkit.core.validation import _reduce_any, as_array, as_counts
 
 __all__ = ["Family", "Normal", "MultivariateNormal", "Binomial", "Poisson", "Exponential",
            "Bernoulli", "Categorical", "FAMILIES", "get_family", "safe_log", "lgamma"]
@@ -54,24 +61,6 @@ def safe_log(p, xp=None):
     return xp.log(xp.clip(p, tiny, None))
 
 
-def lgamma(x):
-    """log Gamma(x) elementwise, in the array library of ``x`` (SciPy for NumPy and Dask)."""
-    if is_dask(x):
-        from scipy.special import gammaln
-        return x.map_blocks(gammaln, dtype=x.dtype)
-    xp = get_namespace(x)
-    if xp is np:
-        from scipy.special import gammaln
-        return gammaln(x).astype(x.dtype, copy=False)
-    if hasattr(xp, "lgamma"):  # torch
-        return xp.lgamma(x)
-    import torch  # array_api_compat's torch namespace re-exports torch functions
-    if isinstance(x, torch.Tensor):
-        return torch.lgamma(x)
-    from cupyx.scipy.special import gammaln as cupy_gammaln  # pragma: no cover - needs a GPU
-    return cupy_gammaln(x)
-
-
 def _as2d(a):
     return a[:, None] if a.ndim == 1 else a
 
@@ -89,8 +78,6 @@ def _eye(d: int, like):
 
 
 def _check_no_zero_column(x, name: str, consequence: str) -> None:
-    if is_dask(x):
-        return
     x2 = _as2d(x)
     zero = to_numpy(get_namespace(x2).all(x2 == 0, axis=0))
     if np.any(zero):
@@ -111,6 +98,10 @@ class Family:
     param_spec: dict = {}
     #: input dimensions accepted for X
     ndim: tuple = (1, 2)
+    #: names of the arrays that ``make_data`` returns, the observations ("X") first
+    fields: tuple = ("X",)
+    #: named arguments of ``make_data`` besides X -> what they are (e.g. the binomial's trials)
+    inputs: dict = {}
 
     def make_data(self, X, *, name: str = "X", **extra) -> tuple:
         if extra and any(v is not None for v in extra.values()):
@@ -123,7 +114,7 @@ class Family:
     def stats(self, data: tuple, resp) -> dict:
         raise NotImplementedError
 
-    def m_step(self, stats: dict, params: dict | None) -> dict:
+    def m_step(self, stats: dict, params: dict | None, fixed: frozenset = frozenset()) -> dict:
         raise NotImplementedError
 
     def complete_loglik(self, stats: dict, params: dict) -> float:
@@ -137,7 +128,8 @@ class Family:
         raise NotImplementedError
 
     def check_fit_data(self, data: tuple, name: str = "X") -> None:
-        """Raise ValueError for data whose maximum-likelihood estimate does not exist."""
+        """Raise ValueError for data whose maximum-likelihood estimate does not exist (in-memory
+        data only: it reads every row)."""
 
     def features(self, data: tuple) -> np.ndarray:
         """NumPy (n, p) matrix used to seed the initialisation (k-means++ on these rows)."""
@@ -146,6 +138,11 @@ class Family:
     def n_features(self, data: tuple) -> int:
         x = data[0]
         return 1 if x.ndim == 1 else int(x.shape[1])
+
+    def param_shape(self, group: str, n_components: int, data: tuple) -> tuple:
+        """Shape of parameter group ``group`` for ``n_components`` components on ``data``."""
+        x = data[0]
+        return (n_components,) if x.ndim == 1 else (n_components, int(x.shape[1]))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -182,18 +179,22 @@ class Normal(Family):
         x = data[0]
         return {"sx": resp.T @ x, "sxx": resp.T @ (x * x)}
 
-    def m_step(self, stats, params):
+    def m_step(self, stats, params, fixed=frozenset()):
         xp = get_namespace(stats["sx"])
         n = _per_component(stats["n"], stats["sx"])
-        mean = stats["sx"] / n
-        var = xp.clip(stats["sxx"] / n - mean * mean, 0.0, None) + self.reg_covar
+        if "means" in fixed:  # the variances about the fixed means maximise Q given them
+            mean = xp.asarray(params["means"], dtype=stats["sx"].dtype)
+            var = xp.clip(_squared_deviations(stats, mean, n) / n, 0.0, None) + self.reg_covar
+        else:
+            mean = stats["sx"] / n
+            var = xp.clip(stats["sxx"] / n - mean * mean, 0.0, None) + self.reg_covar
         return {"means": mean, "variances": var}
 
     def complete_loglik(self, stats, params):
         xp = get_namespace(stats["sx"])
         mu, var = params["means"], params["variances"]
         n = _per_component(stats["n"], stats["sx"])
-        quad = (stats["sxx"] - 2.0 * mu * stats["sx"] + n * mu * mu) / var
+        quad = _squared_deviations(stats, mu, n) / var
         return -0.5 * _sum_all(quad + n * (xp.log(var) + LOG_2PI))
 
     def sample(self, params, labels, rng, **extra):
@@ -232,23 +233,24 @@ class MultivariateNormal(Family):
         k = resp.shape[1]
         return {"sx": resp.T @ x, "sxx": xp_reshape(resp.T @ outer, (k, d, d))}
 
-    def m_step(self, stats, params):
+    def m_step(self, stats, params, fixed=frozenset()):
         sx, sxx, n = stats["sx"], stats["sxx"], stats["n"]
-        mean = sx / n[:, None]
-        cov = sxx / n[:, None, None] - mean[:, :, None] * mean[:, None, :]
+        if "means" in fixed:  # the covariances about the fixed means maximise Q given them
+            mean = get_namespace(sx).asarray(params["means"], dtype=sx.dtype)
+            cov = _scatter(stats, mean) / n[:, None, None]
+        else:
+            mean = sx / n[:, None]
+            cov = sxx / n[:, None, None] - mean[:, :, None] * mean[:, None, :]
         cov = 0.5 * (cov + cov.mT) + self.reg_covar * _eye(sx.shape[1], sx)[None, :, :]
         return {"means": mean, "covariances": cov}
 
     def complete_loglik(self, stats, params):
         xp = get_namespace(stats["sx"])
         mu, cov = params["means"], params["covariances"]
-        n, sx, sxx = stats["n"], stats["sx"], stats["sxx"]
+        n, sx = stats["n"], stats["sx"]
         prec = xp.linalg.inv(cov)
         _, logdet = xp.linalg.slogdet(cov)
-        # E[sum_i z_ik (x_i - mu_k)(x_i - mu_k)^T] = sxx - mu sx^T - sx mu^T + n mu mu^T
-        scatter = (sxx - mu[:, :, None] * sx[:, None, :] - sx[:, :, None] * mu[:, None, :]
-                   + n[:, None, None] * mu[:, :, None] * mu[:, None, :])
-        trace = xp.sum(prec * scatter, axis=(1, 2))
+        trace = xp.sum(prec * _scatter(stats, mu), axis=(1, 2))
         d = sx.shape[1]
         return -0.5 * _sum_all(trace + n * (logdet + d * LOG_2PI))
 
@@ -259,6 +261,22 @@ class MultivariateNormal(Family):
             rows = labels == k
             out[rows] = rng.multivariate_normal(mu[k], cov[k], size=int(rows.sum()))
         return (out,)
+
+    def param_shape(self, group, n_components, data):
+        d = int(data[0].shape[1])
+        return (n_components, d, d) if group == "covariances" else (n_components, d)
+
+
+def _squared_deviations(stats, mu, n):
+    """E[sum_i z_ik (x_ij - mu_kj)^2] = sxx - 2 mu sx + n mu^2 (per component and column)."""
+    return stats["sxx"] - 2.0 * mu * stats["sx"] + n * mu * mu
+
+
+def _scatter(stats, mu):
+    """E[sum_i z_ik (x_i - mu_k)(x_i - mu_k)^T] = sxx - mu sx^T - sx mu^T + n mu mu^T, (K, d, d)."""
+    sx, n = stats["sx"], stats["n"]
+    return (stats["sxx"] - mu[:, :, None] * sx[:, None, :] - sx[:, :, None] * mu[:, None, :]
+            + n[:, None, None] * mu[:, :, None] * mu[:, None, :])
 
 
 def xp_reshape(a, shape):
@@ -274,6 +292,8 @@ class Binomial(Family):
     name = "Binomial"
     param_spec = {"probs": UnitInterval()}
     ndim = (1,)
+    fields = ("X", "trials", "log_coef")
+    inputs = {"trials": "the number of trials of each run"}
 
     def make_data(self, X, *, name: str = "successes", trials=None, **extra):
         if extra:
@@ -284,8 +304,7 @@ class Binomial(Family):
         if isinstance(trials, numbers.Number) and not isinstance(trials, bool):
             if not (np.isfinite(trials) and trials >= 0 and float(trials) == round(float(trials))):
                 raise ValueError(f"trials must be a non-negative whole number, got {trials!r}")
-            xp = np if is_dask(s) else get_namespace(s)
-            t = s * 0 + float(trials) if (is_dask(s) or xp is not np) else np.full(s.shape, float(trials), dtype=s.dtype)
+            t = s * 0 + float(trials)  # the same number on every row, in the library and dtype of s
         else:
             t = as_counts(trials, "trials")
             if int(t.shape[0]) != int(s.shape[0]):
@@ -306,7 +325,7 @@ class Binomial(Family):
         s, t, log_coef = data
         return {"successes": resp.T @ s, "trials": resp.T @ t, "log_coef": resp.T @ log_coef}
 
-    def m_step(self, stats, params):
+    def m_step(self, stats, params, fixed=frozenset()):
         return {"probs": stats["successes"] / stats["trials"]}
 
     def complete_loglik(self, stats, params):
@@ -334,14 +353,14 @@ class Poisson(Family):
 
     name = "Poisson"
     param_spec = {"rates": Positive()}
+    fields = ("X", "row_const")
 
     def make_data(self, X, *, name: str = "X", **extra):
         if extra and any(v is not None for v in extra.values()):
             raise ValueError(f"unexpected argument(s) for a Poisson mixture: {sorted(extra)}")
         x = as_counts(X, name, ndim=(1, 2))
         log_fact = lgamma(x + 1.0)
-        xp = np if is_dask(x) else get_namespace(x)
-        row_const = -(log_fact if x.ndim == 1 else log_fact.sum(axis=1) if is_dask(x) else xp.sum(log_fact, axis=1))
+        row_const = -(log_fact if x.ndim == 1 else get_namespace(log_fact).sum(log_fact, axis=1))
         return (x, row_const)
 
     def check_fit_data(self, data, name: str = "X") -> None:
@@ -359,7 +378,7 @@ class Poisson(Family):
         x, row_const = data
         return {"sx": resp.T @ x, "row_const": resp.T @ row_const}
 
-    def m_step(self, stats, params):
+    def m_step(self, stats, params, fixed=frozenset()):
         return {"rates": stats["sx"] / _per_component(stats["n"], stats["sx"])}
 
     def complete_loglik(self, stats, params):
@@ -402,7 +421,7 @@ class Exponential(Family):
     def stats(self, data, resp):
         return {"sx": resp.T @ data[0]}
 
-    def m_step(self, stats, params):
+    def m_step(self, stats, params, fixed=frozenset()):
         return {"rates": _per_component(stats["n"], stats["sx"]) / stats["sx"]}
 
     def complete_loglik(self, stats, params):
@@ -418,15 +437,28 @@ class Exponential(Family):
 # --------------------------------------------------------------------------- Bernoulli
 class Bernoulli(Family):
     """Vectors of independent binary items given the component (latent class analysis).
-    Parameter ``probs``: (K, d) (or (K,) for 1-D X), the probability of a 1."""
+    Parameter ``probs``: (K, d) (or (K,) for 1-D X), the probability of a 1.
+
+    Parameters
+    ----------
+    binarize : float, optional
+        Threshold: values above it count as 1, the others as 0 (as scikit-learn's
+        ``BernoulliNB``). None (default): X must hold only 0 and 1.
+    """
 
     name = "Bernoulli"
     param_spec = {"probs": UnitInterval()}
+
+    def __init__(self, binarize: float | None = None):
+        self.binarize = binarize
 
     def make_data(self, X, *, name: str = "X", **extra):
         if extra and any(v is not None for v in extra.values()):
             raise ValueError(f"unexpected argument(s) for a Bernoulli mixture: {sorted(extra)}")
         x = as_array(X, name, ndim=(1, 2))
+        if self.binarize is not None:
+            # as scikit-learn's BernoulliNB: values above the threshold are 1, the others 0
+            x = astype(x > self.binarize, x.dtype)
         if _reduce_any((x != 0) & (x != 1)):
             raise ValueError(f"{name} must contain only 0 and 1 for a Bernoulli mixture")
         return (x,)
@@ -440,7 +472,7 @@ class Bernoulli(Family):
     def stats(self, data, resp):
         return {"sx": resp.T @ data[0]}
 
-    def m_step(self, stats, params):
+    def m_step(self, stats, params, fixed=frozenset()):
         return {"probs": stats["sx"] / _per_component(stats["n"], stats["sx"])}
 
     def complete_loglik(self, stats, params):
@@ -452,6 +484,9 @@ class Bernoulli(Family):
     def sample(self, params, labels, rng, **extra):
         p = to_numpy(params["probs"])[labels]
         return ((rng.random(p.shape) < p).astype(float),)
+
+    def __repr__(self) -> str:
+        return f"Bernoulli(binarize={self.binarize!r})"
 
 
 # --------------------------------------------------------------------------- Categorical
@@ -492,18 +527,11 @@ class Categorical(Family):
         if _reduce_any(codes >= c):
             raise ValueError(f"{name} has category codes >= {c}; codes must be 0..n_categories-1")
         codes2 = _as2d(codes)
-        n, d = codes2.shape
+        d = codes2.shape[1]
         sizes = self._sizes
         if len(sizes) > 1 and len(sizes) != d:
             raise ValueError(f"n_categories has {len(sizes)} entries but {name} has {d} columns")
-        if is_dask(codes2):
-            onehot = (codes2[:, :, None] == np.arange(c)[None, None, :]).astype(codes2.dtype)
-            return (onehot.reshape((n, d * c)),)
-        xp = get_namespace(codes2)
-        levels = xp.arange(c, dtype=codes2.dtype) if xp is np else xp.arange(c, dtype=codes2.dtype,
-                                                                              device=device_of(codes2))
-        onehot = xp.astype(codes2[:, :, None] == levels[None, None, :], codes2.dtype)
-        return (xp.reshape(onehot, (n, d * c)),)
+        return (one_hot(codes2, c),)
 
     def log_density(self, data, params):
         onehot = data[0]
@@ -515,7 +543,7 @@ class Categorical(Family):
     def stats(self, data, resp):
         return {"counts": resp.T @ data[0]}
 
-    def m_step(self, stats, params):
+    def m_step(self, stats, params, fixed=frozenset()):
         counts = stats["counts"]
         xp = get_namespace(counts)
         k = counts.shape[0]
@@ -543,6 +571,9 @@ class Categorical(Family):
 
     def n_features(self, data):
         return int(data[0].shape[1]) // self.width
+
+    def param_shape(self, group, n_components, data):
+        return (n_components, self.n_features(data), self.width)
 
     def __repr__(self) -> str:
         return f"Categorical(n_categories={self.n_categories!r})"

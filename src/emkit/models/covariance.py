@@ -1,0 +1,593 @@
+"""Covariance structures of Gaussian mixtures: one small class per structure.
+
+Everything that differs between scikit-learn's four covariance types lives here, in one class
+each: :class:`Full`, :class:`Tied`, :class:`Diag` and :class:`Spherical`. The Gaussian model
+(:mod:`emkit.models.gaussian`) and its kernels (:mod:`emkit.models.gaussian_kernels`) look the
+structure up once, ``COVARIANCE_STRUCTURES[covariance_type]``, and call it; they never compare
+the type's name. Adding a structure (one of mclust's fourteen forms, say) is one class here and
+one line in :data:`COVARIANCE_STRUCTURES`.
+
+A structure holds no state; its methods take NumPy float64 parameters, except the per-chunk
+E-step pieces (``fill_products``, ``stacked_xp``, ``log_joint_whitened``, ``stats``), which
+run in the data's array library and dtype.
+
+What a structure gives
+    Parameters: ``shape(k, d)``, ``constraint()``, ``n_parameters(k, d)``,
+    ``full_matrices(cov, k, d)`` (a (K, D, D) stack), ``precision_cholesky(cov)`` and
+    ``precisions(prec_chol)`` (scikit-learn's attributes), ``from_covariance(cov, k, d)`` (every
+    component starting at one (D, D) covariance), ``covariances_from_init(arr, name)`` (checked
+    user starting values), ``check_positive_definite(cov, where)``.
+    E-step: the stacked-rows layout (``stacked_extra``, ``fill_products``, ``stacked_xp``),
+    ``prepare`` (the per-parameter precomputation), ``log_joint_whitened`` and ``stats``.
+    Missing values: ``missing_s2``. M-step: ``m_step`` (the covariances from the statistics),
+    ``per_component``, and ``complete_loglik``. Memory: ``product_columns`` and
+    ``whitened_columns`` (per-row temporaries, for the chunk size).
+
+Statistics format: ``{"n": (K,), "s1": (K, D), "s2": ...}`` with ``s2`` the centred second
+moments: ``full`` (K, T) packed upper triangles (T = D(D+1)/2, row-major order of
+``numpy.triu_indices``), ``tied`` (T,) summed over components, ``diag`` and ``spherical``
+(K, D) per-coordinate sums of squares.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+from scipy.linalg import solve_triangular
+
+from emkit.core.params import Constraint, Positive, SymmetricPositiveDefinite
+
+__all__ = ["COVARIANCE_STRUCTURES", "COVARIANCE_TYPES", "CovarianceStructure", "Diag", "Full", "Spherical",
+           "Tied", "cholesky_or_raise", "pack_sym", "triu_pairs", "unpack_sym"]
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+#: rows per block of the whitened full-covariance form (its (K D, rows) temporary stays small)
+WHITENED_BLOCK = 1024
+
+
+# --------------------------------------------------------------------------- small helpers
+@functools.lru_cache(maxsize=64)
+def triu_pairs(d: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the upper triangle (diagonal included) of a d x d matrix
+    (cached; read-only arrays)."""
+    rows, cols = np.triu_indices(d)
+    rows.flags.writeable = False
+    cols.flags.writeable = False
+    return rows, cols
+
+
+@functools.lru_cache(maxsize=64)
+def _offdiag_factor(d: int) -> np.ndarray:
+    rows, cols = triu_pairs(d)
+    out = np.where(rows == cols, -0.5, -1.0)
+    out.flags.writeable = False
+    return out
+
+
+def unpack_sym(packed: np.ndarray, d: int) -> np.ndarray:
+    """(..., T) packed upper triangles -> (..., d, d) symmetric matrices (NumPy)."""
+    rows, cols = triu_pairs(d)
+    out = np.zeros(packed.shape[:-1] + (d, d))
+    out[..., rows, cols] = packed
+    out[..., cols, rows] = packed
+    return out
+
+
+def pack_sym(mats: np.ndarray) -> np.ndarray:
+    """(..., d, d) -> (..., T) upper triangles (NumPy)."""
+    rows, cols = triu_pairs(mats.shape[-1])
+    return mats[..., rows, cols]
+
+
+def cholesky_or_raise(cov: np.ndarray, what: str) -> np.ndarray:
+    """Lower Cholesky factor(s) of ``cov`` (d, d) or (K, d, d); a ValueError naming the first
+    component that is not positive definite otherwise."""
+    try:
+        return np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        pass
+    stack = cov[None] if cov.ndim == 2 else cov
+    for k, c in enumerate(stack):
+        try:
+            np.linalg.cholesky(c)
+        except np.linalg.LinAlgError:
+            where = what if cov.ndim == 2 else f"{what} of component {k}"
+            raise ValueError(
+                f"{where} is not positive definite (a component collapsed onto a single point or a "
+                f"constant feature?); increase reg_covar, reduce n_components or rescale the data"
+            ) from None
+    raise ValueError(f"{what}: Cholesky factorisation failed")  # pragma: no cover
+
+
+def _is_symmetric(m: np.ndarray) -> bool:
+    """``np.allclose(m, m.T, rtol=1e-8, atol=...)`` without its per-call overhead (m finite)."""
+    return bool(np.all(np.abs(m - m.T) <= 1e-12 * max(1.0, np.abs(m).max()) + 1e-8 * np.abs(m.T)))
+
+
+# =========================================================================== the base class
+class CovarianceStructure:
+    """What one covariance structure of a Gaussian mixture changes (see the module docstring)."""
+
+    #: the ``covariance_type`` name
+    name: str = ""
+    #: the M-step keeps an empty component's own covariance (False: one shared covariance)
+    per_component: bool = True
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    # ------------------------------------------------------------------ parameters
+    def shape(self, k: int, d: int) -> tuple:
+        """Shape of the ``covariances`` parameter."""
+        raise NotImplementedError
+
+    def constraint(self) -> Constraint:
+        """The constraint of the ``covariances`` parameter group."""
+        raise NotImplementedError
+
+    def n_parameters(self, k: int, d: int) -> int:
+        """Free parameters of the covariances."""
+        raise NotImplementedError
+
+    def full_matrices(self, cov, k: int, d: int) -> np.ndarray:
+        """The covariances as a (K, D, D) stack of matrices (NumPy float64)."""
+        raise NotImplementedError
+
+    def precision_cholesky(self, cov) -> np.ndarray:
+        """scikit-learn's ``precisions_cholesky_`` (NumPy float64)."""
+        raise NotImplementedError
+
+    def precisions(self, prec_chol: np.ndarray) -> np.ndarray:
+        """scikit-learn's ``precisions_`` from ``precisions_cholesky_``."""
+        raise NotImplementedError
+
+    def from_covariance(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
+        """Covariances with every component starting at the (D, D) matrix ``cov``."""
+        raise NotImplementedError
+
+    def covariances_from_init(self, arr: np.ndarray, name: str) -> np.ndarray:
+        """Covariances from a user's ``covariances_init`` or ``precisions_init`` (``name``),
+        of the right shape and finite; a ValueError naming the bad component otherwise."""
+        raise NotImplementedError
+
+    def check_positive_definite(self, cov: np.ndarray, where: str) -> None:
+        """Raise ValueError naming the first component whose covariance is not positive
+        definite (structures whose parameters are variances rely on their constraint)."""
+
+    # ------------------------------------------------------------------ E-step layout
+    def stacked_extra(self, d: int, products: bool = True) -> int:
+        """Rows of per-row products below the D rows of ``Xc^T`` in the stacked chunk."""
+        raise NotImplementedError
+
+    def fill_products(self, buf: np.ndarray, d: int) -> None:
+        """Write the per-row products into ``buf[d:]`` from ``buf[:d]`` = ``Xc^T`` (NumPy)."""
+
+    def stacked_xp(self, xp, xct, pairs, products: bool = True):
+        """The stacked chunk from ``Xc^T`` (D, rows) in any array library."""
+        raise NotImplementedError
+
+    def prepare(self, p, cov, means_c: np.ndarray, to_xp, eps: float, max_error: float):
+        """Fill the E-step's precomputations on ``p`` (a ``Prepared``: ``expanded`` and
+        ``coef``, or ``whiten_t`` and ``shift``); returns ``(log_det, const)``, (K,) each (the
+        log-determinant of the precision Cholesky factor and the constant of the expanded
+        quadratic form), from NumPy float64 parameters."""
+        raise NotImplementedError
+
+    def log_joint_whitened(self, xp, xct, prep, scratch):
+        """log p(x_i, z_i = k), (K, rows), by the whitened form (``prep.expanded`` False)."""
+        raise NotImplementedError(f"covariance_type={self.name!r} always uses the expanded form")
+
+    def stats(self, xp, stacked, resp_t, d: int, pairs, weights=None) -> dict:
+        """Sufficient statistics (float64) from component-major responsibilities (K, rows)
+        with row weights multiplied in (``weights``, (rows,) or None, for structures that
+        need them again)."""
+        f64 = xp.float64
+        n_k = xp.sum(resp_t, axis=1, dtype=f64)  # accumulated in float64, no float64 copy
+        st = xp.matrix_transpose(stacked) if hasattr(xp, "matrix_transpose") else stacked.T
+        both = xp.astype(resp_t @ st, f64)  # ONE product gives first and second moments
+        return {"n": n_k, "s1": both[:, :d], "s2": both[:, d:]}
+
+    # ------------------------------------------------------------------ missing values
+    def missing_s2(self, resp: np.ndarray, xhat: np.ndarray, cond: np.ndarray, n_k: np.ndarray) -> np.ndarray:
+        """``s2`` of one missingness pattern: responsibilities (r, K), conditional means
+        (K, r, D) and conditional covariances (K, D, D) (NumPy float64)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ M-step
+    def m_step(self, n, nk, s1, s2, about, reg_covar: float, d: int) -> np.ndarray:
+        """Covariances maximising Q: the scatter about the means ``about`` (K, D) from the
+        statistics, divided by ``nk`` (``n`` plus scikit-learn's 10 eps), plus ``reg_covar``
+        on the diagonal."""
+        raise NotImplementedError
+
+    def complete_loglik(self, total: float, n, s1, s2, means_c, cov, d: int) -> float:
+        """``total`` plus the Gaussian part of Q(theta | theta') from the statistics (the
+        weights' part is the caller's)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ memory
+    def product_columns(self, d: int) -> int:
+        """Per-row product columns counted in the memory budgets of a chunk."""
+        return d
+
+    def whitened_columns(self, k: int, d: int) -> int:
+        """Per-row entries of the whitened form's temporary (beyond the products)."""
+        return 0
+
+
+# =========================================================================== dense: full, tied
+class _Dense(CovarianceStructure):
+    """Structures whose covariances are matrices (full, tied)."""
+
+    def constraint(self) -> Constraint:
+        return SymmetricPositiveDefinite()
+
+    def _stack(self, arr: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _where(self, name: str, j: int, named: bool) -> str:
+        raise NotImplementedError
+
+    def covariances_from_init(self, arr: np.ndarray, name: str) -> np.ndarray:
+        for j, m in enumerate(self._stack(arr)):
+            if not _is_symmetric(m):
+                raise ValueError(f"{self._where(name, j, False)} is not symmetric")
+            try:
+                np.linalg.cholesky(m)
+            except np.linalg.LinAlgError:
+                raise ValueError(f"{self._where(name, j, True)} is not positive definite") from None
+        if name == "precisions_init":
+            arr = np.linalg.inv(arr)
+            arr = 0.5 * (arr + np.swapaxes(arr, -1, -2))
+        return arr
+
+    def check_positive_definite(self, cov: np.ndarray, where: str) -> None:
+        cholesky_or_raise(cov, f"{where}: covariances")
+
+    def _own_second(self, second: np.ndarray, j: int):
+        """Component j's own second moments (None when they are shared)."""
+        raise NotImplementedError
+
+    def _shared_term(self, second: np.ndarray, covs: np.ndarray) -> float:
+        """The part of Q from second moments shared by all components (0 when none are)."""
+        return 0.0
+
+    def complete_loglik(self, total, n, s1, s2, means_c, cov, d):
+        second = unpack_sym(s2, d)
+        covs = self.full_matrices(cov, len(n), d)
+        for j in range(len(n)):
+            prec = np.linalg.inv(covs[j])
+            _, logdet = np.linalg.slogdet(covs[j])
+            m = means_c[j]
+            own = self._own_second(second, j)
+            cross = -np.outer(s1[j], m) if own is None else own - np.outer(s1[j], m)
+            sj = cross - np.outer(m, s1[j]) + n[j] * np.outer(m, m)
+            total += -0.5 * (n[j] * (d * LOG_2PI + logdet) + np.sum(prec * sj))
+        return total + self._shared_term(second, covs)
+
+    def missing_s2(self, resp, xhat, cond, n_k):
+        rows, cols = triu_pairs(xhat.shape[2])
+        second = np.einsum("rk,krd,kre->kde", resp, xhat, xhat) + n_k[:, None, None] * cond
+        return second[:, rows, cols]
+
+
+class Full(_Dense):
+    """A covariance matrix per component: ``covariances`` (K, D, D)."""
+
+    name = "full"
+
+    def shape(self, k, d):
+        return (k, d, d)
+
+    def n_parameters(self, k, d):
+        return k * d * (d + 1) // 2
+
+    def full_matrices(self, cov, k, d):
+        return np.asarray(cov, dtype=np.float64)
+
+    def precision_cholesky(self, cov):
+        chol = cholesky_or_raise(np.asarray(cov, dtype=np.float64), "covariance")
+        # batched inverse of the lower factors; the strict upper part is rounding noise, zeroed
+        inv = np.tril(np.linalg.inv(chol))
+        return np.swapaxes(inv, 1, 2)
+
+    def precisions(self, prec_chol):
+        return prec_chol @ np.swapaxes(prec_chol, 1, 2)
+
+    def from_covariance(self, cov, k, d):
+        return np.repeat(cov[None], k, axis=0)
+
+    def _stack(self, arr):
+        return arr
+
+    def _where(self, name, j, named):
+        return f"{name}[{j}] (component {j})" if named else f"{name}[{j}]"
+
+    # ------------------------------------------------------------------ E-step
+    def stacked_extra(self, d, products=True):
+        return d * (d + 1) // 2 if products else 0
+
+    def fill_products(self, buf, d):
+        # row i of the upper triangle: x_i * x_j for j >= i, written in place (no copies)
+        pos = d
+        for i in range(d):
+            np.multiply(buf[i], buf[i:d], out=buf[pos:pos + d - i])
+            pos += d - i
+
+    def stacked_xp(self, xp, xct, pairs, products=True):
+        if not products:
+            return xct
+        prod = xp.take(xct, pairs[0], axis=0) * xp.take(xct, pairs[1], axis=0)
+        return xp.concat([xct, prod], axis=0)
+
+    def prepare(self, p, cov, means_c, to_xp, eps, max_error):
+        """The expanded quadratic form x'Px - 2 m'Px + m'Pm on centred data is one product on
+        the same stacked rows as the M-step statistics, but it cancels: its rounding error near
+        m_k is about ``eps * |m_k - center|^2_{P_k}``. It is used when that is below
+        ``max_error`` (always in practice for float64; for float32 when every component mean
+        lies within ~30 of its own standard deviations of the data centre), otherwise the
+        whitened form |U'(x - m)|^2, which does not cancel."""
+        k, d = means_c.shape
+        chol = cholesky_or_raise(np.asarray(cov, dtype=np.float64), "covariance")
+        inv_chol = np.tril(np.linalg.inv(chol))  # L^{-1}; precision = L^{-T} L^{-1}
+        log_det = -np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+        prec = np.swapaxes(inv_chol, 1, 2) @ inv_chol
+        lin = (prec @ means_c[:, :, None])[:, :, 0]
+        maha_means = np.sum(lin * means_c, axis=1)  # |m_k - center|^2 in component k's metric
+        p.expanded = float(eps * maha_means.max()) <= max_error
+        if p.expanded:
+            rows, cols = triu_pairs(d)
+            quad = prec[:, rows, cols] * _offdiag_factor(d)  # -0.5 diagonal, -1 off-diagonal
+            p.coef = to_xp(np.concatenate([lin, quad], axis=1))
+            return log_det, maha_means
+        # [U_1 ... U_K]^T Xc^T - [U_k^T m_k] with U_k = L_k^{-T}: all terms from one product
+        p.whiten_t = to_xp(inv_chol.reshape(k * d, d))
+        p.shift = to_xp((inv_chol @ means_c[:, :, None]).reshape(k * d, 1))
+        return log_det, 0.0
+
+    def log_joint_whitened(self, xp, xct, prep, scratch):
+        d = xct.shape[0]
+        k = prep.log_norm.shape[0]
+        if xp is np:
+            # (K D, rows) whitened values, a block of WHITENED_BLOCK rows at a time in a reused
+            # workspace: bounded memory, and fresh temporaries would cost more in page faults
+            # than the arithmetic
+            n = xct.shape[1]
+            out = scratch.array("log_joint", (k, n), xct.dtype)
+            for start in range(0, n, WHITENED_BLOCK):
+                stop = min(n, start + WHITENED_BLOCK)
+                y = np.matmul(prep.whiten_t, xct[:, start:stop],
+                              out=scratch.array("whitened", (k * d, stop - start), xct.dtype))
+                np.subtract(y, prep.shift, out=y)
+                np.square(y, out=y)
+                np.add.reduce(y.reshape(k, d, stop - start), axis=1, out=out[:, start:stop])
+            out *= -0.5
+            out += prep.log_norm
+            return out
+        y = prep.whiten_t @ xct - prep.shift
+        y = y * y
+        maha = xp.sum(xp.reshape(y, (k, d, -1)), axis=1)
+        return prep.log_norm - 0.5 * maha
+
+    # ------------------------------------------------------------------ M-step
+    def m_step(self, n, nk, s1, s2, about, reg_covar, d):
+        second = unpack_sym(s2, d)
+        cross = s1[:, :, None] * about[:, None, :]
+        scatter = second - cross - np.swapaxes(cross, 1, 2) + n[:, None, None] * about[:, :, None] * about[:, None, :]
+        cov = scatter / nk[:, None, None]
+        cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
+        cov[:, np.arange(d), np.arange(d)] += reg_covar
+        return cov
+
+    def _own_second(self, second, j):
+        return second[j]
+
+    def product_columns(self, d):
+        return d * (d + 1) // 2
+
+
+class Tied(_Dense):
+    """One covariance matrix shared by all components: ``covariances`` (D, D)."""
+
+    name = "tied"
+    per_component = False
+
+    def shape(self, k, d):
+        return (d, d)
+
+    def n_parameters(self, k, d):
+        return d * (d + 1) // 2
+
+    def full_matrices(self, cov, k, d):
+        return np.broadcast_to(np.asarray(cov, dtype=np.float64), (k, d, d)).copy()
+
+    def precision_cholesky(self, cov):
+        cov = np.asarray(cov, dtype=np.float64)
+        chol = cholesky_or_raise(cov, "covariance")
+        return solve_triangular(chol, np.eye(cov.shape[-1]), lower=True).T
+
+    def precisions(self, prec_chol):
+        return prec_chol @ prec_chol.T
+
+    def from_covariance(self, cov, k, d):
+        return cov
+
+    def _stack(self, arr):
+        return arr[None]
+
+    def _where(self, name, j, named):
+        return name
+
+    # ------------------------------------------------------------------ E-step
+    def stacked_extra(self, d, products=True):
+        return 0
+
+    def stacked_xp(self, xp, xct, pairs, products=True):
+        return xct
+
+    def prepare(self, p, cov, means_c, to_xp, eps, max_error):
+        k = means_c.shape[0]
+        prec_chol = self.precision_cholesky(cov)
+        log_det = np.full(k, np.log(np.diagonal(prec_chol)).sum())
+        p.expanded = False
+        p.whiten_t = to_xp(prec_chol.T.copy())
+        p.shift = to_xp((means_c @ prec_chol)[:, :, None])
+        return log_det, 0.0
+
+    def log_joint_whitened(self, xp, xct, prep, scratch):
+        y = prep.whiten_t @ xct
+        diff = y[None, :, :] - prep.shift
+        maha = xp.sum(diff * diff, axis=1)
+        return prep.log_norm - 0.5 * maha
+
+    def stats(self, xp, stacked, resp_t, d, pairs, weights=None):
+        f64 = xp.float64
+        n_k = xp.sum(resp_t, axis=1, dtype=f64)
+        xct = stacked
+        s1 = xp.astype(resp_t @ xp.matrix_transpose(xct), f64) if hasattr(xp, "matrix_transpose") \
+            else (resp_t @ xct.T).astype(f64)
+        xw = xct if weights is None else xct * weights
+        xwt = xp.matrix_transpose(xw) if hasattr(xp, "matrix_transpose") else xw.T
+        scatter = xp.astype(xct @ xwt, f64)
+        s2 = xp.take(xp.reshape(scatter, (d * d,)), pairs[0] * d + pairs[1], axis=0)
+        return {"n": n_k, "s1": s1, "s2": s2}
+
+    def missing_s2(self, resp, xhat, cond, n_k):
+        return super().missing_s2(resp, xhat, cond, n_k).sum(axis=0)
+
+    # ------------------------------------------------------------------ M-step
+    def m_step(self, n, nk, s1, s2, about, reg_covar, d):
+        second = unpack_sym(s2, d)
+        cross = s1.T @ about
+        scatter = second - cross - cross.T + (about.T * n) @ about
+        cov = scatter / nk.sum()
+        cov = 0.5 * (cov + cov.T)
+        cov[np.arange(d), np.arange(d)] += reg_covar
+        return cov
+
+    def _own_second(self, second, j):
+        return None  # second moments summed over the components: one shared term below
+
+    def _shared_term(self, second, covs) -> float:
+        return -0.5 * np.sum(np.linalg.inv(covs[0]) * second)
+
+    def whitened_columns(self, k, d):
+        return k * d
+
+
+# =========================================================================== diagonal: diag, spherical
+class Diag(CovarianceStructure):
+    """A variance per component and coordinate: ``covariances`` (K, D)."""
+
+    name = "diag"
+
+    def shape(self, k, d):
+        return (k, d)
+
+    def constraint(self) -> Constraint:
+        return Positive()
+
+    def n_parameters(self, k, d):
+        return k * d
+
+    def full_matrices(self, cov, k, d):
+        return np.stack([np.diag(c) for c in np.asarray(cov, dtype=np.float64)])
+
+    def precision_cholesky(self, cov):
+        cov = np.asarray(cov, dtype=np.float64)
+        bad = np.argwhere(~(cov > 0))
+        if bad.size:
+            raise ValueError(f"variance of component {int(bad[0][0])} is not positive; increase reg_covar")
+        return 1.0 / np.sqrt(cov)
+
+    def precisions(self, prec_chol):
+        return prec_chol ** 2
+
+    def from_covariance(self, cov, k, d):
+        return np.repeat(np.diag(cov)[None], k, axis=0)
+
+    def covariances_from_init(self, arr, name):
+        bad = np.argwhere(~(arr > 0))
+        if bad.size:
+            raise ValueError(f"{name} must be positive; component {int(bad[0][0])} is not")
+        return 1.0 / arr if name == "precisions_init" else arr
+
+    # ------------------------------------------------------------------ E-step
+    def stacked_extra(self, d, products=True):
+        return d
+
+    def fill_products(self, buf, d):
+        np.multiply(buf[:d], buf[:d], out=buf[d:])
+
+    def stacked_xp(self, xp, xct, pairs, products=True):
+        return xp.concat([xct, xct * xct], axis=0)
+
+    def _precision_terms(self, prec_chol, d):
+        """Per-coordinate precisions (K, D) and the log-determinants (K,)."""
+        return prec_chol ** 2, np.log(prec_chol).sum(axis=1)
+
+    def prepare(self, p, cov, means_c, to_xp, eps, max_error):
+        prec, log_det = self._precision_terms(self.precision_cholesky(cov), means_c.shape[1])
+        # -0.5 (p . x^2 - 2 (m p) . x) with the stacked rows [Xc; Xc^2]: one product
+        p.expanded = True
+        p.coef = to_xp(np.concatenate([means_c * prec, -0.5 * prec], axis=1))
+        return log_det, (means_c ** 2 * prec).sum(axis=1)
+
+    def missing_s2(self, resp, xhat, cond, n_k):
+        return np.einsum("rk,krd->kd", resp, xhat * xhat) + n_k[:, None] * np.diagonal(cond, axis1=1, axis2=2)
+
+    # ------------------------------------------------------------------ M-step
+    def _variances(self, var):
+        return var
+
+    def m_step(self, n, nk, s1, s2, about, reg_covar, d):
+        var = (s2 - 2.0 * s1 * about + n[:, None] * about * about) / nk[:, None] + reg_covar
+        return self._variances(var)
+
+    def complete_loglik(self, total, n, s1, s2, means_c, cov, d):
+        var = np.asarray(cov, dtype=np.float64)
+        var = self._per_coordinate(var, d)
+        quad = (s2 - 2.0 * s1 * means_c + n[:, None] * means_c ** 2) / var
+        total += float(-0.5 * np.sum(n * (d * LOG_2PI) + n * np.log(var).sum(axis=1) + quad.sum(axis=1)))
+        return total
+
+    def _per_coordinate(self, var, d):
+        return var
+
+
+class Spherical(Diag):
+    """One variance per component: ``covariances`` (K,)."""
+
+    name = "spherical"
+
+    def shape(self, k, d):
+        return (k,)
+
+    def n_parameters(self, k, d):
+        return k
+
+    def full_matrices(self, cov, k, d):
+        return np.stack([np.eye(d) * c for c in np.asarray(cov, dtype=np.float64)])
+
+    def from_covariance(self, cov, k, d):
+        return np.full(k, np.trace(cov) / d)
+
+    def _precision_terms(self, prec_chol, d):
+        return np.repeat((prec_chol ** 2)[:, None], d, axis=1), d * np.log(prec_chol)
+
+    def _variances(self, var):
+        return var.mean(axis=1)
+
+    def _per_coordinate(self, var, d):
+        return np.repeat(var[:, None], d, axis=1)
+
+
+#: covariance_type -> its structure (stateless instances)
+COVARIANCE_STRUCTURES: dict[str, CovarianceStructure] = {
+    s.name: s for s in (Full(), Tied(), Diag(), Spherical())
+}
+#: the names, in scikit-learn's order
+COVARIANCE_TYPES = tuple(COVARIANCE_STRUCTURES)
