@@ -217,7 +217,8 @@ def test_plot_does_not_import_pyplot():
                     or importlib.util.find_spec("emkit.models.mixture") is None,
                     reason="GaussianMixture / BinomialMixture not written yet")
 def test_write_demo_pictures(tmp_path):
-    paths = plot.write_demo_pictures(tmp_path / "demo")
+    from emkit.demo import write_demo_pictures
+    paths = write_demo_pictures(tmp_path / "demo")
     assert sorted(p.name for p in paths) == ["coins_posterior.png", "coins_trace.png", "faithful_bic.png",
                                              "faithful_snapshots.png", "faithful_trace.png"]
     for p in paths:

@@ -11,7 +11,6 @@ interactive session's backend alone. Save with ``ax.figure.savefig(path)``.
 * :func:`bic` - BIC / ICL against the number of components (``select_mixture``'s table).
 * :func:`posterior` - membership probabilities of each row (coins) or along x (1-D data).
 * :func:`animate` - an animated GIF of the snapshots.
-* :func:`write_demo_pictures` - the worked examples' pictures as PNG files.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from emkit.core.arrays import to_numpy
 from emkit.models.covariance import COVARIANCE_STRUCTURES, COVARIANCE_TYPES
 from emkit.models.gaussian import GaussianMixtureModel, data_center
 
-__all__ = ["trace", "snapshots", "bic", "posterior", "animate", "write_demo_pictures",
+__all__ = ["trace", "snapshots", "bic", "posterior", "animate",
            "full_covariances"]
 
 #: component colours (colour-blind safe, Okabe & Ito)
@@ -389,45 +388,3 @@ def posterior(estimator: Any, X: Any, ax=None, *, kind: str = "auto", labels: Se
     ax.legend(fontsize="small", loc="best")
     ax.set_title(f"{type(estimator).__name__}: membership probabilities")
     return ax
-
-
-# --------------------------------------------------------------------------- the worked examples
-def write_demo_pictures(directory: str | os.PathLike) -> list[Path]:
-    """Fit the seeds' worked examples and write their pictures as PNG files into ``directory``.
-
-    Old Faithful: Gaussian-mixture snapshots, log-likelihood trace (10 restarts), BIC/ICL
-    table; two coins: membership probabilities and trace. Returns the paths written.
-    """
-    import warnings
-
-    import emkit
-
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-
-    def save(fig, name):
-        path = out / name
-        fig.savefig(path)
-        written.append(path)
-
-    faithful = emkit.datasets.load_faithful()
-    names = ["eruptions (min)", "waiting (min)"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # short fits stop at max_iter on purpose
-        # a start with both means in the upper cluster, so the pictures show EM moving them
-        slow = emkit.GaussianMixture(2, init_params="random_from_data", random_state=0, tol=1e-8,
-                                     keep_history=True).fit(faithful)
-        save(snapshots(faithful, slow, feature_names=names), "faithful_snapshots.png")
-        restarts = emkit.GaussianMixture(2, init_params="random_from_data", n_init=5, random_state=0,
-                                         tol=1e-8).fit(faithful)
-        save(trace(restarts).figure, "faithful_trace.png")
-        table = emkit.select_mixture(faithful, n_components=range(1, 7), random_state=0)
-        save(bic(table).figure, "faithful_bic.png")
-        coins = emkit.datasets.load_two_coins()
-        coin_fit = emkit.BinomialMixture(2, probs_init=[0.6, 0.5], weights_init=[0.5, 0.5],
-                                         fixed=["weights"]).fit(coins["heads"], trials=coins["tosses"])
-        save(posterior(coin_fit, coins["heads"], trials=coins["tosses"], labels=["coin A", "coin B"]).figure,
-             "coins_posterior.png")
-        save(trace(coin_fit).figure, "coins_trace.png")
-    return written
