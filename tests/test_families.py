@@ -28,7 +28,7 @@ def _cases():
         "mvn": (fam.MultivariateNormal(), (x_norm,), {"means": np.array([[0.0, 1.0], [-1.0, 0.5]]),
                                                       "covariances": cov}),
         "poisson": (fam.Poisson(), fam.Poisson().make_data(x_count), {"rates": np.array([[1.0, 4.0], [2.5, 0.5]])}),
-        "exponential": (fam.Exponential(), (x_exp,), {"rates": np.array([[0.5, 1.0], [2.0, 0.3]])}),
+        "exponential": (fam.ExponentialFamily(), (x_exp,), {"rates": np.array([[0.5, 1.0], [2.0, 0.3]])}),
         "bernoulli": (fam.Bernoulli(), (x_bin,), {"probs": np.array([[0.2, 0.5, 0.9], [0.6, 0.1, 0.4]])}),
         "categorical": (fam.Categorical(3), fam.Categorical(3).make_data(codes),
                         {"probs": np.array([[[0.2, 0.3, 0.5], [0.6, 0.2, 0.2]], [[0.1, 0.1, 0.8], [0.3, 0.3, 0.4]]])}),

@@ -406,8 +406,7 @@ def test_float32_tight_components_far_from_the_centre_use_the_stable_form():
     # rounding of x ~ 1 is 6e-8, i.e. 6e-5 standard deviations); the expanded form is off by ~0.4
     best = np.argmax(ref, axis=1)
     np.testing.assert_allclose(got[np.arange(len(x)), best], ref[np.arange(len(x)), best], atol=2e-3)
-    forced_model = GaussianMixtureModel(2, "full")
-    forced_model.center = gmm.model_.center
+    forced_model = GaussianMixtureModel(2, "full", center=gmm.model_.center)
     monkey = pytest.MonkeyPatch()
     monkey.setattr(kern, "EXPANDED_MAX_ERROR", np.inf)
     try:

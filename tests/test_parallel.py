@@ -37,8 +37,7 @@ def _params(x, k=3):
 
 def test_threaded_pass_equals_sequential_pass_bit_for_bit(two_threads):
     x = _data()
-    model = GaussianMixtureModel(3, "full")
-    model.prepare_data((x,), np.random.default_rng(0))
+    model = GaussianMixtureModel(3, "full").prepare_data((x,))
     params = _params(x)
     seq_stats, seq_ll = statistics_pass(model, (x,), params, chunk_size=1000, n_threads=1)
     par_stats, par_ll = statistics_pass(model, (x,), params, chunk_size=1000, n_threads=2)
@@ -49,8 +48,7 @@ def test_threaded_pass_equals_sequential_pass_bit_for_bit(two_threads):
 
 def test_chunks_really_run_on_pool_threads(two_threads, monkeypatch):
     x = _data(n=8_000)
-    model = GaussianMixtureModel(3, "diag")
-    model.prepare_data((x,), np.random.default_rng(0))
+    model = GaussianMixtureModel(3, "diag").prepare_data((x,))
     seen = set()
     original = model.e_step
 

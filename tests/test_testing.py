@@ -63,7 +63,7 @@ def family_data(name: str):
         family, arrays, extra = families.Poisson(), (counts,), {}
     elif name == "exponential":
         waits = np.where(group, rng.exponential(5.0, n), rng.exponential(1.0, n))
-        family, arrays, extra = families.Exponential(), (waits,), {}
+        family, arrays, extra = families.ExponentialFamily(), (waits,), {}
     elif name == "bernoulli":
         items = (rng.random((n, 5)) < np.where(group[:, None], 0.8, 0.2)).astype(float)
         family, arrays, extra = families.Bernoulli(), (items,), {}

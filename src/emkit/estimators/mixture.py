@@ -40,7 +40,7 @@ from emkit.core.validation import (as_counts, check_n_components, check_probabil
                                    is_symmetric_positive_definite)
 from emkit.estimators.mixture_base import MixtureEstimator
 from emkit.estimators.settings import Setting, any_of, declare, instance_of, interval
-from emkit.models.families import (Bernoulli, Binomial, Categorical, Exponential, Family, MultivariateNormal,
+from emkit.models.families import (Bernoulli, Binomial, Categorical, ExponentialFamily, Family, MultivariateNormal,
                                    Normal, Poisson, get_family)
 from emkit.models.mixture import FiniteMixtureModel, mixture_data
 
@@ -294,7 +294,7 @@ class ExponentialMixture(FamilyMixture):
         Mixing weights and the rate (1 / mean) of each component (and column).
     """
 
-    _family_class = Exponential
+    _family_class = ExponentialFamily
     _init_groups = {"rates": "rates_init"}
     _input_tags = {"positive_only": True}
     _settings = declare(_components(1), _init("rates_init", "Starting rates (K,) or (K, d)."), WEIGHTS_INIT,

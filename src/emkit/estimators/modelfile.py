@@ -221,12 +221,14 @@ def _result_summary(result) -> dict[str, Any]:
 
 
 def _model_state(model, enc: _Encoder) -> dict[str, Any]:
-    """Public plain-data attributes of the fitted model (e.g. a centring vector chosen from the
-    data); private ones (scratch memory, caches) are never stored."""
+    """The fitted model's constructor arguments that have a plain stored form (e.g. a centring
+    vector chosen from the data); scratch memory and caches are never stored."""
     state = {}
-    for key, value in (vars(model) if model is not None else {}).items():
-        if key.startswith("_"):
+    names = model.constructor_arguments() if hasattr(model, "constructor_arguments") else ()
+    for key in names:
+        if not hasattr(model, key):
             continue
+        value = getattr(model, key)
         try:
             state[key] = enc.encode(value)
         except _Unstorable:
@@ -395,11 +397,12 @@ def load(path: str | os.PathLike):
 def _rebuild_fit(estimator, result: dict, model_state: dict) -> None:
     """``model_`` and a minimal ``result_`` for a loaded fitted estimator."""
     model = estimator._make_model()
-    fresh = vars(model)
-    for key, value in model_state.items():
-        # only public data attributes the freshly built model already has: nothing new is injected
-        if isinstance(key, str) and key in fresh and not key.startswith("_"):
-            setattr(model, key, value)
+    # the stored constructor arguments that the freshly built model has too: a new model is
+    # built with them (nothing is written onto a model, and nothing new is injected)
+    names = model.constructor_arguments() if hasattr(model, "constructor_arguments") else ()
+    state = {key: value for key, value in model_state.items() if isinstance(key, str) and key in names}
+    if state and hasattr(model, "replace"):
+        model = model.replace(**state)
     estimator.model_ = model
     params = estimator.params_
     trace = np.asarray(getattr(estimator, "loglik_trace_", [getattr(estimator, "loglik_", np.nan)]))

@@ -54,6 +54,7 @@ Discrete latent variables
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -118,6 +119,25 @@ class Model:
     def chunk_rows(self, data: Data) -> int | None:
         """Default rows per chunk for the statistics pass (None: one pass over everything)."""
         return None
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def constructor_arguments(cls) -> tuple[str, ...]:
+        """Names of the constructor's arguments (each stored under the same attribute name)."""
+        parameters = inspect.signature(cls.__init__).parameters
+        return tuple(name for name, p in parameters.items()
+                     if name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+    def replace(self, **changes: Any) -> "Model":
+        """A new model like this one with some constructor arguments changed; this one is left
+        unchanged (a model is complete when constructed, so a change means a new model)."""
+        names = self.constructor_arguments()
+        unknown = set(changes) - set(names)
+        if unknown:
+            raise TypeError(f"{self.display_name} has no constructor argument(s) {sorted(unknown)}")
+        arguments = {n: changes[n] if n in changes else getattr(self, n) for n in names
+                     if n in changes or hasattr(self, n)}
+        return type(self)(**arguments)
 
     @property
     def display_name(self) -> str:

@@ -43,7 +43,7 @@ from emkit.core.arrays import astype, device_of, get_namespace, lgamma, one_hot,
 from emkit.core.params import Positive, Real, Simplex, SymmetricPositiveDefinite, UnitInterval
 from emkit.core.validation import _reduce_any, as_array, as_counts
 
-__all__ = ["Family", "Normal", "MultivariateNormal", "Binomial", "Poisson", "Exponential",
+__all__ = ["Family", "Normal", "MultivariateNormal", "Binomial", "Poisson", "ExponentialFamily",
            "Bernoulli", "Categorical", "FAMILIES", "get_family", "safe_log", "lgamma"]
 
 LOG_2PI = float(np.log(2.0 * np.pi))
@@ -391,8 +391,8 @@ class Poisson(Family):
         return (rng.poisson(to_numpy(params["rates"])[labels]).astype(float),)
 
 
-# --------------------------------------------------------------------------- Exponential
-class Exponential(Family):
+# --------------------------------------------------------------------------- Exponential (the family; emkit.Exponential is the i.i.d. estimator)
+class ExponentialFamily(Family):
     """Exponential components f(x) = rate * exp(-rate * x); for 2-D X the columns are
     independent given the component. Parameter ``rates``: (K,) or (K, d)."""
 
@@ -580,7 +580,7 @@ class Categorical(Family):
 
 
 FAMILIES = {"normal": Normal, "multivariate_normal": MultivariateNormal, "binomial": Binomial,
-            "poisson": Poisson, "exponential": Exponential, "bernoulli": Bernoulli,
+            "poisson": Poisson, "exponential": ExponentialFamily, "bernoulli": Bernoulli,
             "categorical": Categorical}
 
 

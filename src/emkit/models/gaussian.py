@@ -229,8 +229,8 @@ class GaussianMixtureModel(DiscreteLatentModel):
         structure, scratch = self.structure, self._scratch
         d = int(x.shape[1])
         stacked = kern.stacked_rows(xp, x, prep.center, structure, pairs, scratch)
-        lj = kern.log_joint_t(xp, stacked, prep, structure, d, scratch)
-        resp, loglik = kern.posterior_t(xp, lj, scratch, w, row_loglik=False)
+        lj = kern.log_joint_by_component(xp, stacked, prep, structure, d, scratch)
+        resp, loglik = kern.posterior_by_component(xp, lj, scratch, w, row_loglik=False)
         stats = structure.stats(xp, stacked, resp, d, pairs, weights=w)
         return stats, loglik
 
@@ -238,7 +238,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         prep, pairs = self._prepared(params, x)
         structure, scratch = self.structure, self._scratch
         stacked = kern.stacked_rows(xp, x, prep.center, structure, pairs, scratch, products=prep.expanded)
-        lj = kern.log_joint_t(xp, stacked, prep, structure, int(x.shape[1]), scratch)
+        lj = kern.log_joint_by_component(xp, stacked, prep, structure, int(x.shape[1]), scratch)
         if xp is np:
             return np.ascontiguousarray(lj.T)  # a copy: lj lives in a reused workspace
         return xp.matrix_transpose(lj)

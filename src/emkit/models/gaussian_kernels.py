@@ -47,8 +47,8 @@ from emkit.models.covariance import (COVARIANCE_STRUCTURES, COVARIANCE_TYPES, LO
                                      CovarianceStructure, cholesky_or_raise, pack_sym, triu_pairs, unpack_sym)
 
 __all__ = ["COVARIANCE_STRUCTURES", "COVARIANCE_TYPES", "EXPANDED_MAX_ERROR", "LOG_2PI", "Prepared", "Scratch",
-           "WHITENED_BLOCK", "cholesky_or_raise", "expected_complete_loglik", "log_joint_t", "m_step_numpy",
-           "missing_parts", "missing_stats", "pack_sym", "pattern_groups", "posterior_t", "prepare",
+           "WHITENED_BLOCK", "cholesky_or_raise", "expected_complete_loglik", "log_joint_by_component", "m_step_numpy",
+           "missing_parts", "missing_stats", "pack_sym", "pattern_groups", "posterior_by_component", "prepare",
            "stacked_rows", "triu_pairs", "unpack_sym"]
 
 #: a scratch array larger than this is allocated afresh each time (never kept alive)
@@ -179,7 +179,7 @@ def stacked_rows(xp, X, center_col, structure: CovarianceStructure, pairs, scrat
     return structure.stacked_xp(xp, xct, pairs, products)
 
 
-def log_joint_t(xp, stacked, prep: Prepared, structure: CovarianceStructure, d: int, scratch: Scratch):
+def log_joint_by_component(xp, stacked, prep: Prepared, structure: CovarianceStructure, d: int, scratch: Scratch):
     """log p(x_i, z_i = k) of complete rows, component-major: (K, rows), data dtype."""
     if prep.expanded:
         if xp is np:
@@ -191,7 +191,7 @@ def log_joint_t(xp, stacked, prep: Prepared, structure: CovarianceStructure, d: 
     return structure.log_joint_whitened(xp, stacked[:d], prep, scratch)
 
 
-def posterior_t(xp, log_joint, scratch: Scratch, weights=None, row_loglik: bool = True):
+def posterior_by_component(xp, log_joint, scratch: Scratch, weights=None, row_loglik: bool = True):
     """Responsibilities (K, rows) times the row weights, and the per-row log-likelihood (rows,)
     times the row weights, from a component-major log joint, by a fused, overflow-safe
     log-sum-exp. NumPy input is overwritten (it is a temporary of the caller).

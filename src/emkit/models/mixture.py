@@ -19,6 +19,7 @@ import numpy as np
 from emkit.core.arrays import get_namespace, host_rows, in_memory_like, to_numpy
 from emkit.core.data import ROW_WEIGHTS, Data, row_weights
 from emkit.core.params import Simplex
+from emkit.models.kmeans import kmeans
 from emkit.models.base import DiscreteLatentModel
 from emkit.models.families import Family, safe_log
 
@@ -154,26 +155,18 @@ class FiniteMixtureModel(DiscreteLatentModel):
 
 def _seed_labels(features: np.ndarray, weights: np.ndarray, k: int, rng: np.random.Generator,
                  n_lloyd: int = 5) -> np.ndarray:
-    """Cluster labels from weighted k-means++ seeding and ``n_lloyd`` Lloyd iterations on
-    standardised features."""
+    """Cluster labels from emkit's k-means (:func:`emkit.models.kmeans.kmeans`: k-means++
+    seeding and ``n_lloyd`` Lloyd iterations) on standardised features; rows of zero weight
+    take part in no centre."""
     f = np.asarray(features, dtype=float)
     scale = f.std(axis=0)
     f = (f - f.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
-    n = f.shape[0]
-    w = np.clip(weights, 0.0, None)
-    p = w / w.sum() if w.sum() > 0 else np.full(n, 1.0 / n)
-    centers = [f[rng.choice(n, p=p)]]
-    d2 = np.sum((f - centers[0]) ** 2, axis=1)
-    for _ in range(1, k):
-        mass = d2 * w
-        probs = mass / mass.sum() if mass.sum() > 0 else p
-        centers.append(f[rng.choice(n, p=probs)])
-        d2 = np.minimum(d2, np.sum((f - centers[-1]) ** 2, axis=1))
-    c = np.stack(centers)
-    for _ in range(n_lloyd):
-        labels = np.argmin(((f[:, None, :] - c[None]) ** 2).sum(axis=2), axis=1)
-        for j in range(k):
-            rows = (labels == j) & (w > 0)
-            if rows.any():
-                c[j] = np.average(f[rows], axis=0, weights=w[rows])
-    return np.argmin(((f[:, None, :] - c[None]) ** 2).sum(axis=2), axis=1)
+    w = np.clip(np.asarray(weights, dtype=float), 0.0, None)
+    if not w.sum() > 0:
+        w = np.ones(len(f))
+    try:
+        return kmeans(f, k, rng, max_iter=n_lloyd, sample_weight=w)
+    except ValueError:
+        # the initialisation sample of a large data set holds fewer than k distinct rows (the
+        # estimator has checked the whole data set): random labels are still a valid start
+        return rng.integers(0, k, size=len(f))
