@@ -208,17 +208,39 @@ def is_simplex(p: Any, axis: int = -1, atol: float = 1e-6) -> bool:
                 and np.allclose(arr.sum(axis=axis), 1.0, atol=atol))
 
 
-def is_symmetric_positive_definite(matrices: Any) -> bool:
-    """Every matrix along the last two axes is symmetric (NumPy's ``allclose`` rule, entry by
-    entry) and has a Cholesky factor."""
+def is_symmetric(m: Any) -> bool:
+    """Whether the square matrix ``m`` (finite) equals its transpose, entry by entry, to
+    rounding: |m - m^T| <= 1e-12 max(1, max|m|) + 1e-8 |m^T| (``np.allclose`` with rtol=1e-8)."""
+    m = np.asarray(m, dtype=float)
+    return bool(np.all(np.abs(m - m.T) <= 1e-12 * max(1.0, float(np.abs(m).max(initial=0.0))) + 1e-8 * np.abs(m.T)))
+
+
+def check_symmetric_positive_definite(matrices: Any, describe: Any) -> None:
+    """Raise ValueError for the first matrix of the stack ``matrices`` (..., d, d) that is not
+    finite, not symmetric or has no Cholesky factor. ``describe(j, problem)`` names matrix j
+    in the message ("covariances_init[1] is not symmetric")."""
     arr = np.asarray(matrices, dtype=float)
-    if arr.ndim < 2 or arr.shape[-1] != arr.shape[-2] or not np.all(np.isfinite(arr)):
-        return False
-    if not np.allclose(arr, np.swapaxes(arr, -1, -2)):
+    stack = arr.reshape((-1,) + arr.shape[-2:])
+    for j, m in enumerate(stack):
+        if not np.all(np.isfinite(m)):
+            raise ValueError(f"{describe(j, 'finite')} contains NaN or inf")
+        if not is_symmetric(m):
+            raise ValueError(f"{describe(j, 'symmetric')} is not symmetric")
+        try:
+            np.linalg.cholesky(m)
+        except np.linalg.LinAlgError:
+            raise ValueError(f"{describe(j, 'positive definite')} is not positive definite") from None
+
+
+def is_symmetric_positive_definite(matrices: Any) -> bool:
+    """Every matrix along the last two axes is finite, symmetric (:func:`is_symmetric`) and
+    has a Cholesky factor. The one positive-definiteness test of emkit."""
+    arr = np.asarray(matrices, dtype=float)
+    if arr.ndim < 2 or arr.shape[-1] != arr.shape[-2]:
         return False
     try:
-        np.linalg.cholesky(arr)
-    except np.linalg.LinAlgError:
+        check_symmetric_positive_definite(arr, lambda j, problem: "matrix")
+    except ValueError:
         return False
     return True
 

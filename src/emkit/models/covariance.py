@@ -38,6 +38,7 @@ import numpy as np
 from scipy.linalg import solve_triangular
 
 from emkit.core.params import Constraint, Positive, SymmetricPositiveDefinite
+from emkit.core.validation import check_symmetric_positive_definite
 
 __all__ = ["COVARIANCE_STRUCTURES", "COVARIANCE_TYPES", "CovarianceStructure", "Diag", "Full", "Spherical",
            "Tied", "cholesky_or_raise", "pack_sym", "triu_pairs", "unpack_sym"]
@@ -100,11 +101,6 @@ def cholesky_or_raise(cov: np.ndarray, what: str) -> np.ndarray:
                 f"constant feature?); increase reg_covar, reduce n_components or rescale the data"
             ) from None
     raise ValueError(f"{what}: Cholesky factorisation failed")  # pragma: no cover
-
-
-def _is_symmetric(m: np.ndarray) -> bool:
-    """``np.allclose(m, m.T, rtol=1e-8, atol=...)`` without its per-call overhead (m finite)."""
-    return bool(np.all(np.abs(m - m.T) <= 1e-12 * max(1.0, np.abs(m).max()) + 1e-8 * np.abs(m.T)))
 
 
 # =========================================================================== the base class
@@ -232,13 +228,8 @@ class _Dense(CovarianceStructure):
         raise NotImplementedError
 
     def covariances_from_init(self, arr: np.ndarray, name: str) -> np.ndarray:
-        for j, m in enumerate(self._stack(arr)):
-            if not _is_symmetric(m):
-                raise ValueError(f"{self._where(name, j, False)} is not symmetric")
-            try:
-                np.linalg.cholesky(m)
-            except np.linalg.LinAlgError:
-                raise ValueError(f"{self._where(name, j, True)} is not positive definite") from None
+        check_symmetric_positive_definite(
+            self._stack(arr), lambda j, problem: self._where(name, j, problem == "positive definite"))
         if name == "precisions_init":
             arr = np.linalg.inv(arr)
             arr = 0.5 * (arr + np.swapaxes(arr, -1, -2))
