@@ -26,8 +26,6 @@ def _required(what: str) -> Constraint:
 class AlleleFrequencies(EMEstimator):
     """Allele frequencies under Hardy-Weinberg equilibrium from phenotype counts (EM gene counting).
 
-    Parameters
-    ----------
 {settings}
 
     Attributes

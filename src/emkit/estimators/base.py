@@ -91,7 +91,8 @@ class EMEstimator:
         if "_settings" in cls.__dict__ and "__init__" not in cls.__dict__:
             cls.__init__ = build_init(cls._settings, cls.__qualname__)
         if cls.__doc__ and "{settings}" in cls.__doc__:
-            cls.__doc__ = cls.__doc__.replace("{settings}", settings_doc(cls._settings))
+            cls.__doc__ = cls.__doc__.replace(
+                "{settings}", "    Parameters\n    ----------\n" + settings_doc(cls._settings))
 
     def _validate_settings(self) -> None:
         """Check every declared setting against its constraint (ValueError naming it)."""

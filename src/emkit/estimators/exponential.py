@@ -18,8 +18,6 @@ __all__ = ["Exponential"]
 class Exponential(EMEstimator):
     """Rate of i.i.d. exponential data with missing (NaN) and right-censored values.
 
-    Parameters
-    ----------
 {settings}
 
     Attributes

@@ -40,8 +40,6 @@ class GaussianMixture(MixtureEstimator):
     weights, fixed parameter groups, acceleration, hard / stochastic EM and torch / CuPy / Dask
     input.
 
-    Parameters
-    ----------
 {settings}
 
     Attributes

@@ -227,8 +227,6 @@ class FiniteMixture(FamilyMixture):
     A family's named inputs (the binomial's ``trials``) are passed by name:
     ``FiniteMixture("binomial", 2).fit(successes, trials=10)``.
 
-    Parameters
-    ----------
 {settings}
     """
 
@@ -264,8 +262,6 @@ class PoissonMixture(FamilyMixture):
     (columns independent given the component); ``sample_weight`` for grouped data (e.g. the
     number of days with each count).
 
-    Parameters
-    ----------
 {settings}
 
     Attributes
@@ -284,8 +280,6 @@ class PoissonMixture(FamilyMixture):
 class ExponentialMixture(FamilyMixture):
     """Mixture of exponential distributions for non-negative data.
 
-    Parameters
-    ----------
 {settings}
 
     Attributes
@@ -305,8 +299,6 @@ class NormalMixture(FamilyMixture):
     """Mixture of normal distributions; for 2-D X the columns are independent given the
     component (scikit-learn's ``covariance_type="diag"``).
 
-    Parameters
-    ----------
 {settings}
 
     Attributes
@@ -325,8 +317,6 @@ class MultivariateNormalMixture(FamilyMixture):
     """Mixture of multivariate normal distributions with full covariances
     (a direct implementation; :class:`emkit.GaussianMixture` is the optimised one).
 
-    Parameters
-    ----------
 {settings}
 
     Attributes
@@ -347,8 +337,6 @@ class BernoulliMixture(FamilyMixture):
 
     ``fit(X)``: X (n, d) of 0/1 answers.
 
-    Parameters
-    ----------
 {settings}
 
     Attributes
@@ -372,8 +360,6 @@ class CategoricalMixture(FamilyMixture):
 
     ``fit(X)``: X (n,) or (n, d) of integer codes 0, 1, ..., C_j - 1 per column j.
 
-    Parameters
-    ----------
 {settings}
 
     Attributes
@@ -417,8 +403,6 @@ class BinomialMixture(FamilyMixture):
     one per run; every other method takes ``trials`` after the successes too (default: the
     fitted number, when it was one number).
 
-    Parameters
-    ----------
 {settings}
 
     Attributes

@@ -476,8 +476,8 @@ class Bernoulli(Family):
         return {"probs": stats["sx"] / _per_component(stats["n"], stats["sx"])}
 
     def complete_loglik(self, stats, params):
-        xp = get_namespace(stats["sx"])
         p = params["probs"]
+        xp = get_namespace(p)
         n = _per_component(stats["n"], stats["sx"])
         return _sum_all(stats["sx"] * safe_log(p, xp) + (n - stats["sx"]) * safe_log(1.0 - p, xp))
 
