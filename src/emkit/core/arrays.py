@@ -56,8 +56,12 @@ def device_of(x: Any):
 
 
 def asarray_like(values: Any, like: Any, dtype: Any = None):
-    """``values`` as an array of the same library, device and (by default) dtype as ``like``."""
+    """``values`` as an array of the same library, device and (by default) dtype as ``like``
+    (the one "array like this one" of emkit). Dask ``like`` gives NumPy: parameters and
+    statistics always live in memory, only data is lazy."""
     if type(like) is np.ndarray:  # the common case, without the namespace look-up
+        return np.asarray(values, dtype=dtype if dtype is not None else like.dtype)
+    if is_dask(like):
         return np.asarray(values, dtype=dtype if dtype is not None else like.dtype)
     xp = get_namespace(like)
     if xp is np:
@@ -152,11 +156,3 @@ def one_hot(codes: Any, width: int) -> Any:
     levels = (np.arange(width, dtype=codes.dtype) if xp is np
               else xp.arange(width, dtype=codes.dtype, device=device_of(codes)))
     return xp.reshape(xp.astype(codes[:, :, None] == levels[None, None, :], codes.dtype), (n, d * width))
-
-
-def in_memory_like(values: Any, like: Any) -> Any:
-    """``values`` as parameters for the data array ``like``: :func:`asarray_like`, except that
-    Dask data gets NumPy parameters of its dtype (parameters always live in memory)."""
-    if is_dask(like):
-        return np.asarray(values, dtype=like.dtype)
-    return asarray_like(values, like)

@@ -194,14 +194,10 @@ def _run_from(em_map: EMMap, params, *, stop, tol, max_iter, callback, check_mon
         if n_avg:
             params = dict(params)
             for n in names:
-                params[n] = _like(running_sum[n] / n_avg, params[n])
+                params[n] = asarray_like(running_sum[n] / n_avg, params[n])
         # the averaged iterate's observed log-likelihood, from a plain E-step
         final_ll = em_map.loglik(params)
     return params, final_ll, np.asarray(trace, dtype=float), n_iter, converged, history
-
-
-def _like(value: np.ndarray, template):
-    return asarray_like(value, template)
 
 
 def _resolve_accelerator(accelerate):

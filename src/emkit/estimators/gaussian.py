@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from emkit.core.arrays import asarray_like, get_namespace, in_memory_like, is_dask, to_numpy
+from emkit.core.arrays import asarray_like, get_namespace, is_dask, to_numpy
 from emkit.core.data import ROW_WEIGHTS, Data
 from emkit.core.validation import _any_value, as_array, check_fixed_groups, check_random_state, check_sample_weight
 from emkit.engine import em
@@ -191,7 +191,7 @@ class GaussianMixture(MixtureEstimator):
             init["covariances"] = _check_cov_init(value, name, self.covariance_type, k, d)
         if not init:
             return None
-        return {name: in_memory_like(v, x) for name, v in init.items()}
+        return {name: asarray_like(v, x) for name, v in init.items()}
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None, sample_weight=None) -> "GaussianMixture":
@@ -225,7 +225,7 @@ class GaussianMixture(MixtureEstimator):
             x = data[0]
             if int(to_numpy(prev["means"]).shape[1]) != int(x.shape[1]):
                 raise ValueError("warm_start: X has a different number of features than the previous fit")
-            init = {name: in_memory_like(np.asarray(to_numpy(v), dtype=np.float64), x) for name, v in prev.items()}
+            init = {name: asarray_like(np.asarray(to_numpy(v), dtype=np.float64), x) for name, v in prev.items()}
             options["n_init"] = 1
         if self.verbose:
             options["callback"] = self._verbose_callback(model.n_samples(data), self.callback)

@@ -33,7 +33,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from emkit.core.arrays import asarray_like, get_namespace, in_memory_like, is_dask, to_numpy
+from emkit.core.arrays import asarray_like, get_namespace, is_dask, to_numpy
 from emkit.core.data import Data
 from emkit.core.params import Positive, Simplex, SymmetricPositiveDefinite, UnitInterval
 from emkit.core.validation import (as_counts, check_n_components, check_probabilities, check_sample_weight,
@@ -185,7 +185,7 @@ class FamilyMixture(MixtureEstimator):
             given["weights"] = w
         for group, label, value in self._init_values(model):
             given[group] = self._check_init(group, label, value, model, data)
-        return {g: in_memory_like(v, data[0]) for g, v in given.items()} or None
+        return {g: asarray_like(v, data[0]) for g, v in given.items()} or None
 
     def _check_init(self, group: str, label: str, value, model: FiniteMixtureModel, data) -> np.ndarray:
         constraint = model.param_spec[group]

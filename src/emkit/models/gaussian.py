@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from emkit.core.arrays import asarray_like, device_of, float_eps, get_namespace, host_rows, in_memory_like, to_numpy
+from emkit.core.arrays import asarray_like, device_of, float_eps, get_namespace, host_rows, to_numpy
 from emkit.core.data import ROW_WEIGHTS, Data
 from emkit.core.params import Real, Simplex
 from emkit.models import gaussian_kernels as kern
@@ -409,7 +409,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
             weights, means_c, cov, empty = kern.m_step_numpy(stats, self.structure, self.reg_covar, d)
             params = {"weights": weights, "means": means_c + self._center(d), "covariances": cov}
         self.release_scratch()  # the initialisation's scratch arrays are not needed again
-        return {name: in_memory_like(np.asarray(v, dtype=np.float64), x) for name, v in params.items()}
+        return {name: asarray_like(np.asarray(v, dtype=np.float64), x) for name, v in params.items()}
 
     # ------------------------------------------------------------------ misc
     def n_parameters(self, params, fixed: Sequence[str] = ()) -> int:

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from emkit.core.arrays import get_namespace, host_rows, in_memory_like, to_numpy
+from emkit.core.arrays import get_namespace, host_rows, asarray_like, to_numpy
 from emkit.core.data import ROW_WEIGHTS, Data, row_weights
 from emkit.core.params import Simplex
 from emkit.models.kmeans import kmeans
@@ -135,7 +135,7 @@ class FiniteMixtureModel(DiscreteLatentModel):
         resp *= host_w[:, None]
         stats = self.stats_from_responsibilities(host + (None,), resp)
         params = self.m_step(stats, None)
-        return {g: in_memory_like(v, data[0]) for g, v in params.items()}
+        return {g: asarray_like(v, data[0]) for g, v in params.items()}
 
     # ------------------------------------------------------------------ sampling
     def sample(self, params, n: int, rng, **inputs):
