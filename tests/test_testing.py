@@ -3,7 +3,6 @@ broken models fail it with a message that names what broke."""
 
 from __future__ import annotations
 
-import inspect
 import pickle
 import threading
 import time
@@ -99,10 +98,6 @@ ABO = np.array([[1, 0, 1, 0, 0, 0],       # A: AA, AO
                 [0, 0, 0, 0, 0, 1.0]])    # O: OO
 
 
-def takes_fixed(cls) -> bool:
-    return "fixed" in inspect.signature(cls.m_step).parameters
-
-
 # --------------------------------------------------------------------------- built-in models
 BUILT_IN = {
     **{f"gaussian-{cov}": (lambda cov=cov: (GaussianMixtureModel(2, covariance_type=cov), gaussian_data()))
@@ -122,32 +117,10 @@ BUILT_IN = {
     "linkage-one-row": lambda: (GeneticLinkage(), LINKAGE_ONE_ROW),
 }
 
-#: Known defects, each tied to the condition that causes it, so that an entry lapses by itself
-#: when the model is mended: with "means" held fixed, a covariance (or variance) M-step must be
-#: the scatter about the fixed means, which needs the `fixed` argument of the M-step.
-KNOWN_DEFECTS: dict[str, str] = {}
-if not takes_fixed(GaussianMixtureModel):
-    KNOWN_DEFECTS.update(dict.fromkeys(
-        [c for c in BUILT_IN if c.startswith("gaussian")],
-        "GaussianMixtureModel.m_step has no `fixed` argument: with 'means' fixed its covariances are the "
-        "scatter about the unconstrained means, which does not maximise Q"))
-if not takes_fixed(FiniteMixtureModel):
-    KNOWN_DEFECTS.update(dict.fromkeys(
-        ["mixture-normal", "mixture-normal-2d", "mixture-multivariate_normal"],
-        "FiniteMixtureModel.m_step has no `fixed` argument: with 'means' fixed the Normal / "
-        "MultivariateNormal variances are the scatter about the unconstrained means"))
-
-
 @pytest.mark.parametrize("case", list(BUILT_IN))
 def test_every_built_in_model_passes(case):
     model, data = BUILT_IN[case]()
-    try:
-        report = check_model(model, data)
-    except ModelCheckError as error:
-        if case in KNOWN_DEFECTS and error.check == "fixed_groups" and "with 'means' fixed" in str(error):
-            pytest.xfail(KNOWN_DEFECTS[case])
-        raise
-    assert case not in KNOWN_DEFECTS, "a known defect no longer shows: update KNOWN_DEFECTS"
+    report = check_model(model, data)
     assert isinstance(report, CheckReport)
     expected = [c for c in ALL_CHECKS if not (c == "threads_agree" and not model.thread_safe)]
     assert report.passed == expected, str(report)
