@@ -32,6 +32,7 @@ import numpy as np
 import emkit
 from emkit import plot
 from emkit.core.arrays import to_numpy
+from emkit.core.validation import check_fixed_groups
 from emkit.demo import main as demo_main
 from emkit.estimators.registry import estimator_class, registry_name
 from emkit.io import load as load_model
@@ -362,10 +363,10 @@ def _check_fixed(estimator, opts: dict) -> None:
         groups = list(estimator.param_groups())
     except Exception:  # the fit itself will report a model that cannot be built
         return
-    unknown = [n for n in names if n not in groups]
-    if unknown:
-        raise click.BadParameter(f"unknown parameter group(s) {', '.join(map(repr, unknown))}; "
-                                 f"this model has {', '.join(groups)}", param_hint="--fixed")
+    try:
+        check_fixed_groups(names, groups, "this model")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--fixed") from None
 
 
 def _fit_arguments(table: Table, spec: dict, estimator) -> tuple[tuple, dict]:

@@ -69,6 +69,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from emkit.core.validation import check_fixed_groups
 from emkit.core.arrays import asarray_like, to_numpy
 from emkit.core.data import ROW_WEIGHTS, Data
 from emkit.core.params import ParamSpace, flatten_full
@@ -202,19 +203,16 @@ def _resolve(fit: Any, data: Any = None, result: Any = None, fixed: Any = None) 
                       "reaches from the fitted values (see .params of the result)", UserWarning, stacklevel=4)
     if res is not None:
         params = dict(res.params)
-        fixed_groups = tuple(res.fixed) if fixed is None else tuple(fixed)
+        fixed_groups = tuple(res.fixed) if fixed is None else fixed
         chunk = (res.options or {}).get("chunk_size")
     else:
         params = dict(result)
-        fixed_groups = tuple(fixed or ())
+        fixed_groups = fixed
         chunk = None
     missing = set(model.param_spec) - set(params)
     if missing:
         raise ValueError(f"the parameters lack group(s) {sorted(missing)} of {model.display_name}")
-    unknown = set(fixed_groups) - set(model.param_spec)
-    if unknown:
-        raise ValueError(f"unknown parameter group(s) in fixed: {sorted(unknown)}; "
-                         f"{model.display_name} has {list(model.param_spec)}")
+    fixed_groups = check_fixed_groups(fixed_groups, model.param_spec, model.display_name)
     return _Fit(model, data, params, fixed_groups, res, chunk)
 
 
