@@ -425,3 +425,294 @@ def test_one_not_fitted_error():
         sklearn = pytest.importorskip("sklearn.exceptions")
         assert type(info.value) in (sklearn.NotFittedError, NotFittedError)
         assert isinstance(info.value, ValueError) and isinstance(info.value, AttributeError)
+
+
+# --------------------------------------------------------------------------- crafted files (issue 12)
+# Each file below used to load and then predict NaN or fail later with an IndexError, a
+# broadcasting error, a MemoryError or a RuntimeError; each is now refused at load with a
+# ValueError naming the file and the field.
+FAITHFUL = emkit.datasets.load_faithful()
+
+
+@pytest.fixture(scope="module")
+def gm_file(tmp_path_factory):
+    est = emkit.GaussianMixture(2, random_state=0).fit(FAITHFUL)
+    return est.save(tmp_path_factory.mktemp("gm") / "gm.emkit")
+
+
+def _member_of(header, field):
+    """The .npy member holding fitted field ``field`` ("means_" or "params_/means")."""
+    value = header["fitted"]
+    for part in field.split("/"):
+        value = value[part]
+    return value["__ndarray__"]
+
+
+def _npy(arr):
+    import io as pyio
+    buf = pyio.BytesIO()
+    np.save(buf, arr)
+    return buf.getvalue()
+
+
+def _craft(src, out, *, arrays=None, header=None):
+    """``src`` with the arrays of the named fitted fields replaced (``{"means_": array}``;
+    the same value goes to ``params_['means']`` unless that field is named too) and the
+    JSON header changed by ``header(h)``."""
+    arrays = dict(arrays or {})
+    with zipfile.ZipFile(src) as z:
+        h = json.loads(z.read("emkit.json"))
+        data = {name: z.read(name) for name in z.namelist()}
+    for field, arr in list(arrays.items()):
+        if field.endswith("_") and field[:-1] in h["fitted"]["params_"]:
+            arrays.setdefault(f"params_/{field[:-1]}", arr)
+    for field, arr in arrays.items():
+        data[_member_of(h, field)] = arr if isinstance(arr, bytes) else _npy(arr)
+    if header is not None:
+        header(h)
+    data["emkit.json"] = json.dumps(h).encode()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, raw in data.items():
+            z.writestr(name, raw)
+    return out
+
+
+def _loaded_array(path, field):
+    with zipfile.ZipFile(path) as z:
+        return np.load(pyio_bytes(z.read(_member_of(json.loads(z.read("emkit.json")), field))))
+
+
+def pyio_bytes(raw):
+    import io as pyio
+    return pyio.BytesIO(raw)
+
+
+def _refused(path, *fragments):
+    with pytest.raises(ValueError) as info:
+        emkit.load(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message, message
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+def test_nan_parameter_is_refused(gm_file, tmp_path):
+    means = _loaded_array(gm_file, "means_")
+    means[0, 0] = np.nan
+    p = _craft(gm_file, tmp_path / "nan.emkit", arrays={"means_": means})
+    _refused(p, "means_ contains NaN")
+
+
+def test_infinite_parameter_is_refused(gm_file, tmp_path):
+    cov = _loaded_array(gm_file, "covariances_")
+    cov[1, 0, 0] = np.inf
+    p = _craft(gm_file, tmp_path / "inf.emkit", arrays={"covariances_": cov})
+    _refused(p, "covariances_ contains inf")
+
+
+def test_negative_weight_is_refused(gm_file, tmp_path):
+    p = _craft(gm_file, tmp_path / "neg.emkit", arrays={"weights_": np.array([1.5, -0.5])})
+    _refused(p, "weights_ has a negative value")
+
+
+def test_negative_rate_is_refused(tmp_path):
+    est = emkit.PoissonMixture(2, random_state=0).fit(HASSELBLAD["deaths"], sample_weight=HASSELBLAD["freq"])
+    p = _craft(est.save(tmp_path / "ok.emkit"), tmp_path / "rate.emkit", arrays={"rates_": np.array([-1.0, 2.0])})
+    _refused(p, "rates_ must be positive")
+
+
+def test_non_normalised_weights_are_refused(gm_file, tmp_path):
+    p = _craft(gm_file, tmp_path / "sum.emkit", arrays={"weights_": np.array([0.3, 0.3])})
+    _refused(p, "weights_ must sum to 1")
+
+
+def test_weights_normalised_to_rounding_load(gm_file, tmp_path):
+    # within the tolerance of emkit's Simplex constraint: accepted as they are
+    w = _loaded_array(gm_file, "weights_")
+    p = _craft(gm_file, tmp_path / "round.emkit", arrays={"weights_": w * (1 + 1e-9)})
+    assert np.all(np.isfinite(emkit.load(p).predict_proba(FAITHFUL)))
+
+
+def test_probability_above_one_is_refused(tmp_path):
+    coins = emkit.datasets.load_two_coins()
+    est = emkit.BinomialMixture(2, random_state=0).fit(coins["heads"], trials=coins["tosses"])
+    p = _craft(est.save(tmp_path / "ok.emkit"), tmp_path / "p.emkit", arrays={"probs_": np.array([0.5, 1.2])})
+    _refused(p, "probs_ must lie in [0, 1]")
+
+
+def test_means_with_too_many_rows_are_refused(gm_file, tmp_path):
+    p = _craft(gm_file, tmp_path / "rows.emkit", arrays={"means_": np.zeros((3, 2))})
+    _refused(p, "means_ has shape (3, 2), expected (2, 2) for n_components=2 and n_features_in_=2")
+
+
+def test_one_dimensional_means_are_refused(gm_file, tmp_path):
+    p = _craft(gm_file, tmp_path / "flat.emkit", arrays={"means_": np.zeros(4)})
+    _refused(p, "means_ has shape (4,), expected (2, 2)")
+
+
+def test_wrong_covariance_shape_is_refused(gm_file, tmp_path):
+    p = _craft(gm_file, tmp_path / "cov.emkit", arrays={"covariances_": np.stack([np.eye(3)] * 2)})
+    _refused(p, "covariances_ has shape (2, 3, 3), expected (2, 2, 2)")
+
+
+def test_string_array_is_refused(gm_file, tmp_path):
+    p = _craft(gm_file, tmp_path / "text.emkit", arrays={"means_": np.array([["a", "b"], ["c", "d"]])})
+    _refused(p, "means_ has dtype <U1, expected numbers")
+
+
+def test_integer_parameters_are_refused(gm_file, tmp_path):
+    p = _craft(gm_file, tmp_path / "int.emkit", arrays={"weights_": np.array([1, 0])})
+    _refused(p, "weights_ has dtype int64, expected float64 or float32")
+
+
+def test_non_positive_definite_covariance_is_refused(gm_file, tmp_path):
+    cov = _loaded_array(gm_file, "covariances_")
+    cov[1] = [[1.0, 2.0], [2.0, 1.0]]  # symmetric, eigenvalues 3 and -1
+    p = _craft(gm_file, tmp_path / "spd.emkit", arrays={"covariances_": cov})
+    _refused(p, "covariances_[1] is not positive definite")
+
+
+def test_non_symmetric_covariance_is_refused(gm_file, tmp_path):
+    cov = _loaded_array(gm_file, "covariances_")
+    cov[0, 0, 1] += 1.0
+    p = _craft(gm_file, tmp_path / "sym.emkit", arrays={"covariances_": cov})
+    _refused(p, "covariances_[0] is not symmetric")
+
+
+def test_disagreeing_n_features_in_is_refused(gm_file, tmp_path):
+    p = _craft(gm_file, tmp_path / "nfeat.emkit", header=lambda h: h["fitted"].update(n_features_in_=3))
+    _refused(p, "means_ has shape (2, 2), expected (2, 3)", "n_features_in_=3")
+
+
+def test_disagreeing_n_features_in_of_a_family_mixture_is_refused(tmp_path):
+    est = emkit.PoissonMixture(2, random_state=0).fit(HASSELBLAD["deaths"], sample_weight=HASSELBLAD["freq"])
+    p = _craft(est.save(tmp_path / "ok.emkit"), tmp_path / "nf.emkit", header=lambda h: h["fitted"].update(n_features_in_=2))
+    _refused(p, "rates_ has shape (2,), expected (2, 2)", "n_features_in_=2")
+
+
+def test_disagreeing_n_components_setting_is_refused(gm_file, tmp_path):
+    p = _craft(gm_file, tmp_path / "k.emkit", header=lambda h: h["params"].update(n_components=3))
+    _refused(p, "weights_ has shape (2,), expected (3,) for n_components=3")
+
+
+def test_hidden_params_disagreeing_with_means_are_refused(gm_file, tmp_path):
+    # params_ is what predict uses; means_ what the user reads: they must be the same numbers
+    means = _loaded_array(gm_file, "means_")
+    p = _craft(gm_file, tmp_path / "hidden.emkit", arrays={"means_": means, "params_/means": means + 1.0})
+    _refused(p, "params_['means'] disagrees with means_")
+
+
+def test_derived_attribute_disagreeing_with_params_is_refused(gm_file, tmp_path):
+    prec = _loaded_array(gm_file, "precisions_")
+    p = _craft(gm_file, tmp_path / "prec.emkit", arrays={"precisions_": prec * 2.0})
+    _refused(p, "precisions_ disagrees with params_")
+
+
+def test_model_state_disagreeing_with_settings_is_refused(gm_file, tmp_path):
+    p = _craft(gm_file, tmp_path / "state.emkit", header=lambda h: h["model_state"].update(n_components=3))
+    _refused(p, "model_state['n_components'] is 3 but the settings give 2")
+
+
+def test_old_files_without_derived_attributes_still_load(gm_file, tmp_path):
+    # a file holding each group once (params_ only): the public attributes are rebuilt from it
+    def strip(h):
+        for key in ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_"):
+            del h["fitted"][key]
+
+    with zipfile.ZipFile(gm_file) as z:
+        h = json.loads(z.read("emkit.json"))
+        keep = {_member_of(h, f"params_/{g}") for g in ("weights", "means", "covariances")}
+        keep |= {name for name in z.namelist() if name not in {_member_of(h, k) for k in (
+            "weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")}}
+    dropped = [n for n in zipfile.ZipFile(gm_file).namelist() if n not in keep]
+    p = _rewrite(gm_file, tmp_path / "once.emkit", header=strip, drop=dropped)
+    loaded, original = emkit.load(p), emkit.load(gm_file)
+    _assert_same_fit(original, loaded)
+
+
+def _huge_zero_member(path, member, n):
+    """Rewrite ``member`` of ``path`` as a float64 .npy of ``n`` zeros, streamed (never in memory)."""
+    import io as pyio
+    with zipfile.ZipFile(path) as z:
+        data = {name: z.read(name) for name in z.namelist() if name != member}
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        for name, raw in data.items():
+            z.writestr(name, raw)
+        with z.open(member, "w", force_zip64=True) as fh:
+            head = pyio.BytesIO()
+            np.lib.format.write_array_header_1_0(head, {"descr": "<f8", "fortran_order": False, "shape": (n,)})
+            fh.write(head.getvalue())
+            chunk = bytes(2**22)
+            left = 8 * n
+            while left:
+                fh.write(chunk[:min(left, len(chunk))])
+                left -= min(left, len(chunk))
+
+
+def test_huge_expansion_is_refused(gm_file, tmp_path):
+    # a loglik_trace_ of 12.5 million zeros: about 100 KB in the file, 100 MB expanded, for a
+    # model whose parameters take 112 bytes; refused before it is decompressed
+    p = _craft(gm_file, tmp_path / "bomb.emkit")
+    with zipfile.ZipFile(p) as z:
+        member = _member_of(json.loads(z.read("emkit.json")), "loglik_trace_")
+    _huge_zero_member(p, member, 12_500_000)
+    assert p.stat().st_size < 1_000_000
+    _refused(p, "arrays would expand to", "loglik_trace_")
+
+
+def test_huge_npy_header_is_refused(gm_file, tmp_path):
+    import io as pyio
+    head = pyio.BytesIO()
+    n = 10_000_000_000_000  # 72.8 TiB of float64
+    np.lib.format.write_array_header_1_0(head, {"descr": "<f8", "fortran_order": False, "shape": (n,)})
+    p = _craft(gm_file, tmp_path / "tib.emkit", arrays={"loglik_trace_": head.getvalue() + bytes(16)})
+    _refused(p, "loglik_trace_", "declares shape (10000000000000,)")
+
+
+def test_encrypted_member_is_refused(gm_file, tmp_path):
+    raw = bytearray(gm_file.read_bytes())
+    with zipfile.ZipFile(gm_file) as z:
+        info = z.getinfo("arrays/1.npy")
+    raw[info.header_offset + 6] |= 0x1  # the local header's encryption flag
+    # and the central directory's (its record starts with PK\x01\x02; flags at byte 8)
+    at = raw.index(b"PK\x01\x02" + bytes(raw[raw.index(b"PK\x01\x02") + 4:][:0]))
+    while True:
+        name_len = int.from_bytes(raw[at + 28:at + 30], "little")
+        if raw[at + 46:at + 46 + name_len] == b"arrays/1.npy":
+            raw[at + 8] |= 0x1
+            break
+        at = raw.index(b"PK\x01\x02", at + 4)
+    p = tmp_path / "enc.emkit"
+    p.write_bytes(bytes(raw))
+    _refused(p, "member arrays/1.npy is encrypted")
+
+
+def test_member_encrypted_in_its_local_header_only_is_refused(gm_file, tmp_path):
+    raw = bytearray(gm_file.read_bytes())
+    with zipfile.ZipFile(gm_file) as z:
+        info = z.getinfo("arrays/2.npy")
+    raw[info.header_offset + 6] |= 0x1
+    p = tmp_path / "enc2.emkit"
+    p.write_bytes(bytes(raw))
+    _refused(p, "member arrays/2.npy is encrypted")
+
+
+def test_member_not_named_in_the_header_is_refused(gm_file, tmp_path):
+    p = _rewrite(gm_file, tmp_path / "extra.emkit", extra={"arrays/99.npy": _npy(np.zeros(3))})
+    _refused(p, "member arrays/99.npy is not named in emkit.json")
+
+
+def test_cli_predict_on_a_refused_file_exits_1_with_one_line(gm_file, tmp_path, capsys):
+    cli = pytest.importorskip("emkit.cli")
+    pytest.importorskip("click")
+    means = _loaded_array(gm_file, "means_")
+    means[1, 1] = np.nan
+    p = _craft(gm_file, tmp_path / "nan.emkit", arrays={"means_": means})
+    data = tmp_path / "x.csv"
+    data.write_text("eruptions,waiting\n3.6,79\n1.8,54\n")
+    capsys.readouterr()
+    assert cli.main(["predict", str(p), str(data)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.strip() == f"emkit: error: {p}: means_ contains NaN", err

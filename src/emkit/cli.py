@@ -12,12 +12,13 @@ columns are then named ``1``, ``2``, ...) or a Parquet file (needs pyarrow). Emp
 ``NA`` / ``NaN`` are missing values. Row numbers in messages are line numbers in the file.
 
 Exit codes: 0 success, 1 a problem with the data or the fit (one line naming the file, row
-and column), 2 a usage error (unknown option, bad value).
+and column), 2 a usage error (unknown option, bad value), 130 interrupted (Ctrl-C / SIGINT).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import re
@@ -44,6 +45,8 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     click = None
 
 MISSING = {"", "na", "nan", "n/a", "null"}
+#: exit code of an interrupted command (Ctrl-C / SIGINT): 128 + SIGINT, as shells report it
+INTERRUPTED = 130
 
 
 # --------------------------------------------------------------------------- what the CLI knows of estimators
@@ -201,8 +204,17 @@ def read_table(path: str | Path) -> Table:
     else:
         first = text.splitlines()[0]
         delimiter = "\t" if "\t" in first else ";" if first.count(";") > first.count(",") else ","
-    reader = csv.reader(text.splitlines(), delimiter=delimiter)
-    rows: list[tuple[int, list[str]]] = [(reader.line_num, r) for r in reader]
+    # the csv module reads the whole text, so a quoted field may hold a newline (it is then one
+    # field, reported whole); each row is numbered by the file line where it starts
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows: list[tuple[int, list[str]]] = []
+    last_line = 0
+    try:
+        for r in reader:
+            rows.append((last_line + 1, r))
+            last_line = reader.line_num
+    except csv.Error as exc:
+        raise DataError(f"{shown}: row {reader.line_num}: {exc}") from None
     rows = [(n, r) for n, r in rows if any(f.strip() for f in r)]  # blank lines are not rows
     first_line, header = rows[0]
     if _looks_numeric(header):
@@ -285,7 +297,30 @@ def _engine_settings(opts: dict) -> dict:
         settings["algorithm"] = opts["algorithm"]
     if opts.get("accelerate"):
         settings["accelerate"] = opts["accelerate"]
+    if opts.get("checkpoint"):
+        settings["checkpoint"] = opts["checkpoint"]
+    if opts.get("checkpoint_every") is not None:
+        settings["checkpoint_every"] = opts["checkpoint_every"]
     return settings
+
+
+def _parse_checkpoint_every(ctx: Any, param: Any, value: str | None) -> int | float | None:
+    """--checkpoint-every: "10" is 10 iterations; "30s" or "2.5" are seconds."""
+    if value is None:
+        return None
+    text = value.strip().lower()
+    try:
+        if text.endswith("s"):
+            every: int | float = float(text[:-1])
+        elif text.isdigit():
+            every = int(text)
+        else:
+            every = float(text)
+    except ValueError:
+        every = -1
+    if not (every > 0 and math.isfinite(every)) or (isinstance(every, int) and every < 1):
+        raise click.BadParameter(f"{value!r}: give a number of iterations (10) or of seconds (30s, 2.5)")
+    return every
 
 
 def _data_columns(table: Table, model: str, opts: dict) -> dict:
@@ -564,12 +599,19 @@ if click is not None:
     @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON result.")
     @click.option("--save", "save_path", type=click.Path(dir_okay=False), help="Write the fitted model here.")
     @click.option("--plot", type=click.Path(dir_okay=False), help="Write pictures (trace, snapshots or posterior) as PNG.")
+    @click.option("--checkpoint", type=click.Path(dir_okay=False),
+                  help="Checkpoint file: written while the fit runs, resumed from if it exists (same command, "
+                       "bit-identical result), removed after success.")
+    @click.option("--checkpoint-every", callback=_parse_checkpoint_every, metavar="N|SECONDS",
+                  help="Checkpoint every N iterations (10) or seconds (30s, 2.5); default 60s.")
     def fit(data: str, model: str, components: int | None, **opts: Any) -> None:
         """Fit a mixture (or the exponential model) to DATA (CSV, TSV or Parquet) by EM."""
         from rich.console import Console
 
         if opts.get("accelerate") and opts.get("algorithm") != "em":
             raise click.UsageError("--accelerate applies to --algorithm em only")
+        if opts.get("checkpoint_every") is not None and not opts.get("checkpoint"):
+            raise click.UsageError("--checkpoint-every needs --checkpoint FILE")
         if opts.get("plot") and Path(opts["plot"]).suffix.lower() != ".png":
             raise click.BadParameter(f"{opts['plot']!r} must end in .png", param_hint="--plot")
         components = components or MODELS[model].components
@@ -755,7 +797,8 @@ def _selection_records(selection: Any) -> list[dict]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``emkit`` script; returns the exit code (0, 1 data error, 2 usage)."""
+    """Entry point of the ``emkit`` script; returns the exit code (0, 1 data error, 2 usage,
+    130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if click is None:
         if argv[:1] == ["demo"]:
@@ -767,9 +810,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # click turns Ctrl-C / SIGINT into Abort
+            click.echo("emkit: interrupted", err=True)
+            return INTERRUPTED
         click.echo("Aborted!", err=True)
         return 1
+    except KeyboardInterrupt:  # SIGINT outside click's own handling
+        click.echo("\nemkit: interrupted", err=True)
+        return INTERRUPTED
     except SystemExit as exc:
         return int(exc.code or 0) if isinstance(exc.code, (int, type(None))) else 1
     return int(result) if isinstance(result, int) else 0

@@ -7,6 +7,7 @@ Dask arrays (checked lazily with one reduction each, never loaded whole).
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Any, Iterable
 
 import numpy as np
@@ -129,6 +130,119 @@ def _any_value(x, test: str, block_rows: int = 65536) -> bool:
     return _reduce_any(getattr(xp, test)(x))
 
 
+def _float_info(x: Any) -> np.finfo:
+    """``np.finfo`` of ``x``'s floating dtype (float64's for integer or unknown data)."""
+    name = str(getattr(x, "dtype", "float64"))
+    for kind in ("float16", "float32"):
+        if kind in name:
+            return np.finfo(kind)
+    return np.finfo(np.float64)
+
+
+#: numbers per block of rows in the checks that read every row block by block (1 MiB in float64)
+BLOCK_VALUES = 1 << 17
+
+
+def _block_rows(x: Any, block_rows: int | None) -> int:
+    """Rows per block: ``block_rows``, or as many as hold :data:`BLOCK_VALUES` numbers."""
+    if block_rows is not None:
+        return max(1, int(block_rows))
+    d = 1 if x.ndim == 1 else max(1, int(x.shape[1]))
+    return max(1, BLOCK_VALUES // d)
+
+
+def column_max_abs(x: Any, block_rows: int | None = None) -> np.ndarray:
+    """The largest absolute value of each column of ``x`` (a 1-D ``x`` is one column), NaN
+    skipped; NaN for a column with no number. One reduction: lazy for Dask, in row blocks of
+    about 1 MiB otherwise (no full-size temporary). A float64 NumPy array of length
+    ``x.shape[1]``."""
+    if is_dask(x):  # NumPy's functions stay lazy on Dask arrays (__array_function__)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN
+            out = np.nanmax(abs(x), axis=0)
+            return np.atleast_1d(np.asarray(out.compute(), dtype=np.float64))
+    xp = get_namespace(x)
+    n = int(x.shape[0])
+    d = 1 if x.ndim == 1 else int(x.shape[1])
+    block_rows = _block_rows(x, block_rows)
+    out = np.full(d, np.nan)
+    for start in range(0, n, block_rows):
+        block = x[start:start + block_rows]
+        if xp is np:
+            part = np.fmax.reduce(np.abs(block), axis=0)  # fmax skips NaN
+        else:
+            a = xp.abs(block)
+            part = to_numpy(xp.max(xp.where(xp.isnan(a), xp.zeros_like(a) - 1, a), axis=0))
+            part = np.where(np.asarray(part) < 0, np.nan, part)  # -1: no number in the block
+        out = np.fmax(out, np.atleast_1d(np.asarray(part, dtype=np.float64)))
+    return out
+
+
+def check_magnitude(x: Any, name: str, *, what: str = "values", advice: str | None = None,
+                    missing_columns: bool = False) -> None:
+    """One clear ValueError for data whose numbers EM cannot square in ``x``'s dtype.
+
+    Fits compute sums of squares (variances, k-means distances, the standardisation of the
+    initialisation). This raises when the largest |value| of a column is so large that its
+    square summed over the rows overflows (> sqrt(max / (4 n d))), or so small (but not 0)
+    that its square underflows (< sqrt of the smallest normal number: subnormal squares), and,
+    with ``missing_columns=True``, when a column is missing (NaN) in every row. One reduction
+    over ``x`` (:func:`column_max_abs`)."""
+    peak = column_max_abs(x)
+    n = max(int(x.shape[0]), 1)
+    d = peak.shape[0]
+    where = (lambda j: f" (column {j})") if d > 1 else (lambda j: "")
+    advice = advice or f"rescale {name}"
+    if missing_columns and np.isnan(peak).any():
+        j = int(np.flatnonzero(np.isnan(peak))[0])
+        raise ValueError(f"column {j} of {name} is missing (NaN) in every row; drop it (it carries no information)"
+                         if d > 1 else f"{name} is missing (NaN) in every row")
+    info = _float_info(x)
+    dtype = info.dtype.name
+    too_big = np.flatnonzero(peak > np.sqrt(float(info.max) / (4.0 * n * d)))
+    if too_big.size:
+        j = int(too_big[0])
+        raise ValueError(f"{name} has {what} as large as {peak[j]:.3g}{where(j)}, whose squares (summed over "
+                         f"the rows) overflow {dtype}; {advice}")
+    too_small = np.flatnonzero((peak > 0) & (peak < np.sqrt(float(info.tiny))))
+    if too_small.size:
+        j = int(too_small[0])
+        raise ValueError(f"{name} has {what} no larger than {peak[j]:.3g} in magnitude{where(j)}, so small that "
+                         f"their squares underflow to 0 in {dtype}; {advice}")
+
+
+def count_distinct_rows(x: Any, at_least: int | None = None, weights: Any = None,
+                        block_rows: int | None = None) -> int:
+    """The number of distinct rows of ``x`` (a 1-D ``x`` is one column), compared exactly as
+    stored (no centring or other rounding transformation; -0.0 equals 0.0 and NaN equals NaN),
+    among the rows of positive weight when ``weights`` is given.
+
+    With ``at_least``, stop once that many distinct rows are found (the count returned is then
+    ``at_least`` or more): usually the first block of rows settles it. In-memory arrays only
+    (rows are copied to the host in blocks of about 1 MiB; with ``at_least`` the distinct rows
+    kept between blocks stay fewer than ``at_least``)."""
+    n = int(x.shape[0])
+    block_rows = _block_rows(x, block_rows)
+    w = None if weights is None else np.asarray(to_numpy(weights), dtype=np.float64).reshape(-1)
+    # the first block small when a few distinct rows settle it (the usual case), then full blocks
+    first = block_rows if at_least is None else min(block_rows, max(1024, 8 * int(at_least)))
+    bounds = [0, *range(first, n, block_rows), n] if n > first else [0, n]
+    seen = None
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        block = np.asarray(to_numpy(x[start:stop]), dtype=np.float64)
+        block = block[:, None] if block.ndim == 1 else block
+        if w is not None:
+            block = block[w[start:stop] > 0]
+        block = block + 0.0  # a copy, with -0.0 made 0.0
+        block[np.isnan(block)] = np.nan  # one NaN bit pattern
+        rows = np.ascontiguousarray(block).view(np.dtype((np.void, block.dtype.itemsize * block.shape[1])))
+        rows = np.unique(rows.reshape(-1)) if seen is None else np.unique(np.concatenate([seen, rows.reshape(-1)]))
+        seen = rows
+        if at_least is not None and seen.shape[0] >= at_least:
+            break
+    return 0 if seen is None else int(seen.shape[0])
+
+
 def as_counts(x: Any, name: str, *, ndim: int | tuple = 1):
     """Non-negative whole numbers (float dtype), kept in their array library."""
     arr = as_array(x, name, ndim=ndim)
@@ -163,13 +277,23 @@ def check_n_components(n_components: Any, name: str = "n_components") -> int:
     return int(n_components)
 
 
+#: how far outside [0, 1] rounding may push a probability (1.0000000000000002 from a sum of
+#: floating-point numbers): such values are clipped into [0, 1], not rejected
+PROBABILITY_ROUNDING = 1e-12
+
+
 def check_probabilities(p: Any, name: str, *, simplex: bool = False) -> np.ndarray:
-    """Probabilities in [0, 1]; with ``simplex=True`` also summing to 1 along the last axis."""
+    """Probabilities in [0, 1]; with ``simplex=True`` also summing to 1 along the last axis.
+
+    Values at most :data:`PROBABILITY_ROUNDING` (1e-12) outside [0, 1] are rounding (a fitted
+    ``probs_`` of 1.0000000000000002 given back as a starting value): they are clipped into
+    [0, 1]; anything farther outside is an error."""
     arr = np.asarray(p, dtype=float)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or inf")
-    if np.any(arr < 0) or np.any(arr > 1):
+    if np.any(arr < -PROBABILITY_ROUNDING) or np.any(arr > 1 + PROBABILITY_ROUNDING):
         raise ValueError(f"{name} must lie in [0, 1], got {arr.tolist()}")
+    arr = np.clip(arr, 0.0, 1.0)
     if simplex and not np.allclose(arr.sum(axis=-1), 1.0, atol=1e-6):
         raise ValueError(f"{name} must sum to 1, got sum {arr.sum(axis=-1).tolist()}")
     return arr

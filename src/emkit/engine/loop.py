@@ -18,12 +18,18 @@ groups, all entries, flattened):
 ======================  =====================================================================
 
 The comparison is strict, so ``tol=0`` always runs exactly ``max_iter`` iterations.
+
+Checkpoints (``checkpoint=``, ``checkpoint_every=``): the whole state of the loop is written
+atomically every so many iterations or seconds; a fit restarted with the same model, data and
+settings resumes from it and ends bit-identical to an uninterrupted fit; the file is removed
+after a successful fit. See :mod:`emkit.engine.checkpoint`.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import os
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -33,7 +39,9 @@ import numpy as np
 from emkit.core.arrays import asarray_like, float_eps, to_numpy
 from emkit.core.params import copy_params, flatten_full
 from emkit.core.validation import check_fixed_groups, check_random_state
-from emkit.engine.accelerate import get_accelerator
+from emkit.engine.accelerate import AndersonAccelerator, SquaremAccelerator, get_accelerator
+from emkit.engine.checkpoint import (Checkpoint, check_checkpoint_settings, data_fingerprint, describe_value,
+                                     model_fingerprint)
 from emkit.engine.em_map import EMMap, statistics_pass
 from emkit.engine.variants import ALGORITHMS
 from emkit.models.base import DiscreteLatentModel, Model
@@ -152,24 +160,34 @@ def _check_monotone(mode, model, iteration, ll_old, ll_new, rtol, restart):
 
 
 def _run_from(em_map: EMMap, params, *, stop, tol, max_iter, callback, check_monotone,
-              monotone_rtol, keep_history, accelerator, burn_in, restart_index):
+              monotone_rtol, keep_history, accelerator, burn_in, restart_index, resume=None, save=None):
+    """One restart from ``params``; ``resume`` (a saved "current" state) continues one that a
+    checkpoint interrupted; ``save(iteration, state)``, when given, is called after every
+    iteration with a function that builds the loop's state (``save`` decides whether a
+    checkpoint is due, and only then builds it)."""
     model = em_map.model
     names = list(em_map.start(params).free_names)
     n_obs = model.n_samples(em_map.data) if stop == "loglik_mean" else 1.0
-    stats, loglik = em_map.e_step(params)
-    if not math.isfinite(loglik):
-        raise ValueError(f"{model.display_name}: the log-likelihood at the starting parameters is "
-                         f"{loglik}; the starting values give zero probability to some observation")
-    trace = [loglik]
-    history = [copy_params(params)] if keep_history else None
-    if callback is not None:
-        callback(0, params, loglik)
-    converged = False
+    rng = em_map.rng
     stochastic = em_map.algorithm == "stochastic"
-    running_sum, n_avg = None, 0
-    n_iter = 0
+    if resume is None:
+        stats, loglik = em_map.e_step(params)
+        if not math.isfinite(loglik):
+            raise ValueError(f"{model.display_name}: the log-likelihood at the starting parameters is "
+                             f"{loglik}; the starting values give zero probability to some observation")
+        trace = [loglik]
+        history = [copy_params(params)] if keep_history else None
+        if callback is not None:
+            callback(0, params, loglik)
+        converged = False
+        running_sum, n_avg = None, 0
+        n_iter = 0
+    else:
+        params, stats, loglik, trace, history, converged, running_sum, n_avg, n_iter = _resume_run(
+            em_map, resume, accelerator, keep_history)
     step = accelerator.step if accelerator is not None else _plain_step
-    for it in range(1, max_iter + 1):
+    for it in range(n_iter + 1, max_iter + 1) if not converged else ():
+        rng_before = rng.bit_generator.state if (save is not None and rng is not None) else None
         new, new_stats, new_ll = step(em_map, params, stats, loglik)
         n_iter = it
         trace.append(new_ll)
@@ -187,6 +205,13 @@ def _run_from(em_map: EMMap, params, *, stop, tol, max_iter, callback, check_mon
             n_avg += 1
         if done:
             converged = True
+        if save is not None:
+            save(it, lambda: {"params": params, "trace": np.asarray(trace, dtype=float), "n_iter": n_iter,
+                              "converged": converged, "history": history, "running_sum": running_sum, "n_avg": n_avg,
+                              "n_evaluations": em_map.n_evaluations, "rng_before_stats": rng_before,
+                              "rng_now": None if rng is None else rng.bit_generator.state,
+                              "accelerator": _accelerator_state(accelerator)})
+        if done:
             break
     final_ll = loglik
     if stochastic:
@@ -198,6 +223,133 @@ def _run_from(em_map: EMMap, params, *, stop, tol, max_iter, callback, check_mon
         # the averaged iterate's observed log-likelihood, from a plain E-step
         final_ll = em_map.loglik(params)
     return params, final_ll, np.asarray(trace, dtype=float), n_iter, converged, history
+
+
+# --------------------------------------------------------------------------- checkpoints
+def _accelerator_state(accelerator) -> dict | None:
+    """What SQUAREM or Anderson carry from one iteration to the next."""
+    if accelerator is None:
+        return None
+    if isinstance(accelerator, SquaremAccelerator):
+        return {"name": "squarem", "step_max": float(accelerator._step_max)}
+    if isinstance(accelerator, AndersonAccelerator):
+        return {"name": "anderson", "xs": list(accelerator._xs), "fs": list(accelerator._fs),
+                "last": accelerator._last}
+    raise ValueError(f"checkpoint= cannot save the state of accelerator {type(accelerator).__name__}")
+
+
+def _restore_accelerator(accelerator, em_map: EMMap, state: dict | None) -> None:
+    if accelerator is None:
+        return
+    if isinstance(accelerator, SquaremAccelerator):
+        accelerator._em_map, accelerator._step_max = em_map, float(state["step_max"])
+    else:
+        accelerator._reset(em_map)
+        accelerator._xs = [np.asarray(x) for x in state["xs"]]
+        accelerator._fs = [np.asarray(f) for f in state["fs"]]
+        accelerator._last = None if state["last"] is None else np.asarray(state["last"])
+
+
+def _same_float(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def _resume_run(em_map: EMMap, state: dict, accelerator, keep_history: bool):
+    """The loop state of a restart interrupted after a checkpoint: the statistics at the saved
+    parameters are recomputed with the random generator as it was before they were first
+    computed (stochastic EM redraws the same latent values), then checked."""
+    params = dict(state["params"])
+    trace = [float(v) for v in np.asarray(state["trace"], dtype=float)]
+    rng = em_map.rng
+    if rng is not None and state["rng_before_stats"] is not None:
+        rng.bit_generator.state = state["rng_before_stats"]
+    stats, loglik = em_map.e_step(params)
+    if rng is not None and state["rng_now"] is not None:
+        rng.bit_generator.state = state["rng_now"]  # where the interrupted fit had it
+    if not _same_float(loglik, trace[-1]):
+        raise ValueError(f"{em_map.model.display_name}: resuming from the checkpoint, the log-likelihood at the "
+                         f"saved parameters is {loglik!r}, not the saved {trace[-1]!r}: the data or the model "
+                         f"differ from the checkpointed fit (delete the checkpoint to start afresh)")
+    em_map.n_evaluations = int(state["n_evaluations"])
+    _restore_accelerator(accelerator, em_map, state["accelerator"])
+    history = [dict(h) for h in state["history"]] if keep_history else None
+    running_sum = None if state["running_sum"] is None else dict(state["running_sum"])
+    return (params, stats, loglik, trace, history, bool(state["converged"]), running_sum,
+            int(state["n_avg"]), int(state["n_iter"]))
+
+
+def _random_state_fingerprint(random_state) -> Any:
+    if random_state is None:
+        return None
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return int(random_state)
+    # a Generator (or RandomState) object: its state is restored from the checkpoint
+    return type(random_state).__name__
+
+
+def _accelerate_fingerprint(accelerate) -> Any:
+    if accelerate is None or accelerate is False or accelerate == "none":
+        return None
+    accelerator = _resolve_accelerator(accelerate)
+    if isinstance(accelerator, SquaremAccelerator):
+        return {"name": "squarem", "step_max0": accelerator.step_max0.hex(),
+                "step_factor": accelerator.step_factor.hex(), "max_backtracks": accelerator.max_backtracks}
+    if isinstance(accelerator, AndersonAccelerator):
+        return {"name": "anderson", "memory": accelerator.memory,
+                "regularization": accelerator.regularization.hex()}
+    raise ValueError(f"checkpoint= works with accelerate=None, 'squarem' or 'anderson'; the state of the "
+                     f"custom accelerator {type(accelerate).__name__} cannot be saved (drop checkpoint= or "
+                     f"accelerate=)")
+
+
+def _fingerprint(model, data, *, init, fixed, tol, stop, max_iter, n_init, random_state, accelerate,
+                 algorithm, burn_in, chunk_size, keep_history) -> dict:
+    settings = {"model": model_fingerprint(model), "init": None if init is None else describe_value(dict(init)),
+                "fixed": sorted(fixed), "tol": float(tol).hex(), "stop": stop, "max_iter": int(max_iter),
+                "n_init": int(n_init), "random_state": _random_state_fingerprint(random_state),
+                "accelerate": _accelerate_fingerprint(accelerate), "algorithm": algorithm,
+                "burn_in": int(burn_in), "chunk_size": None if chunk_size is None else int(chunk_size),
+                "keep_history": bool(keep_history)}
+    return {"settings": settings, "data": data_fingerprint(data)}
+
+
+def _summary_state(s: RestartSummary) -> dict:
+    return {"loglik": float(s.loglik), "trace": np.asarray(s.loglik_trace, dtype=float), "n_iter": int(s.n_iter),
+            "converged": bool(s.converged), "init_params": s.init_params}
+
+
+def _best_state(best) -> dict | None:
+    if best is None:
+        return None
+    params, ll, trace, n_iter, converged, history, n_eval, r = best
+    return {"params": params, "loglik": float(ll), "trace": np.asarray(trace, dtype=float), "n_iter": int(n_iter),
+            "converged": bool(converged), "history": history, "n_evaluations": int(n_eval), "restart": int(r)}
+
+
+def _best_from_state(state: dict | None):
+    if state is None:
+        return None
+    return (dict(state["params"]), float(state["loglik"]), np.asarray(state["trace"], dtype=float),
+            int(state["n_iter"]), bool(state["converged"]),
+            None if state["history"] is None else [dict(h) for h in state["history"]],
+            int(state["n_evaluations"]), int(state["restart"]))
+
+
+def _check_data(data) -> tuple:
+    """``data`` as a tuple of arrays; a one-line ValueError for anything else."""
+    if data is None:
+        raise ValueError("data must be an array or a tuple of row-aligned arrays, got None")
+    if not isinstance(data, tuple):
+        data = (data,)
+    arrays = [a for a in data if a is not None]
+    if not arrays:
+        raise ValueError("data must be an array or a tuple of row-aligned arrays with at least one array, "
+                         f"got {data!r}")
+    bad = next((a for a in arrays if not hasattr(a, "shape")), None)
+    if bad is not None:
+        raise ValueError(f"data must be an array or a tuple of row-aligned arrays (NumPy, torch, CuPy or Dask), "
+                         f"got {type(bad).__name__}; convert it with numpy.asarray")
+    return data
 
 
 def _resolve_accelerator(accelerate):
@@ -216,7 +368,8 @@ def em(model: Model, data, *, init: Mapping[str, Any] | None = None, fixed: Sequ
        random_state: Any = None, callback: Callable[[int, dict, float], Any] | None = None,
        check_monotone: str = "warn", monotone_rtol: float | None = None, keep_history: bool = False,
        accelerate: Any = None, algorithm: str = "em", burn_in: int | None = None,
-       chunk_size: int | None = None, warn_not_converged: bool = True) -> EMResult:
+       chunk_size: int | None = None, warn_not_converged: bool = True,
+       checkpoint: str | os.PathLike | None = None, checkpoint_every: int | float | None = None) -> EMResult:
     """Run EM on ``model`` and ``data``.
 
     Parameters
@@ -254,13 +407,25 @@ def em(model: Model, data, *, init: Mapping[str, Any] | None = None, fixed: Sequ
         of the iterates after ``burn_in`` (default ``max_iter // 2``).
     chunk_size : int, optional
         Rows per chunk of the statistics pass (default: the model's choice).
+    checkpoint : str or os.PathLike, optional
+        A file for checkpoints of this fit. If it exists when the fit starts, the fit resumes
+        from it (it must have been written by a fit with the same model, data and settings,
+        otherwise ValueError names what differs) and ends bit-identical to an uninterrupted
+        fit; while the fit runs, the file is rewritten atomically; after a successful fit it is
+        removed. Callbacks are not replayed for the iterations before the checkpoint. Not
+        available with a custom accelerator object. See :mod:`emkit.engine.checkpoint`.
+    checkpoint_every : int or float, optional
+        How often to write the checkpoint: an ``int`` counts iterations (``10``: after
+        iterations 10, 20, ... of each restart), a ``float`` counts seconds (``30.0``: after the
+        first iteration that ends 30 s or more after the last checkpoint). Default: every 60
+        seconds. Needs ``checkpoint``.
 
     Returns
     -------
     EMResult
     """
-    if not isinstance(data, tuple):
-        data = (data,)
+    data = _check_data(data)
+    checkpoint_path, checkpoint_every = check_checkpoint_settings(checkpoint, checkpoint_every)
     if stop not in STOP_RULES:
         raise ValueError(f"unknown stop rule {stop!r}; choose one of {STOP_RULES}")
     if algorithm not in ALGORITHMS:
@@ -298,21 +463,49 @@ def em(model: Model, data, *, init: Mapping[str, Any] | None = None, fixed: Sequ
     full_init = init is not None and set(init) >= set(model.param_spec)
     best = None
     summaries = []
-    for r in range(n_init):
-        start = {} if full_init else dict(model.initialize(data, rng))
-        if init is not None:
-            start.update(init)
+    first_restart, saved = 0, None
+    store = None
+    if checkpoint_path is not None:
+        fingerprint = _fingerprint(model, data, init=init, fixed=fixed, tol=tol, stop=stop, max_iter=max_iter,
+                                   n_init=n_init, random_state=random_state, accelerate=accelerate,
+                                   algorithm=algorithm, burn_in=burn_in, chunk_size=chunk_size,
+                                   keep_history=keep_history)
+        store = Checkpoint(checkpoint_path, checkpoint_every, fingerprint)
+        saved = store.load(like=next((a for a in data if a is not None), None))
+        if saved is not None:
+            first_restart = int(saved["restart"])
+            summaries = [RestartSummary(float(d["loglik"]), np.asarray(d["trace"], dtype=float), int(d["n_iter"]),
+                                        bool(d["converged"]), dict(d["init_params"])) for d in saved["completed"]]
+            best = _best_from_state(saved["best"])
+    for r in range(first_restart, n_init):
+        resume = None
+        if saved is not None and r == first_restart:
+            start, resume = dict(saved["init_params"]), saved["current"]
+        else:
+            start = {} if full_init else dict(model.initialize(data, rng))
+            if init is not None:
+                start.update(init)
         model.validate_params(start)
         accelerator = _resolve_accelerator(accelerate)  # a fresh one per restart: it has state
         em_map = EMMap(model, data, fixed=fixed, algorithm=algorithm, rng=rng, chunk_size=chunk_size)
+        save = None
+        if store is not None:
+            def save(iteration, current, r=r, start=start, best=best, done=tuple(summaries)):
+                if store.due(iteration):
+                    store.save({"restart": r, "init_params": start, "completed": [_summary_state(d) for d in done],
+                                "best": _best_state(best), "current": current()})
         params, ll, trace, n_iter, converged, history = _run_from(
             em_map, start, stop=stop, tol=tol, max_iter=max_iter, callback=callback,
             check_monotone=check_monotone, monotone_rtol=monotone_rtol, keep_history=keep_history,
-            accelerator=accelerator, burn_in=burn_in, restart_index=r if n_init > 1 else None)
+            accelerator=accelerator, burn_in=burn_in, restart_index=r if n_init > 1 else None,
+            resume=resume, save=save)
+        saved = None
         summaries.append(RestartSummary(ll, trace, n_iter, converged, start))
         if best is None or (math.isfinite(ll) and ll > best[1]):
             best = (params, ll, trace, n_iter, converged, history, em_map.n_evaluations, r)
     params, ll, trace, n_iter, converged, history, n_eval, best_r = best
+    if store is not None:
+        store.remove()  # the fit is done: a later run with the same settings starts afresh
     if warn_not_converged and not converged and tol > 0 and algorithm != "stochastic" and max_iter > 0:
         warnings.warn(f"{model.display_name}: EM did not meet the stopping rule ({stop} < {tol}) in "
                       f"{max_iter} iterations; raise max_iter or tol", ConvergenceWarning, stacklevel=2)

@@ -17,6 +17,14 @@ Settings and parameters only
     as before; the methods that need the training data take it as ``data=`` and say so when
     it is missing.
 
+Checkpoints
+    Every estimator takes the engine's ``checkpoint=PATH`` and ``checkpoint_every=`` (an int:
+    iterations; a float: seconds; default 60 s) and passes them to :func:`emkit.em` with the
+    other engine settings: a long ``fit`` writes its state to ``PATH`` atomically, a ``fit``
+    with the same data and settings started while ``PATH`` exists resumes from it and gives
+    bit-identical fitted attributes, and ``PATH`` is removed after a successful fit (see
+    :mod:`emkit.engine.checkpoint`).
+
 Hooks for subclasses
     ``_make_model()``, ``_make_data(*args, **kwargs)``, ``_init_params(model, data)``,
     ``_engine_options()``, ``_publish(result)``, ``_store(model, data, result)`` and

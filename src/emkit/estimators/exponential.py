@@ -52,12 +52,12 @@ class Exponential(EMEstimator):
             True where ``x`` is a right-censoring time (the value exceeds it).
         """
         self._validate_settings()
-        return super().fit(x, censored=censored)
+        return super().fit(x, censored=censored, fitting=True)
 
     def _make_model(self) -> ExponentialModel:
         return ExponentialModel()
 
-    def _make_data(self, x, censored=None) -> Data:
+    def _make_data(self, x, censored=None, fitting: bool = False) -> Data:
         x = as_array(x, "x", ndim=1, allow_nan=True)
         nan = x != x  # NaN test that works for every array library, Dask included
         if _reduce_any((x < 0) & ~nan):
@@ -81,6 +81,9 @@ class Exponential(EMEstimator):
         if censored is not None and not _reduce_any(~nan & (censored == 0)):
             raise ValueError("x has no uncensored observed value, so the rate's maximum-likelihood "
                              "estimate is 0 (it does not exist)")
+        if fitting and not _reduce_any(~nan & (x != 0)):
+            raise ValueError("every observed value of x is 0, so the rate's maximum-likelihood estimate is "
+                             "infinite (it does not exist)")
         return Data(("X", "censored"), (x, censored))
 
     def _init_params(self, model, data):

@@ -17,7 +17,8 @@ import numpy as np
 
 from emkit.core.arrays import asarray_like, get_namespace, is_dask, to_numpy
 from emkit.core.data import ROW_WEIGHTS, Data
-from emkit.core.validation import _any_value, as_array, check_fixed_groups, check_random_state, check_sample_weight
+from emkit.core.validation import (PROBABILITY_ROUNDING, _any_value, as_array, check_fixed_groups, check_magnitude,
+                                   check_random_state, check_sample_weight, count_distinct_rows)
 from emkit.engine import em
 from emkit.estimators.mixture_base import MixtureEstimator
 from emkit.estimators.settings import Setting, declare, instance_of, interval, options
@@ -128,6 +129,14 @@ class GaussianMixture(MixtureEstimator):
         n_rows = int(x.shape[0])
         if n_rows < self.n_components:
             raise ValueError(f"n_components={self.n_components} must be <= n_samples={n_rows}")
+        if not is_dask(x):
+            # counted exactly as stored, so the outcome does not depend on an offset or on how
+            # an initialisation rounds distances (Dask data: the initialisation's own check)
+            w = data[1]
+            distinct = count_distinct_rows(x, at_least=self.n_components, weights=w)
+            if distinct < self.n_components:
+                raise ValueError(f"n_components={self.n_components} but X has only {distinct} distinct row(s)"
+                                 f"{' (with positive weight)' if w is not None else ''}; reduce n_components")
         has_missing = bool(_any_value(x, "isnan"))
         if has_missing and self.algorithm != "em":
             raise ValueError(f"algorithm={self.algorithm!r} does not support missing values; use 'em'")
@@ -142,6 +151,8 @@ class GaussianMixture(MixtureEstimator):
             if d_fit is not None and int(X.shape[1]) != d_fit:
                 raise ValueError(f"X has {int(X.shape[1])} features, but GaussianMixture is expecting "
                                  f"{d_fit} features as input")
+        if fitting:  # values EM cannot square, and columns with no observed value
+            check_magnitude(X, "X", missing_columns=True)
         all_nan = _all_nan_rows(X)
         if all_nan.size:
             raise ValueError(f"X has rows with every entry missing (NaN): rows {all_nan[:10].tolist()}"
@@ -173,8 +184,10 @@ class GaussianMixture(MixtureEstimator):
             w = np.asarray(self.weights_init, dtype=np.float64)
             if w.shape != (k,):
                 raise ValueError(f"weights_init must have shape ({k},), got {w.shape}")
-            if not np.all(np.isfinite(w)) or np.any(w < 0) or np.any(w > 1):
+            rounding = PROBABILITY_ROUNDING
+            if not np.all(np.isfinite(w)) or np.any(w < -rounding) or np.any(w > 1 + rounding):
                 raise ValueError(f"weights_init must lie in [0, 1], got {w.tolist()}")
+            w = np.clip(w, 0.0, 1.0)  # rounding (a fitted weights_ given back) is clipped, not rejected
             if not np.isclose(w.sum(), 1.0, atol=1e-6):
                 raise ValueError(f"weights_init must sum to 1, got sum {w.sum()}")
             init["weights"] = w

@@ -36,8 +36,8 @@ import numpy as np
 from emkit.core.arrays import asarray_like, get_namespace, is_dask, to_numpy
 from emkit.core.data import Data
 from emkit.core.params import Positive, Simplex, SymmetricPositiveDefinite, UnitInterval
-from emkit.core.validation import (as_counts, check_n_components, check_probabilities, check_sample_weight,
-                                   is_symmetric_positive_definite)
+from emkit.core.validation import (PROBABILITY_ROUNDING, as_counts, check_magnitude, check_n_components,
+                                   check_probabilities, check_sample_weight, is_symmetric_positive_definite)
 from emkit.estimators.mixture_base import MixtureEstimator
 from emkit.estimators.settings import Setting, any_of, declare, instance_of, interval
 from emkit.models.families import (Bernoulli, Binomial, Categorical, ExponentialFamily, Family, MultivariateNormal,
@@ -78,6 +78,22 @@ def _distinct_rows(arrays: Sequence[Any]) -> int:
     return int(np.unique(np.concatenate(cols, axis=1), axis=0).shape[0])
 
 
+def _clip_rounding(params: dict, spec: dict) -> None:
+    """Probabilities (and weights) that rounding pushed at most ``PROBABILITY_ROUNDING`` (1e-12)
+    outside [0, 1] (an M-step's ``sx / n`` giving 1.0000000000000002) are clipped into it, in
+    place, so ``probs_`` / ``weights_`` lie in [0, 1] exactly and are accepted back as
+    ``probs_init`` / ``weights_init``. Values farther outside are left as they are."""
+    for group, value in params.items():
+        if not isinstance(spec.get(group), (UnitInterval, Simplex)) or is_dask(value):
+            continue
+        xp = get_namespace(value)
+        low = (value < 0) & (value >= -PROBABILITY_ROUNDING)
+        high = (value > 1) & (value <= 1 + PROBABILITY_ROUNDING)
+        if bool(to_numpy(xp.any(low))) or bool(to_numpy(xp.any(high))):
+            value = xp.where(low, xp.zeros_like(value), value)
+            params[group] = xp.where(high, xp.ones_like(value), value)
+
+
 def _whole_numbers(weights) -> bool:
     """Row weights that count identical observations (in-memory, all whole numbers)."""
     if weights is None or is_dask(weights):
@@ -94,6 +110,10 @@ class FamilyMixture(MixtureEstimator):
     A face declares ``_family_class`` (the family), ``_family_options`` (settings passed to the
     family's constructor), ``_init_groups`` (parameter group -> setting holding its starting
     values), ``_settings`` and ``_input_tags`` (scikit-learn input tags).
+
+    Probabilities stay in [0, 1] exactly: fitted ``probs_`` / ``weights_`` that rounding pushed
+    at most 1e-12 outside it (``sx / n`` = 1.0000000000000002) are clipped into it, and such
+    starting values (``probs_init=fit.probs_``) are clipped, not rejected.
     """
 
     _family_class: type[Family] | None = None
@@ -157,7 +177,14 @@ class FamilyMixture(MixtureEstimator):
 
     def _check_fit_data(self, family: Family, arrays: tuple, lazy: bool) -> None:
         """Data whose maximum-likelihood estimate does not exist, and more components than
-        distinct rows (in-memory data only: both read every row)."""
+        distinct rows (in-memory data only: both read every row); values whose squares the
+        initialisation cannot compute (one reduction, lazy for Dask)."""
+        x = arrays[family.fields.index("X")]
+        if isinstance(family, (Poisson, Binomial)):
+            check_magnitude(x, "X", what="counts",
+                            advice=f"a {family.name} mixture cannot be fitted to counts this large")
+        else:
+            check_magnitude(x, "X")
         if lazy:
             return
         family.check_fit_data(arrays)
@@ -208,6 +235,10 @@ class FamilyMixture(MixtureEstimator):
         return arr
 
     # ------------------------------------------------------------------ results
+    def _store(self, model: FiniteMixtureModel, data, result) -> None:
+        _clip_rounding(result.params, model.param_spec)
+        super()._store(model, data, result)
+
     def _draw(self, n: int, rng: np.random.Generator, inputs: dict):
         public, labels = self.model_.sample_public(self.params_, n, rng, **inputs)
         return public[0], labels

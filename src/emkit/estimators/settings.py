@@ -18,6 +18,7 @@ Constraints
 from __future__ import annotations
 
 import numbers
+import os
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Sequence
 
@@ -140,6 +141,14 @@ ENGINE_SETTINGS: tuple[Setting, ...] = (
             "``callback(iteration, params, loglik)`` after the start and every iteration."),
     Setting("keep_history", False, instance_of(bool, np.bool_, describe="a bool"),
             "Keep the parameters of every iteration in ``result_.params_history``."),
+    Setting("checkpoint", None, any_of(None, instance_of(str, os.PathLike, describe="a file path")),
+            "File for checkpoints of a long fit: written atomically while the fit runs, resumed from when "
+            "``fit`` starts and it exists (the same data and settings give a bit-identical result; "
+            "others raise ValueError), removed after a successful fit. See :func:`emkit.em`."),
+    Setting("checkpoint_every", None, any_of(None, interval(numbers.Integral, 1),
+                                             interval(numbers.Real, 0, closed="neither")),
+            "How often to write ``checkpoint``: an int counts iterations, a float seconds "
+            "(default: every 60 seconds)."),
 )
 ENGINE_SETTING_NAMES = tuple(s.name for s in ENGINE_SETTINGS)
 
