@@ -70,6 +70,12 @@ def _per_component(n, like):
     return n if like.ndim == 1 else n.reshape(tuple(n.shape) + (1,) * (like.ndim - 1))
 
 
+def _probabilities(p):
+    """``p`` clipped to [0, 1]: a ratio of sums can leave the interval by a rounding unit
+    (1 + 2e-16), which would make the fit an invalid start; the maximiser itself is inside."""
+    return get_namespace(p).clip(p, 0.0, 1.0)
+
+
 def _eye(d: int, like):
     xp = get_namespace(like)
     if xp is np:
@@ -326,7 +332,7 @@ class Binomial(Family):
         return {"successes": resp.T @ s, "trials": resp.T @ t, "log_coef": resp.T @ log_coef}
 
     def m_step(self, stats, params, fixed=frozenset()):
-        return {"probs": stats["successes"] / stats["trials"]}
+        return {"probs": _probabilities(stats["successes"] / stats["trials"])}
 
     def complete_loglik(self, stats, params):
         xp = get_namespace(stats["successes"])
@@ -473,7 +479,7 @@ class Bernoulli(Family):
         return {"sx": resp.T @ data[0]}
 
     def m_step(self, stats, params, fixed=frozenset()):
-        return {"probs": stats["sx"] / _per_component(stats["n"], stats["sx"])}
+        return {"probs": _probabilities(stats["sx"] / _per_component(stats["n"], stats["sx"]))}
 
     def complete_loglik(self, stats, params):
         p = params["probs"]
@@ -549,7 +555,7 @@ class Categorical(Family):
         k = counts.shape[0]
         c = self.width
         counts = xp.reshape(counts, (k, -1, c))
-        return {"probs": counts / stats["n"][:, None, None]}
+        return {"probs": _probabilities(counts / stats["n"][:, None, None])}
 
     def complete_loglik(self, stats, params):
         xp = get_namespace(stats["counts"])

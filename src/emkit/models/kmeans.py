@@ -61,6 +61,9 @@ def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, *, max_iter: int = 3
     Raises ValueError when ``x`` has fewer than ``k`` distinct rows."""
     n, d = x.shape
     w = np.ones(n) if sample_weight is None else sample_weight
+    # distances are translation-invariant: centre first, so that |x|^2 - 2 x.c + |c|^2 does not
+    # cancel catastrophically for data far from the origin (two clusters 1 apart at 1e8)
+    x = x - (w @ x) / w.sum()
     sq = np.einsum("ij,ij->i", x, x)
     centres = _seeds(x, sq, w, k, rng)
     mean = w @ x / w.sum()
@@ -68,12 +71,16 @@ def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, *, max_iter: int = 3
     labels = np.argmin(_squared_distances(x, sq, centres), axis=1)
     for _ in range(max_iter):
         new = np.empty_like(centres)
+        own = None  # each row's squared distance to its centre, computed once per iteration
         for j in range(k):
             members = labels == j
             if members.any():
                 new[j] = w[members] @ x[members] / w[members].sum()
             else:  # empty cluster: re-seed it at the row farthest from its centre
-                far = int(np.argmax(_squared_distances(x, sq, centres)[np.arange(n), labels]))
+                if own is None:
+                    own = _squared_distances(x, sq, centres)[np.arange(n), labels]
+                far = int(np.argmax(own))
+                own[far] = -1.0  # the next empty cluster takes the next farthest row
                 new[j] = x[far]
         shift = float(np.sum((new - centres) ** 2, axis=1).max())
         centres = new
