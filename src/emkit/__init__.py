@@ -10,7 +10,8 @@ import importlib
 
 from emkit._version import __version__
 from emkit.core.params import Positive, Real, Simplex, SymmetricPositiveDefinite, UnitInterval
-from emkit.engine import ConvergenceWarning, EMResult, MonotonicityError, MonotonicityWarning, em
+from emkit.engine import (ConvergenceWarning, EMResult, IdentifiabilityWarning, MonotonicityError,
+                          MonotonicityWarning, em)
 from emkit.estimators.registry import ESTIMATORS, FUNCTIONS
 from emkit.execution.threads import get_num_threads, set_num_threads
 from emkit.models.base import DiscreteLatentModel, Model
@@ -31,7 +32,7 @@ _LAZY = {
     "testing": "emkit.testing",
 }
 
-__all__ = ["em", "EMResult", "Model", "DiscreteLatentModel", "ConvergenceWarning",
+__all__ = ["em", "EMResult", "Model", "DiscreteLatentModel", "ConvergenceWarning", "IdentifiabilityWarning",
            "MonotonicityWarning", "MonotonicityError", "Real", "Positive", "UnitInterval",
            "Simplex", "SymmetricPositiveDefinite", "get_num_threads", "set_num_threads", *_LAZY]
 

@@ -73,14 +73,19 @@ from emkit.core.validation import check_fixed_groups
 from emkit.core.arrays import asarray_like, to_numpy
 from emkit.core.data import ROW_WEIGHTS, Data
 from emkit.core.params import ParamSpace, flatten_full
-from emkit.engine import EMMap, EMResult, check_random_state, em
+from emkit.engine import EMMap, EMResult, IdentifiabilityWarning, check_random_state, em
 from emkit.models.base import DiscreteLatentModel, Model
 
 METHODS = ("sem", "hessian", "bootstrap")
 BOOTSTRAP_KINDS = ("nonparametric", "parametric")
 
 __all__ = ["CovarianceResult", "covariance", "standard_errors", "sem", "hessian", "bootstrap",
-           "observed_information", "complete_information", "em_jacobian", "METHODS"]
+           "observed_information", "complete_information", "em_jacobian", "flat_directions",
+           "IdentifiabilityWarning", "FLAT_RTOL", "METHODS"]
+
+#: an eigenvalue of the observed information in relative units (see ``flat_directions``) at or
+#: below this fraction of the largest one is a flat direction
+FLAT_RTOL = 1e-6
 
 
 @dataclass
@@ -118,6 +123,9 @@ class CovarianceResult:
         Largest eigenvalue of J, which is also EM's linear rate of convergence (SEM only).
     replicates : ndarray or None
         Bootstrap estimates, shape (n_successful, p) (bootstrap only).
+    flat_directions : ndarray, shape (k, q)
+        Unit vectors over the free coordinates along which the observed information is
+        singular or nearly so (see :func:`flat_directions`); empty (k = 0) for an identified fit.
     n_failed : int
         Bootstrap replicates whose refit failed or gave non-finite values (dropped).
     """
@@ -137,6 +145,7 @@ class CovarianceResult:
     replicates: np.ndarray | None = None
     n_failed: int = 0
     details: dict = field(default_factory=dict)
+    flat_directions: np.ndarray | None = None
 
     @property
     def rate_of_convergence(self) -> float | None:
@@ -251,6 +260,43 @@ def _package(fit: _Fit, space: ParamSpace, params: dict, full: np.ndarray, free_
         pos += size
     return CovarianceResult(matrix=full, labels=_labels(space), standard_errors=ses, method=method,
                             params=params, free_matrix=free_cov, space=space, **extra)
+
+
+def _flat_directions(info: np.ndarray, space: ParamSpace, params: dict, rtol: float = FLAT_RTOL) -> np.ndarray:
+    """Rows: unit vectors over the free coordinates along which ``info`` is singular, nearly so
+    or not positive (no maximum there). The information is first put in relative units,
+    S info S with S = diag(scale of each coordinate) (its size, or a tenth of its group's size
+    when near zero, as for the finite-difference steps), so the test does not depend on the
+    units of the parameters; an eigenvalue at most ``rtol`` times the largest is flat."""
+    info = np.asarray(info, dtype=float)
+    info = 0.5 * (info + info.T)
+    q = info.shape[0]
+    if q == 0 or not np.all(np.isfinite(info)):
+        return np.zeros((0, q))
+    scale = _steps(space, space.to_vector(params), 1.0)
+    values, vectors = np.linalg.eigh(info * scale[:, None] * scale[None, :])
+    top = float(np.max(np.abs(values)))
+    if top == 0.0:
+        return np.eye(q)
+    dirs = (scale[:, None] * vectors[:, values <= rtol * top]).T
+    return dirs / np.linalg.norm(dirs, axis=1, keepdims=True) if len(dirs) else np.zeros((0, q))
+
+
+def _warn_flat(dirs: np.ndarray, space: ParamSpace, model: Model, what: str, stacklevel: int = 3) -> None:
+    if len(dirs) == 0:
+        return
+    labels = _labels(space)
+    # the free coordinates that move most along the flattest direction
+    free_labels = [lab for lab in labels if lab.split("[")[0] in space.free_names]
+    top = np.argsort(-np.abs(dirs[0]))[:4]
+    names = ", ".join(free_labels[i] if i < len(free_labels) else f"free coordinate {i}" for i in top
+                      if abs(dirs[0][i]) > 1e-3)
+    warnings.warn(f"{model.display_name}: the {what} at the fit is singular or nearly so in {len(dirs)} "
+                  f"direction(s) (moving {names}): the optimum is a flat ridge of equally good parameters "
+                  "(a non-identifiable model, e.g. two identical components, or more components than the "
+                  "data support), so these parameters are not determined by the data: they depend on the "
+                  "start, the accelerator, the chunk size or the row order, and their standard errors are "
+                  "meaningless", IdentifiabilityWarning, stacklevel=stacklevel)
 
 
 def _invert_information(info: np.ndarray, what: str, model: Model) -> np.ndarray:
@@ -496,13 +542,15 @@ def sem(fit: Any, data: Any = None, result: Any = None, *, fixed=None, refine_to
     i_oc, _ = complete_information(f.model, f.data, params, f.fixed, chunk_size=f.chunk_size)
     # I_obs = I_oc - I_mis = I_oc (I - J), since J = I_oc^{-1} I_mis at the MLE
     i_obs = i_oc @ (np.eye(len(jac)) - jac)
+    flat = _flat_directions(i_obs, space, params)
+    _warn_flat(flat, space, f.model, "SEM observed information")
     cov = _invert_information(i_obs, "SEM observed information", f.model)
     eig = np.sort(np.real(np.linalg.eigvals(jac)))[::-1] if len(jac) else np.zeros(0)
     asym = float(np.max(np.abs(i_obs - i_obs.T))) if i_obs.size else 0.0
     return _finish(f, space, params, cov, "sem", observed_information=0.5 * (i_obs + i_obs.T),
                    complete_information=i_oc, em_jacobian=jac, missing_information=eig,
                    fraction_missing_information=float(eig[0]) if eig.size else 0.0,
-                   details={"asymmetry": asym})
+                   details={"asymmetry": asym}, flat_directions=flat)
 
 
 def hessian(fit: Any, data: Any = None, result: Any = None, *, fixed=None, refine_tol: float | None = 1e-11,
@@ -517,8 +565,57 @@ def hessian(fit: Any, data: Any = None, result: Any = None, *, fixed=None, refin
     params = _refine(f, refine_tol, refine_max_iter)
     info, space = observed_information(f.model, f.data, params, f.fixed, rel_step=rel_step,
                                        chunk_size=f.chunk_size, via=via)
+    flat = _flat_directions(info, space, params)
+    _warn_flat(flat, space, f.model, "observed information")
     cov = _invert_information(info, "observed information", f.model)
-    return _finish(f, space, params, cov, "hessian", observed_information=info)
+    return _finish(f, space, params, cov, "hessian", observed_information=info, flat_directions=flat)
+
+
+def flat_directions(fit: Any, data: Any = None, result: Any = None, *, fixed=None, rtol: float = FLAT_RTOL,
+                    refine_tol: float | None = 1e-11, refine_max_iter: int = 10_000, rel_step: float = 1e-4,
+                    via: str = "auto", warn: bool = True) -> np.ndarray:
+    """Directions of a flat ridge at the fit: where the observed information is singular.
+
+    Computed on demand (ordinary fits pay nothing): the observed information at the
+    (refined) fit, as in :func:`hessian`, in relative units (each free coordinate scaled by its
+    size); each eigenvalue at most ``rtol`` times the largest (or negative) gives one flat
+    direction. A non-empty answer means the optimum is a
+    ridge of equally good parameters (a non-identifiable model such as a two-component
+    mixture of data from one component): the log-likelihood is reproducible, but the
+    parameters along the ridge depend on the start, the accelerator, the chunk size and the
+    row order. ``warn=True`` issues an :class:`~emkit.IdentifiabilityWarning` then.
+
+    Parameters as in :func:`hessian`; ``fit`` may be a fitted estimator (its ``covariance``
+    computes the observed information), an EMResult with ``data``, or a model, data and result.
+
+    Returns
+    -------
+    ndarray, shape (k, q)
+        Unit vectors over the free coordinates (``ParamSpace`` of the fit); k = 0 for an
+        identified fit.
+    """
+    if _is_estimator(fit):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", IdentifiabilityWarning)
+            cov = _ask_estimator(fit, "hessian", data, result, fixed=fixed, refine_tol=refine_tol,
+                                 refine_max_iter=refine_max_iter, rel_step=rel_step, via=via)
+        dirs = _flat_directions(cov.observed_information, cov.space, cov.params, rtol)
+        if warn:
+            _warn_flat(dirs, cov.space, _NamedFit(fit), "observed information", stacklevel=2)
+        return dirs
+    f = _resolve(fit, data, result, fixed)
+    params = _refine(f, refine_tol, refine_max_iter)
+    info, space = observed_information(f.model, f.data, params, f.fixed, rel_step=rel_step,
+                                       chunk_size=f.chunk_size, via=via)
+    dirs = _flat_directions(info, space, params, rtol)
+    if warn:
+        _warn_flat(dirs, space, f.model, "observed information", stacklevel=2)
+    return dirs
+
+
+class _NamedFit:
+    def __init__(self, fit: Any) -> None:
+        self.display_name = type(fit).__name__
 
 
 def bootstrap(fit: Any, data: Any = None, result: Any = None, *, fixed=None, n_boot: int = 200,

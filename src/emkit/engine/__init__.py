@@ -3,8 +3,9 @@ variants, for every model (see :mod:`emkit.engine.loop`)."""
 
 from emkit.core.validation import check_random_state
 from emkit.engine.em_map import EMMap, m_step, statistics_pass
-from emkit.engine.loop import (ConvergenceWarning, EMResult, MonotonicityError, MonotonicityWarning,
-                               RestartSummary, em)
+from emkit.engine.loop import (ConvergenceWarning, EMResult, IdentifiabilityWarning, MonotonicityError,
+                               MonotonicityWarning, RestartSummary, em)
 
-__all__ = ["ConvergenceWarning", "EMMap", "EMResult", "MonotonicityError", "MonotonicityWarning",
+__all__ = ["ConvergenceWarning", "EMMap", "EMResult", "IdentifiabilityWarning", "MonotonicityError",
+           "MonotonicityWarning",
            "RestartSummary", "check_random_state", "em", "m_step", "statistics_pass"]

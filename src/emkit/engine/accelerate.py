@@ -16,13 +16,19 @@ SQUAREM (Varadhan & Roland 2008, scheme SqS3)
     v = theta2 - 2 theta1 + theta0, alpha = -||r|| / ||v|| clamped to at most -1,
     theta' = theta0 - 2 alpha r + alpha^2 v, then one stabilising EM step M(theta').
     If theta' is invalid or its log-likelihood is below that of theta0, alpha is moved
-    halfway toward -1 (alpha = -1 gives theta' = theta2, i.e. plain EM).
+    halfway toward -1 (alpha = -1 gives theta' = theta2, i.e. plain EM). When ||v|| is at the
+    level of rounding noise, alpha = -1 (no extrapolation from noise).
 
 Anderson mixing (Walker & Ni 2011; Henderson & Varadhan 2019 for EM)
     theta_{k+1} = M(theta_k) - (dX + dF) gamma, with f = M(theta) - theta, dX, dF the last
     ``memory`` differences of iterates and residuals, and gamma the least-squares solution of
     dF gamma = f_k. Safeguard: when the mixed point is invalid or lowers the log-likelihood,
-    the plain EM point M(theta_k) is taken and the memory restarts.
+    the plain EM point M(theta_k) is taken and the memory restarts; likewise when ||f_k|| is
+    at the level of rounding noise.
+
+Every accelerated run ends on a plain EM step that meets the stopping rule (the loop in
+:mod:`emkit.engine.loop` takes it), so the fit does not depend on where an extrapolation
+happened to land.
 """
 
 from __future__ import annotations
@@ -38,6 +44,16 @@ __all__ = ["SquaremAccelerator", "AndersonAccelerator", "get_accelerator", "ACCE
 def _loglik_ok(new_ll: float, old_ll: float) -> bool:
     """Not lower than before, up to rounding of the log-likelihood sum."""
     return math.isfinite(new_ll) and new_ll >= old_ll - 1e-12 * max(1.0, abs(old_ll))
+
+
+def _noise_floor(*vectors: np.ndarray) -> float:
+    """Norm below which a difference of EM iterates is rounding noise: the M-step's output
+    carries relative errors of a few hundred machine epsilons (sums over chunks and threads in
+    another order), so a smaller step or curvature measures nothing. The accelerators then take
+    the plain EM step instead of an extrapolation whose length and direction would depend on
+    that noise (the chunk size, the thread count, the row order)."""
+    scale = max((float(np.linalg.norm(v)) for v in vectors), default=0.0)
+    return 1e3 * float(np.finfo(float).eps) * (scale + math.sqrt(max(len(vectors[0]), 1)))
 
 
 def _point(em_map, vec: np.ndarray):
@@ -92,7 +108,10 @@ class SquaremAccelerator:
         r = x1 - x0
         v = x2 - 2 * x1 + x0
         r_norm, v_norm = float(np.linalg.norm(r)), float(np.linalg.norm(v))
-        wanted = r_norm / v_norm if v_norm > 0 and math.isfinite(r_norm / v_norm) else 1.0
+        if v_norm <= _noise_floor(x0, x1, x2) or not math.isfinite(r_norm / v_norm):
+            wanted = 1.0  # the curvature is rounding noise: no extrapolation (plain EM)
+        else:
+            wanted = r_norm / v_norm
         step = max(1.0, min(self._step_max, wanted))        # step = -alpha >= 1
         capped = wanted > self._step_max
         candidate = None
@@ -165,7 +184,10 @@ class AndersonAccelerator:
         if len(self._xs) > self.memory + 1:
             self._xs.pop(0)
             self._fs.pop(0)
-        if len(self._xs) >= 2:
+        if float(np.linalg.norm(fx)) <= _noise_floor(x, fx):
+            # the residual is rounding noise: mixing would extrapolate noise; plain EM point
+            self._xs, self._fs = [], []
+        elif len(self._xs) >= 2:
             d_x = np.diff(np.stack(self._xs, axis=1), axis=1)
             d_f = np.diff(np.stack(self._fs, axis=1), axis=1)
             gram = d_f.T @ d_f

@@ -62,6 +62,14 @@ class ConvergenceWarning(UserWarning):
     """EM stopped at ``max_iter`` before the stopping rule was met."""
 
 
+class IdentifiabilityWarning(UserWarning):
+    """The observed information at the fit is singular or nearly so: the optimum is a flat
+    ridge of equally good parameters (a non-identifiable model, e.g. two identical mixture
+    components), so the parameters along it depend on the start, the accelerator, the chunk
+    size or the row order, and have no standard errors. Issued by :mod:`emkit.inference`
+    (``flat_directions``, ``hessian``, ``sem``), where the observed information is computed."""
+
+
 @dataclass
 class RestartSummary:
     """What one restart (one run from one starting point) reached."""
@@ -88,7 +96,8 @@ class EMResult:
         (``n_iter + 1`` values; its last value is ``loglik`` except for stochastic EM, whose
         ``loglik`` is that of the averaged iterates).
     n_iter : int
-        Iterations run (for SQUAREM/Anderson, accelerated steps).
+        Iterations run (for SQUAREM/Anderson, accelerated steps plus the plain EM step(s) that
+        end every accelerated run: see :func:`em`).
     converged : bool
         Whether the stopping rule was met before ``max_iter``. For stochastic EM, whether the
         fixed schedule ran to the end.
@@ -186,9 +195,16 @@ def _run_from(em_map: EMMap, params, *, stop, tol, max_iter, callback, check_mon
         params, stats, loglik, trace, history, converged, running_sum, n_avg, n_iter = _resume_run(
             em_map, resume, accelerator, keep_history)
     step = accelerator.step if accelerator is not None else _plain_step
+    # An accelerated run ends on a plain EM step: once an accelerated step meets the stopping
+    # rule, the next step is plain EM, and the run stops only when that step meets the rule too
+    # (otherwise acceleration resumes). So "converged" certifies the same thing with or without
+    # acceleration (the EM map moved less than tol) and the end point is M(theta), not an
+    # extrapolated point whose exact position depends on rounding noise.
+    finishing = bool(resume.get("finishing", False)) if resume is not None else False
     for it in range(n_iter + 1, max_iter + 1) if not converged else ():
         rng_before = rng.bit_generator.state if (save is not None and rng is not None) else None
-        new, new_stats, new_ll = step(em_map, params, stats, loglik)
+        plain_now = accelerator is None or finishing
+        new, new_stats, new_ll = (_plain_step if plain_now else step)(em_map, params, stats, loglik)
         n_iter = it
         trace.append(new_ll)
         if keep_history:
@@ -197,7 +213,9 @@ def _run_from(em_map: EMMap, params, *, stop, tol, max_iter, callback, check_mon
             _check_monotone(check_monotone, model, it, loglik, new_ll, monotone_rtol, restart_index)
         if callback is not None:
             callback(it, new, new_ll)
-        done = (not stochastic) and _stop_rule_met(stop, tol, loglik, new_ll, params, new, names, n_obs)
+        met = (not stochastic) and _stop_rule_met(stop, tol, loglik, new_ll, params, new, names, n_obs)
+        done = met and plain_now
+        finishing = met and not plain_now
         params, stats, loglik = new, new_stats, new_ll
         if stochastic and it > burn_in:
             vec = {n: to_numpy(params[n]).astype(float) for n in names}
@@ -210,7 +228,7 @@ def _run_from(em_map: EMMap, params, *, stop, tol, max_iter, callback, check_mon
                               "converged": converged, "history": history, "running_sum": running_sum, "n_avg": n_avg,
                               "n_evaluations": em_map.n_evaluations, "rng_before_stats": rng_before,
                               "rng_now": None if rng is None else rng.bit_generator.state,
-                              "accelerator": _accelerator_state(accelerator)})
+                              "accelerator": _accelerator_state(accelerator), "finishing": finishing})
         if done:
             break
     final_ll = loglik
@@ -400,7 +418,13 @@ def em(model: Model, data, *, init: Mapping[str, Any] | None = None, fixed: Sequ
     keep_history : bool
         Keep the parameters of every iteration in ``result.params_history``.
     accelerate : None, "squarem", "anderson"
-        Extrapolation of the EM map (see :mod:`emkit.engine.accelerate`).
+        Extrapolation of the EM map (see :mod:`emkit.engine.accelerate`). An accelerated run
+        ends on a plain EM step: after an accelerated step meets the stopping rule, one plain
+        EM step is taken, and the run stops when that step meets the rule too (otherwise the
+        acceleration goes on). The fit is then a point of the EM map with the same
+        convergence certificate as plain EM, reached whatever the chunk size, thread count or
+        row order; where it still depends on them, the optimum is a flat ridge (see
+        :func:`emkit.inference.flat_directions`).
     algorithm : {"em", "hard", "stochastic"}
         Plain EM, classification (hard) EM, or stochastic EM (needs a model with discrete
         latent variables). Stochastic EM runs ``max_iter`` iterations and returns the average
