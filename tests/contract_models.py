@@ -85,3 +85,15 @@ class ArrayAPIPoissonMixture(emkit.DiscreteLatentModel):
 
     def m_step(self, stats, params):
         return {"weights": stats["n"] / stats["n"].sum(), "rates": stats["sx"] / stats["n"]}
+
+
+def raise_at_call(n_calls: int, exception: type[BaseException]):
+    """A fit callback that raises ``exception`` at its ``n_calls``-th call: a crash (or a
+    Ctrl-C) in the middle of a fit, which leaves the checkpoint behind."""
+    calls = [0]
+
+    def callback(iteration, params, loglik):
+        calls[0] += 1
+        if calls[0] == n_calls:
+            raise exception
+    return callback

@@ -16,6 +16,8 @@ import emkit
 from emkit import cli
 from emkit.engine import checkpoint as ckpt
 
+from contract_models import raise_at_call
+
 pytest.importorskip("click")
 
 FAITHFUL = str(emkit.datasets.data_path("faithful.csv"))
@@ -102,10 +104,4 @@ def test_cli_resume_with_other_settings_is_a_data_error(tmp_path, capsys):
 
 
 def _raise_at(n: int):
-    calls = [0]
-
-    def callback(iteration, params, loglik):
-        calls[0] += 1
-        if calls[0] == n:
-            raise KeyboardInterrupt
-    return callback
+    return raise_at_call(n, KeyboardInterrupt)

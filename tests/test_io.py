@@ -245,33 +245,17 @@ def test_damaged_end_of_a_compressed_member_is_caught(saved, tmp_path):
             emkit.load(p)
 
 
-def test_zip_without_header(saved, tmp_path):
-    p = _rewrite(saved, tmp_path / "x.emkit", drop=("emkit.json",))
-    with pytest.raises(ValueError, match="emkit.json is missing"):
-        emkit.load(p)
-
-
-def test_wrong_format_name(saved, tmp_path):
-    p = _rewrite(saved, tmp_path / "x.emkit", header=lambda h: h.update(format="other"))
-    with pytest.raises(ValueError, match="not an emkit model file"):
-        emkit.load(p)
-
-
-def test_newer_format_version(saved, tmp_path):
-    p = _rewrite(saved, tmp_path / "x.emkit", header=lambda h: h.update(format_version=99))
-    with pytest.raises(ValueError, match="format version 99 is newer"):
-        emkit.load(p)
-
-
-def test_unknown_estimator_is_never_imported(saved, tmp_path):
-    p = _rewrite(saved, tmp_path / "x.emkit", header=lambda h: h.update(estimator="os.system"))
-    with pytest.raises(ValueError, match="unknown estimator 'os.system'"):
-        emkit.load(p)
-
-
-def test_missing_array(saved, tmp_path):
-    p = _rewrite(saved, tmp_path / "x.emkit", drop=("arrays/0.npy",))
-    with pytest.raises(ValueError, match="arrays/0.npy.*missing"):
+@pytest.mark.parametrize("rewrite, message", [
+    ({"drop": ("emkit.json",)}, "emkit.json is missing"),
+    ({"header": lambda h: h.update(format="other")}, "not an emkit model file"),
+    ({"header": lambda h: h.update(format_version=99)}, "format version 99 is newer"),
+    ({"header": lambda h: h.update(estimator="os.system")}, "unknown estimator 'os.system'"),  # never imported
+    ({"drop": ("arrays/0.npy",)}, "arrays/0.npy.*missing"),
+], ids=["zip-without-header", "wrong-format-name", "newer-format-version", "unknown-estimator",
+        "missing-array"])
+def test_damaged_archive_is_refused_naming_the_problem(saved, tmp_path, rewrite, message):
+    p = _rewrite(saved, tmp_path / "x.emkit", **rewrite)
+    with pytest.raises(ValueError, match=message):
         emkit.load(p)
 
 

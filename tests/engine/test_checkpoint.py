@@ -21,7 +21,7 @@ from emkit.engine import checkpoint as ckpt
 from emkit.models.families import Normal
 from emkit.models.mixture import FiniteMixtureModel as FiniteMixture
 
-from contract_models import LINKAGE, Linkage
+from contract_models import LINKAGE, Linkage, raise_at_call
 
 SRC = str(Path(emkit.__file__).resolve().parents[1])
 
@@ -31,13 +31,7 @@ class _Interrupt(Exception):
 
 
 def _interrupt_after(n_calls: int):
-    calls = [0]
-
-    def callback(iteration, params, loglik):
-        calls[0] += 1
-        if calls[0] == n_calls:
-            raise _Interrupt
-    return callback
+    return raise_at_call(n_calls, _Interrupt)
 
 
 def _counts(n=1500, seed=3):
