@@ -8,11 +8,16 @@ variants apply).
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import time
+
 import numpy as np
 from scipy.special import gammaln
 
 import emkit
 from emkit.core.arrays import get_namespace
+from emkit.engine import checkpoint as ckpt
 from emkit.models.linkage import GeneticLinkage as Linkage  # noqa: F401  (the README's model)
 
 Y_LINKAGE = np.array([125.0, 18.0, 20.0, 34.0])
@@ -97,3 +102,35 @@ def raise_at_call(n_calls: int, exception: type[BaseException]):
         if calls[0] == n_calls:
             raise exception
     return callback
+
+
+def kill_when_checkpoint_ready(cmd, path, ready, timeout=60.0):
+    """Start ``cmd``; while it runs, read every checkpoint that appears under ``path`` (each
+    read must succeed: the file is never partial) and SIGKILL the process once ``ready(header)``."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    reads = 0
+    deadline = time.monotonic() + timeout
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            if path.exists():
+                try:
+                    header = ckpt.read_checkpoint(path)
+                except ValueError:
+                    if not path.exists():  # removed after success between exists() and the read
+                        continue
+                    raise
+                reads += 1
+                if ready(header):
+                    proc.send_signal(signal.SIGKILL)
+                    break
+            time.sleep(0.002)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    stderr = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL, f"the fit was not killed mid-way (rc {proc.returncode}): {stderr}"
+    assert path.exists() and reads >= 1
+    return ckpt.read_checkpoint(path)

@@ -4,10 +4,8 @@ exactly the JSON of an uninterrupted fit."""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,7 @@ import emkit
 from emkit import cli
 from emkit.engine import checkpoint as ckpt
 
-from contract_models import raise_at_call
+from contract_models import kill_when_checkpoint_ready, raise_at_call
 
 pytest.importorskip("click")
 
@@ -44,24 +42,9 @@ def test_cli_fit_killed_and_rerun_prints_the_uninterrupted_result(tmp_path):
     reference = _json_of(_fit_command())
     path = tmp_path / "fit.ckpt"
     cmd = _fit_command("--checkpoint", str(path), "--checkpoint-every", "1")
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    state = None
-    deadline = time.monotonic() + 60
-    try:
-        while proc.poll() is None and time.monotonic() < deadline:
-            if path.exists():
-                state = ckpt.read_checkpoint(path)["state"]  # never a partial file
-                if state["restart"] == 1 and state["current"]["n_iter"] >= 3:  # in the second restart
-                    proc.send_signal(signal.SIGKILL)
-                    break
-            time.sleep(0.002)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL and path.exists(), "the fit was not killed mid-way"
+    # killed in the second restart; every checkpoint read on the way succeeds (never partial)
+    kill_when_checkpoint_ready(
+        cmd, path, lambda header: header["state"]["restart"] == 1 and header["state"]["current"]["n_iter"] >= 3)
     assert ckpt.read_checkpoint(path)["state"]["current"]["n_iter"] < 100
     resumed = _json_of(cmd)  # the same command again
     assert resumed == reference  # every number, as JSON prints it (repr: all the bits)

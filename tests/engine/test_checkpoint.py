@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 import zipfile
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from emkit.engine import checkpoint as ckpt
 from emkit.models.families import Normal
 from emkit.models.mixture import FiniteMixtureModel as FiniteMixture
 
-from contract_models import LINKAGE, Linkage, raise_at_call
+from contract_models import LINKAGE, Linkage, kill_when_checkpoint_ready, raise_at_call
 
 SRC = str(Path(emkit.__file__).resolve().parents[1])
 
@@ -89,38 +87,6 @@ np.savez(out, n_iter=n_iter, n_eval=n_eval, trace=trace, **{{"param_" + k: np.as
 """
 
 
-def _kill_when(cmd, path: Path, ready, timeout=60.0):
-    """Start ``cmd``; while it runs, read every checkpoint that appears under ``path`` (each
-    read must succeed: the file is never partial) and SIGKILL the process once ``ready(header)``."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    reads = 0
-    deadline = time.monotonic() + timeout
-    try:
-        while proc.poll() is None and time.monotonic() < deadline:
-            if path.exists():
-                try:
-                    header = ckpt.read_checkpoint(path)
-                except ValueError:
-                    if not path.exists():  # removed after success between exists() and the read
-                        continue
-                    raise
-                reads += 1
-                if ready(header):
-                    proc.send_signal(signal.SIGKILL)
-                    break
-            time.sleep(0.002)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    stderr = proc.stderr.read().decode()
-    proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL, f"the fit was not killed mid-way (rc {proc.returncode}): {stderr}"
-    assert path.exists() and reads >= 1
-    return ckpt.read_checkpoint(path)
-
-
 def _run_script(script: Path, case: str, checkpoint: str, out: Path) -> dict:
     proc = subprocess.run([sys.executable, str(script), case, checkpoint, str(out)], capture_output=True,
                           text=True, timeout=120)
@@ -140,7 +106,7 @@ def test_sigkill_then_rerun_resumes_bit_identical(tmp_path, case):
     else:
         ready = lambda h: h["state"]["current"]["n_iter"] >= 5  # noqa: E731
     cmd = [sys.executable, str(script), case, str(path), str(tmp_path / "killed.npz")]
-    header = _kill_when(cmd, path, ready)
+    header = kill_when_checkpoint_ready(cmd, path, ready)
     killed_at = header["state"]["current"]["n_iter"]
     assert killed_at < (100 if case.startswith("gaussian") else 200)  # really mid-fit
     resumed = _run_script(script, case, str(path), tmp_path / "resumed.npz")
