@@ -506,9 +506,17 @@ def test_negative_rate_is_refused(tmp_path):
     _refused(p, "rates_ must be positive")
 
 
-def test_non_normalised_weights_are_refused(gm_file, tmp_path):
-    p = _craft(gm_file, tmp_path / "sum.emkit", arrays={"weights_": np.array([0.3, 0.3])})
-    _refused(p, "weights_ must sum to 1")
+@pytest.mark.parametrize("name, arrays, message", [
+    ("sum.emkit", {"weights_": np.array([0.3, 0.3])}, "weights_ must sum to 1"),
+    ("rows.emkit", {"means_": np.zeros((3, 2))}, "means_ has shape (3, 2), expected (2, 2) for n_components=2 and n_features_in_=2"),
+    ("flat.emkit", {"means_": np.zeros(4)}, "means_ has shape (4,), expected (2, 2)"),
+    ("cov.emkit", {"covariances_": np.stack([np.eye(3)] * 2)}, "covariances_ has shape (2, 3, 3), expected (2, 2, 2)"),
+    ("text.emkit", {"means_": np.array([["a", "b"], ["c", "d"]])}, "means_ has dtype <U1, expected numbers"),
+    ("int.emkit", {"weights_": np.array([1, 0])}, "weights_ has dtype int64, expected float64 or float32"),
+], ids=["non-normalised-weights", "means-too-many-rows", "one-dimensional-means", "wrong-covariance-shape", "string-array", "integer-parameters"])
+def test_crafted_gaussian_file_is_refused_naming_the_field(gm_file, tmp_path, name, arrays, message):
+    p = _craft(gm_file, tmp_path / name, arrays=arrays)
+    _refused(p, message)
 
 
 def test_weights_normalised_to_rounding_load(gm_file, tmp_path):
@@ -523,31 +531,6 @@ def test_probability_above_one_is_refused(tmp_path):
     est = emkit.BinomialMixture(2, random_state=0).fit(coins["heads"], trials=coins["tosses"])
     p = _craft(est.save(tmp_path / "ok.emkit"), tmp_path / "p.emkit", arrays={"probs_": np.array([0.5, 1.2])})
     _refused(p, "probs_ must lie in [0, 1]")
-
-
-def test_means_with_too_many_rows_are_refused(gm_file, tmp_path):
-    p = _craft(gm_file, tmp_path / "rows.emkit", arrays={"means_": np.zeros((3, 2))})
-    _refused(p, "means_ has shape (3, 2), expected (2, 2) for n_components=2 and n_features_in_=2")
-
-
-def test_one_dimensional_means_are_refused(gm_file, tmp_path):
-    p = _craft(gm_file, tmp_path / "flat.emkit", arrays={"means_": np.zeros(4)})
-    _refused(p, "means_ has shape (4,), expected (2, 2)")
-
-
-def test_wrong_covariance_shape_is_refused(gm_file, tmp_path):
-    p = _craft(gm_file, tmp_path / "cov.emkit", arrays={"covariances_": np.stack([np.eye(3)] * 2)})
-    _refused(p, "covariances_ has shape (2, 3, 3), expected (2, 2, 2)")
-
-
-def test_string_array_is_refused(gm_file, tmp_path):
-    p = _craft(gm_file, tmp_path / "text.emkit", arrays={"means_": np.array([["a", "b"], ["c", "d"]])})
-    _refused(p, "means_ has dtype <U1, expected numbers")
-
-
-def test_integer_parameters_are_refused(gm_file, tmp_path):
-    p = _craft(gm_file, tmp_path / "int.emkit", arrays={"weights_": np.array([1, 0])})
-    _refused(p, "weights_ has dtype int64, expected float64 or float32")
 
 
 def test_non_positive_definite_covariance_is_refused(gm_file, tmp_path):
