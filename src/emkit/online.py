@@ -133,6 +133,9 @@ def update(model, data, params: dict, running: Any = None, *, n_batches: int = 0
         new_running = tree_map(lambda a: a / n_batch, stats)
     else:
         gain = step_size(int(n_batches), decay, offset)
+        rebase = getattr(model, "rebase_stats", None)
+        if rebase is not None:  # statistics about reference points (Gaussian): the batch's, first
+            running = rebase(running, params)
         scaled = tree_map(lambda a: a * (gain / n_batch), stats)
         new_running = tree_add(tree_map(lambda a: a * (1.0 - gain), running), scaled)
     new = m_step(model, new_running, params, em_map.fixed)

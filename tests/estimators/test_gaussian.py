@@ -275,13 +275,18 @@ def test_stats_from_responsibilities_matches_the_fused_e_step():
     model = gmm.model_
     fused, _ = model.e_step((FAITHFUL, None), gmm.params_)
     resp = np.asarray(gmm.predict_proba(FAITHFUL))
-    sep = model.stats_from_responsibilities((FAITHFUL, None), resp)
+    # the fused E-step's statistics are about its reference points; stats_from_responsibilities
+    # (no parameters) gives them about the centre: the same after shifting there
+    sep = model.rebase_stats(model.stats_from_responsibilities((FAITHFUL, None), resp), gmm.params_)
     for key in fused:
         np.testing.assert_allclose(sep[key], fused[key], rtol=1e-10, atol=1e-9)
     rows, cols = triu_pairs(2)
-    xc = FAITHFUL - model.center
-    expected = np.einsum("nk,nd,ne->kde", resp, xc, xc)[:, rows, cols]
+    refs = fused["ref"] / fused["n"][:, None]  # the centre here: no component is far from it
+    np.testing.assert_allclose(refs, np.broadcast_to(model.center, refs.shape), rtol=1e-12)
+    xm = FAITHFUL[:, None, :] - refs[None, :, :]
+    expected = np.einsum("nk,nkd,nke->kde", resp, xm, xm)[:, rows, cols]
     np.testing.assert_allclose(fused["s2"], expected, rtol=1e-10)
+    np.testing.assert_allclose(fused["s1"], np.einsum("nk,nkd->kd", resp, xm), rtol=1e-8, atol=1e-9)
 
 
 def test_sample_moments_and_labels():

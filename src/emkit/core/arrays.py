@@ -70,14 +70,28 @@ def asarray_like(values: Any, like: Any, dtype: Any = None):
     return xp.asarray(np.asarray(values), dtype=dtype, device=device_of(like))
 
 
+_EPS_BY_DTYPE: dict = {}
+
+
 def float_eps(x: Any) -> float:
     """Machine epsilon of ``x``'s floating dtype (float64's for integer or unknown data)."""
-    name = str(getattr(x, "dtype", "float64"))
+    dtype = getattr(x, "dtype", None)
+    try:
+        return _EPS_BY_DTYPE[dtype]
+    except (KeyError, TypeError):  # first time for this dtype (or an unhashable one)
+        pass
+    name = str(dtype if dtype is not None else "float64")
     if "float32" in name:
-        return float(np.finfo(np.float32).eps)
-    if "float16" in name:
-        return float(np.finfo(np.float16).eps)
-    return float(np.finfo(np.float64).eps)
+        eps = float(np.finfo(np.float32).eps)
+    elif "float16" in name:
+        eps = float(np.finfo(np.float16).eps)
+    else:
+        eps = float(np.finfo(np.float64).eps)
+    try:
+        _EPS_BY_DTYPE[dtype] = eps
+    except TypeError:
+        pass
+    return eps
 
 
 def tree_add(a: Any, b: Any) -> Any:

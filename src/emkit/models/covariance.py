@@ -167,7 +167,8 @@ class CovarianceStructure:
 
     def prepare(self, p, cov, means_c: np.ndarray, to_xp, eps: float, max_error: float):
         """Fill the E-step's precomputations on ``p`` (a ``Prepared``: ``expanded`` and
-        ``coef``, or ``whiten_t`` and ``shift``); returns ``(log_det, const)``, (K,) each (the
+        ``coef``, or ``whiten_t`` and ``shift``; always ``maha_means``, the squared distance
+        of each mean from the centre in its component's metric, NumPy (K,)); returns ``(log_det, const)``, (K,) each (the
         log-determinant of the precision Cholesky factor and the constant of the expanded
         quadratic form), from NumPy float64 parameters."""
         raise NotImplementedError
@@ -186,6 +187,16 @@ class CovarianceStructure:
         both = xp.astype(resp_t @ st, f64)  # ONE product gives first and second moments
         return {"n": n_k, "s1": both[:, :d], "s2": both[:, d:]}
 
+    def shift_s2(self, n, s1, s2, delta) -> np.ndarray:
+        """``s2`` about references moved by ``delta`` (K, D) from second moments ``s2`` and first
+        moments ``s1`` about the old references (NumPy float64):
+        sum r (x - a - delta)(x - a - delta)^T = s2 - s1 delta^T - delta s1^T + n delta delta^T."""
+        raise NotImplementedError
+
+    def min_variance(self, cov, k: int, d: int) -> np.ndarray:
+        """The smallest variance (eigenvalue) of each component's covariance, (K,) float64."""
+        return np.linalg.eigvalsh(self.full_matrices(cov, k, d)).min(axis=1)
+
     # ------------------------------------------------------------------ missing values
     def missing_s2(self, resp: np.ndarray, xhat: np.ndarray, cond: np.ndarray, n_k: np.ndarray) -> np.ndarray:
         """``s2`` of one missingness pattern: responsibilities (r, K), conditional means
@@ -193,10 +204,12 @@ class CovarianceStructure:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ M-step
-    def m_step(self, n, nk, s1, s2, about, reg_covar: float, d: int) -> np.ndarray:
+    def m_step(self, n, nk, s1, s2, about, reg_covar: float, d: int, slack=None) -> np.ndarray:
         """Covariances maximising Q: the scatter about the means ``about`` (K, D) from the
         statistics, divided by ``nk`` (``n`` plus scikit-learn's 10 eps), plus ``reg_covar``
-        on the diagonal."""
+        on the diagonal. ``slack`` (K, D), when given, is the rounding error the statistics
+        may carry in each variance: a variance in [-slack, 0) is rounding, not data, and is
+        clipped to 0 before ``reg_covar`` is added."""
         raise NotImplementedError
 
     def complete_loglik(self, total: float, n, s1, s2, means_c, cov, d: int) -> float:
@@ -258,6 +271,11 @@ class _Dense(CovarianceStructure):
             sj = cross - np.outer(m, s1[j]) + n[j] * np.outer(m, m)
             total += -0.5 * (n[j] * (d * LOG_2PI + logdet) + np.sum(prec * sj))
         return total + self._shared_term(second, covs)
+
+    def _shift_packed(self, n, s1, s2, delta):
+        rows, cols = triu_pairs(s1.shape[1])
+        return (s2 - s1[:, rows] * delta[:, cols] - delta[:, rows] * s1[:, cols]
+                + n[:, None] * delta[:, rows] * delta[:, cols])
 
     def missing_s2(self, resp, xhat, cond, n_k):
         rows, cols = triu_pairs(xhat.shape[2])
@@ -328,6 +346,7 @@ class Full(_Dense):
         prec = np.swapaxes(inv_chol, 1, 2) @ inv_chol
         lin = (prec @ means_c[:, :, None])[:, :, 0]
         maha_means = np.sum(lin * means_c, axis=1)  # |m_k - center|^2 in component k's metric
+        p.maha_means = maha_means
         p.expanded = float(eps * maha_means.max()) <= max_error
         if p.expanded:
             rows, cols = triu_pairs(d)
@@ -364,7 +383,10 @@ class Full(_Dense):
         return prep.log_norm - 0.5 * maha
 
     # ------------------------------------------------------------------ M-step
-    def m_step(self, n, nk, s1, s2, about, reg_covar, d):
+    def shift_s2(self, n, s1, s2, delta):
+        return self._shift_packed(n, s1, s2, delta)
+
+    def m_step(self, n, nk, s1, s2, about, reg_covar, d, slack=None):
         second = unpack_sym(s2, d)
         cross = s1[:, :, None] * about[:, None, :]
         scatter = second - cross - np.swapaxes(cross, 1, 2) + n[:, None, None] * about[:, :, None] * about[:, None, :]
@@ -425,7 +447,9 @@ class Tied(_Dense):
         log_det = np.full(k, np.log(np.diagonal(prec_chol)).sum())
         p.expanded = False
         p.whiten_t = to_xp(prec_chol.T.copy())
-        p.shift = to_xp((means_c @ prec_chol)[:, :, None])
+        whitened_means = means_c @ prec_chol
+        p.maha_means = np.sum(whitened_means * whitened_means, axis=1)
+        p.shift = to_xp(whitened_means[:, :, None])
         return log_det, 0.0
 
     def log_joint_whitened(self, xp, xct, prep, scratch):
@@ -450,7 +474,14 @@ class Tied(_Dense):
         return super().missing_s2(resp, xhat, cond, n_k).sum(axis=0)
 
     # ------------------------------------------------------------------ M-step
-    def m_step(self, n, nk, s1, s2, about, reg_covar, d):
+    def shift_s2(self, n, s1, s2, delta):
+        rows, cols = triu_pairs(s1.shape[1])
+        return s2 + (self._shift_packed(n, s1, np.zeros((len(n), len(rows))), delta)).sum(axis=0)
+
+    def min_variance(self, cov, k, d):
+        return np.full(k, np.linalg.eigvalsh(np.asarray(cov, dtype=np.float64)).min())
+
+    def m_step(self, n, nk, s1, s2, about, reg_covar, d, slack=None):
         second = unpack_sym(s2, d)
         cross = s1.T @ about
         scatter = second - cross - cross.T + (about.T * n) @ about
@@ -491,7 +522,11 @@ class Diag(CovarianceStructure):
         cov = np.asarray(cov, dtype=np.float64)
         bad = np.argwhere(~(cov > 0))
         if bad.size:
-            raise ValueError(f"variance of component {int(bad[0][0])} is not positive; increase reg_covar")
+            j = int(bad[0][0])
+            if np.all(cov[tuple(bad[0])] == 0):
+                raise ValueError(f"component {j} collapsed onto a single point (its variance is 0, a degenerate "
+                                 f"fit); set reg_covar > 0")
+            raise ValueError(f"variance of component {j} is not positive; increase reg_covar")
         return 1.0 / np.sqrt(cov)
 
     def precisions(self, prec_chol):
@@ -525,7 +560,8 @@ class Diag(CovarianceStructure):
         # -0.5 (p . x^2 - 2 (m p) . x) with the stacked rows [Xc; Xc^2]: one product
         p.expanded = True
         p.coef = to_xp(np.concatenate([means_c * prec, -0.5 * prec], axis=1))
-        return log_det, (means_c ** 2 * prec).sum(axis=1)
+        p.maha_means = (means_c ** 2 * prec).sum(axis=1)
+        return log_det, p.maha_means
 
     def missing_s2(self, resp, xhat, cond, n_k):
         return np.einsum("rk,krd->kd", resp, xhat * xhat) + n_k[:, None] * np.diagonal(cond, axis1=1, axis2=2)
@@ -534,9 +570,18 @@ class Diag(CovarianceStructure):
     def _variances(self, var):
         return var
 
-    def m_step(self, n, nk, s1, s2, about, reg_covar, d):
-        var = (s2 - 2.0 * s1 * about + n[:, None] * about * about) / nk[:, None] + reg_covar
-        return self._variances(var)
+    def shift_s2(self, n, s1, s2, delta):
+        return s2 - 2.0 * s1 * delta + n[:, None] * delta * delta
+
+    def min_variance(self, cov, k, d):
+        var = np.asarray(cov, dtype=np.float64)
+        return var if var.ndim == 1 else var.min(axis=1)
+
+    def m_step(self, n, nk, s1, s2, about, reg_covar, d, slack=None):
+        var = (s2 - 2.0 * s1 * about + n[:, None] * about * about) / nk[:, None]
+        if slack is not None:  # negative by rounding only: 0 (a one-point component's variance)
+            var = np.where((var < 0) & (var >= -slack), 0.0, var)
+        return self._variances(var + reg_covar)
 
     def complete_loglik(self, total, n, s1, s2, means_c, cov, d):
         var = np.asarray(cov, dtype=np.float64)

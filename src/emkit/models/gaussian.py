@@ -172,6 +172,29 @@ class GaussianMixtureModel(DiscreteLatentModel):
         budget = min(CHUNK_BYTES, max(MIN_CHUNK_BYTES, int(CHUNK_FRACTION * n * d * itemsize)))
         return max(256, budget // per_row)
 
+    def _anchors(self, means, cov, eps: float, maha_means=None) -> tuple[np.ndarray, np.ndarray]:
+        """The reference points of an E-step at these parameters, (K, D) absolute, and the far
+        components: the centre for a component whose statistics about it lose nothing
+        (:func:`~emkit.models.gaussian_kernels.far_components`, from ``maha_means``, the means'
+        squared distances from the centre in their components' metrics, computed here when not
+        given), else the mean rounded to a power-of-two grid below its standard deviation
+        (representable in the data's dtype)."""
+        means = np.asarray(to_numpy(means), dtype=np.float64)
+        k, d = means.shape
+        center = self._center(d)
+        if maha_means is None:
+            scratch_prep = kern.Prepared()
+            self.structure.prepare(scratch_prep, to_numpy(cov), means - center, np.asarray, eps, 0.0)
+            maha_means = scratch_prep.maha_means
+        far = kern.far_components(maha_means, eps)
+        anchors = np.broadcast_to(center, (k, d)).copy()
+        if far.size:  # their own product runs on x - a_k in the data's dtype: a_k representable there
+            min_var = self.structure.min_variance(to_numpy(cov), k, d)
+            data_dtype = np.float32 if eps > 1e-10 else np.float64
+            points = kern.reference_points(means[far], min_var[far])
+            anchors[far] = np.asarray(points, dtype=data_dtype).astype(np.float64)
+        return anchors, far
+
     def _prepared(self, params: dict, x) -> tuple:
         """Whitening matrices etc. for ``params`` and the triangle indices, cached per thread by
         the identity of the arrays (the engine passes the same parameter arrays to every chunk
@@ -189,8 +212,12 @@ class GaussianMixtureModel(DiscreteLatentModel):
         else:
             to_xp = functools.partial(asarray_like, like=x)
             pairs = tuple(xp.asarray(p, device=device_of(x)) for p in triu_pairs(d))
-        prep = kern.prepare(params, self.structure, self._center(d), to_xp, eps=float_eps(x))
-        prep_pairs = (prep, pairs)
+        eps = float_eps(x)
+        prep = kern.prepare(params, self.structure, self._center(d), to_xp, eps=eps)
+        # the statistics are taken about the current means (see gaussian_kernels): their offsets
+        # from the centre, and the components too far from it for the one common product
+        anchors, far = self._anchors(m, c, eps, prep.maha_means)
+        prep_pairs = (prep, pairs, anchors, far)
         local.prepared = (w, m, c, key_like, prep_pairs)
         return prep_pairs
 
@@ -225,17 +252,59 @@ class GaussianMixtureModel(DiscreteLatentModel):
         return stats, ll + ll_m
 
     def _e_step_complete(self, xp, x, w, params):
-        prep, pairs = self._prepared(params, x)
+        prep, pairs, anchors, far = self._prepared(params, x)
         structure, scratch = self.structure, self._scratch
         d = int(x.shape[1])
         stacked = kern.stacked_rows(xp, x, prep.center, structure, pairs, scratch)
         lj = kern.log_joint_by_component(xp, stacked, prep, structure, d, scratch)
         resp, loglik = kern.posterior_by_component(xp, lj, scratch, w, row_loglik=False)
-        stats = structure.stats(xp, stacked, resp, d, pairs, weights=w)
-        return stats, loglik
+        return self._stats_about_means(xp, x, stacked, resp, w, pairs, anchors, far), loglik
+
+    def _stats_about_means(self, xp, x, stacked, resp_t, w, pairs, anchors, far) -> dict:
+        """Statistics about the reference points ``anchors`` (K, D), the current means: one
+        product about the centre for every component, shifted to its mean, except the ``far``
+        ones, which take their own product on ``x - m_k`` (``stacked`` is overwritten then)."""
+        structure = self.structure
+        d = int(x.shape[1])
+        center = self._center(d)
+        shared = not structure.per_component  # tied: one scatter summed over the components
+        near_w = w
+        if shared and far.size:
+            keep = np.setdiff1d(np.arange(anchors.shape[0]), far)
+            if xp is np:
+                near_w = resp_t[keep].sum(axis=0)
+            else:
+                near_w = xp.sum(xp.take(resp_t, xp.asarray(keep, device=device_of(x)), axis=0), axis=0)
+        raw = structure.stats(xp, stacked, resp_t, d, pairs, weights=near_w)
+        if not far.size:  # every component about the centre: the one product is all
+            n_col = raw["n"][:, None]
+            raw = dict(raw)
+            raw["ref"] = n_col * (center.reshape(1, d) if xp is np else asarray_like(center.reshape(1, d), n_col))
+            return raw
+        n, s1, s2 = (np.array(to_numpy(raw[key]), dtype=np.float64) for key in ("n", "s1", "s2"))
+        ref = n[:, None] * anchors
+        if far.size:
+            for j in far.tolist():
+                ref_j = anchors[j].reshape(d, 1)
+                col = ref_j.astype(x.dtype) if xp is np else asarray_like(ref_j, x)
+                st = kern.stacked_rows(xp, x, col, structure, pairs, self._scratch)
+                r_j = resp_t[j:j + 1]
+                part = structure.stats(xp, st, r_j, d, pairs, weights=(r_j[0] if shared else None))
+                s1[j] = np.asarray(to_numpy(part["s1"]), dtype=np.float64)[0]
+                part_s2 = np.asarray(to_numpy(part["s2"]), dtype=np.float64)
+                if shared:
+                    s2 = s2 + part_s2
+                else:
+                    s2[j] = part_s2[0]
+        stats = {"n": n, "s1": s1, "s2": s2, "ref": ref}
+        if xp is np:
+            return stats
+        out = {key: asarray_like(v, x, dtype=xp.float64) for key, v in stats.items() if key != "n"}
+        out["n"] = raw["n"]
+        return out
 
     def _log_joint_complete(self, xp, x, params):
-        prep, pairs = self._prepared(params, x)
+        prep, pairs = self._prepared(params, x)[:2]
         structure, scratch = self.structure, self._scratch
         stacked = kern.stacked_rows(xp, x, prep.center, structure, pairs, scratch, products=prep.expanded)
         lj = kern.log_joint_by_component(xp, stacked, prep, structure, int(x.shape[1]), scratch)
@@ -249,6 +318,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         d = x_np.shape[1]
         stats = None
         loglik = 0.0
+        anchors = self._prepared(params, x)[2]  # the complete rows' reference points
         for group_rows, lj, xhat, cond in kern.missing_parts(x_np, params, self.structure, self._center(d)):
             row_ll = logsumexp_rows(lj)
             resp = np.exp(lj - row_ll[:, None])
@@ -256,7 +326,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
                 resp *= w_np[group_rows, None]
                 row_ll = row_ll * w_np[group_rows]
             loglik += float(row_ll.sum())
-            part = kern.missing_stats(resp, xhat, cond, self.structure)
+            part = kern.missing_stats(resp, xhat, cond, self.structure, anchors - self._center(d), anchors)
             stats = part if stats is None else {k: stats[k] + part[k] for k in part}
         return stats, loglik
 
@@ -293,7 +363,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         raise NotImplementedError("hard / stochastic EM with missing values is not supported; "
                                   "use algorithm='em'")
 
-    def _stats_from_resp(self, xp, x, resp, w, chunk: int | None = None) -> dict:
+    def _stats_from_resp(self, xp, x, resp, w, chunk: int | None = None, center=None) -> dict:
         """Statistics of complete rows ``x`` (rows, D) given responsibilities (rows, K) that
         already include the row weights ``w`` (needed again by some structures); NumPy input in
         chunks of rows whose stacked products take about 1 MiB."""
@@ -306,10 +376,10 @@ class GaussianMixtureModel(DiscreteLatentModel):
             total = None
             for s in range(0, n, chunk):
                 part = self._stats_from_resp(np, x[s:s + chunk], resp[s:s + chunk],
-                                             None if w is None else w[s:s + chunk], chunk)
+                                             None if w is None else w[s:s + chunk], chunk, center)
                 total = part if total is None else {k: total[k] + part[k] for k in part}
             return total
-        center = self._center(d)
+        center = self._center(d) if center is None else center
         if xp is np:
             center_col = center.astype(x.dtype).reshape(d, 1)
             pairs = triu_pairs(d)
@@ -320,7 +390,10 @@ class GaussianMixtureModel(DiscreteLatentModel):
             resp = asarray_like(to_numpy(resp), x)
         stacked = kern.stacked_rows(xp, x, center_col, self.structure, pairs, self._scratch)
         resp_t = xp.matrix_transpose(resp) if hasattr(xp, "matrix_transpose") else resp.T
-        return self.structure.stats(xp, stacked, resp_t, d, pairs, weights=w)
+        stats = dict(self.structure.stats(xp, stacked, resp_t, d, pairs, weights=w))
+        n_col = stats["n"][:, None]
+        stats["ref"] = n_col * (center.reshape(1, d) if xp is np else asarray_like(center.reshape(1, d), n_col))
+        return stats
 
     # ------------------------------------------------------------------ M-step
     def m_step(self, stats, params, fixed: frozenset = frozenset()):
@@ -331,11 +404,11 @@ class GaussianMixtureModel(DiscreteLatentModel):
         template = params["means"]
         d = int(template.shape[1])
         stats_np = {k: to_numpy(v) for k, v in stats.items()}
-        fixed_means_c = None
+        fixed_means = None
         if "means" in fixed:
-            fixed_means_c = np.asarray(to_numpy(template), dtype=np.float64) - self._center(d)
-        weights, means_c, cov, empty = kern.m_step_numpy(stats_np, self.structure, self.reg_covar, d, fixed_means_c)
-        means = means_c + self._center(d)
+            fixed_means = np.asarray(to_numpy(template), dtype=np.float64)
+        weights, means, cov, empty = kern.m_step_numpy(stats_np, self.structure, self.reg_covar, d, fixed_means,
+                                                       eps=float_eps(template), center=self._center(d))
         if empty.size:
             old_means = to_numpy(params["means"])
             means[empty] = old_means[empty]
@@ -351,9 +424,21 @@ class GaussianMixtureModel(DiscreteLatentModel):
         """Expected complete-data log-likelihood Q(params | params') from statistics at params'."""
         d = int(params["means"].shape[1])
         stats_np = {k: to_numpy(v) for k, v in stats.items()}
-        means_c = np.asarray(to_numpy(params["means"]), dtype=np.float64) - self._center(d)
+        means = np.asarray(to_numpy(params["means"]), dtype=np.float64)
         return kern.expected_complete_loglik(stats_np, np.asarray(to_numpy(params["weights"]), dtype=np.float64),
-                                             means_c, to_numpy(params["covariances"]), self.structure)
+                                             means, to_numpy(params["covariances"]), self.structure)
+
+    def rebase_stats(self, stats, params):
+        """The same statistics about the reference points of an E-step at ``params`` (online EM
+        shifts its running statistics there before adding a batch's, so that every part of a sum
+        shares its reference points)."""
+        d = int(params["means"].shape[1])
+        n, s1, s2 = (np.asarray(to_numpy(stats[key]), dtype=np.float64) for key in ("n", "s1", "s2"))
+        new, _ = self._anchors(params["means"], params["covariances"], float_eps(params["means"]))
+        move = new - kern.reference_offsets(stats)
+        out = {"n": n, "s1": s1 - n[:, None] * move, "s2": self.structure.shift_s2(n, s1, s2, move),
+               "ref": n[:, None] * new}
+        return {key: asarray_like(v, stats[key]) for key, v in out.items()}
 
     # ------------------------------------------------------------------ initialisation
     def initialize(self, data, rng):
@@ -405,9 +490,19 @@ class GaussianMixtureModel(DiscreteLatentModel):
                 resp[np.arange(n), labels] = 1.0
             if w_sample is not None:
                 resp *= w_sample[:, None]
-            stats = self._stats_from_resp(np, sample, resp, w_sample)
-            weights, means_c, cov, empty = kern.m_step_numpy(stats, self.structure, self.reg_covar, d)
-            params = {"weights": weights, "means": means_c + self._center(d), "covariances": cov}
+            if self.init_params == "random":
+                stats = self._stats_from_resp(np, sample, resp, w_sample)
+            else:  # one cluster per row: statistics about each cluster's own mean (two passes)
+                center = self._center(d)
+                n_k = resp.sum(axis=0)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    offsets = (resp.T @ (sample - center)) / n_k[:, None]
+                offsets = np.where((n_k > 0)[:, None], offsets, 0.0)
+                stats = self._stats_from_resp(np, sample - offsets[labels], resp, w_sample, center=center)
+                stats["ref"] = n_k[:, None] * (center + offsets)
+            weights, means, cov, empty = kern.m_step_numpy(stats, self.structure, self.reg_covar, d,
+                                                           center=self._center(d))
+            params = {"weights": weights, "means": means, "covariances": cov}
         self.release_scratch()  # the initialisation's scratch arrays are not needed again
         return {name: asarray_like(np.asarray(v, dtype=np.float64), x) for name, v in params.items()}
 

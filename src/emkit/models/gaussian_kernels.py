@@ -28,8 +28,18 @@ Design (why it is fast and memory-bounded):
   one :class:`Scratch` per model instance, one set per thread: nothing here is module state.
 
 Statistics format (additive over rows; the M-step depends on ratios only):
-``{"n": (K,), "s1": (K, D), "s2": ...}`` with ``s1 = sum_i r_ik (x_i - center)`` and ``s2``
-the centred second moments in the structure's layout (see :mod:`emkit.models.covariance`).
+``{"n": (K,), "s1": (K, D), "s2": ..., "ref": (K, D)}`` with ``s1 = sum_i r_ik (x_i - a_k)``
+and ``s2`` the second moments about a reference point ``a_k`` in the structure's layout (see
+:mod:`emkit.models.covariance`), ``ref = sum_i r_ik a_k`` (so ``a_k = ref_k / n_k``; additive
+because every chunk and Dask block of a pass uses the same reference points). ``a_k`` is the
+common ``center`` for a component whose statistics about it lose nothing to cancellation
+(``eps * |m_k - center|^2 <= far_tolerance(eps) * smallest variance of k``): one product gives
+all those components' statistics. Any other ("far", :func:`far_components`) component takes its
+own product on ``x - a_k`` with ``a_k`` its CURRENT mean rounded to a power-of-two grid below
+its standard deviation (:func:`reference_points`): the new mean is close to ``a_k``, so
+``s2 / n - (s1 / n)(s1 / n)^T`` does not cancel (exact and stable M-steps however far a
+component lies from the centre), and near convergence successive passes share ``a_k`` exactly,
+so a fixed point of EM is one bit for bit.
 With missing values the conditional expectations E[x x^T | observed, k] enter ``s2``
 (conditional covariances included).
 """
@@ -47,12 +57,56 @@ from emkit.models.covariance import (COVARIANCE_STRUCTURES, COVARIANCE_TYPES, LO
                                      CovarianceStructure, cholesky_or_raise, pack_sym, triu_pairs, unpack_sym)
 
 __all__ = ["COVARIANCE_STRUCTURES", "COVARIANCE_TYPES", "EXPANDED_MAX_ERROR", "LOG_2PI", "Prepared", "Scratch",
-           "WHITENED_BLOCK", "cholesky_or_raise", "expected_complete_loglik", "log_joint_by_component", "m_step_numpy",
-           "missing_parts", "missing_stats", "pack_sym", "pattern_groups", "posterior_by_component", "prepare",
+           "WHITENED_BLOCK", "cholesky_or_raise", "expected_complete_loglik", "far_components", "log_joint_by_component", "m_step_numpy",
+           "missing_parts", "missing_stats", "pack_sym", "pattern_groups", "posterior_by_component", "prepare", "reference_offsets", "reference_points",
            "stacked_rows", "triu_pairs", "unpack_sym"]
 
 #: a scratch array larger than this is allocated afresh each time (never kept alive)
 WORKSPACE_MAX_BYTES = 24 * 2**20
+
+def far_components(maha_means: np.ndarray, eps: float) -> np.ndarray:
+    """Indices of the components whose statistics about the common centre would lose more
+    than :func:`far_tolerance` of their variance to cancellation. ``maha_means`` (K,) is
+    ``|m_k - center|^2`` in component k's metric, ``delta' Sigma_k^{-1} delta``: by
+    Cauchy-Schwarz it is the largest ``(v . delta)^2 / v' Sigma_k v`` over directions ``v``, so
+    ``eps * maha_means`` bounds the relative rounding error of every variance computed about
+    the centre (a zero variance away from the centre gives infinity: far)."""
+    maha = np.asarray(maha_means, dtype=np.float64)
+    return np.flatnonzero(~(eps * maha <= far_tolerance(eps)))
+
+
+def far_tolerance(eps: float) -> float:
+    """The relative error of a variance accepted from statistics about the common centre:
+    1e6 eps in float64 (2.2e-10, components within ~670 standard deviations of the centre),
+    sqrt(eps) in float32 (3.5e-4, ~54 standard deviations)."""
+    return min(math.sqrt(eps), 1e6 * eps)
+
+
+def reference_points(means_c: np.ndarray, min_var: np.ndarray) -> np.ndarray:
+    """The reference points for statistics at means ``means_c``: each mean rounded to
+    a multiple of the power of two just below its component's smallest standard deviation. A
+    reference within half a standard deviation of the mean loses nothing to cancellation, and
+    near convergence, when the means move by far less than that, successive passes use the
+    very same references: the statistics then depend on the responsibilities only, and a fixed
+    point of EM is one bit for bit (no rounding-level wandering of the parameters)."""
+    sd = np.sqrt(np.maximum(np.asarray(min_var, dtype=np.float64), 0.0))
+    _, exponent = np.frexp(sd)  # sd = f 2**e with f in [0.5, 1): the grid is 2**(e - 1)
+    grid = np.ldexp(1.0, exponent - 1)[:, None]
+    usable = (sd > 0) & np.isfinite(sd)
+    if not usable.all() or not np.all(grid > 0):
+        grid = np.where(usable[:, None] & (grid > 0), grid, 1.0)
+        rounded = np.round(means_c / grid) * grid
+        return np.where(usable[:, None] & np.isfinite(rounded), rounded, means_c)
+    rounded = np.round(means_c / grid) * grid
+    return np.where(np.isfinite(rounded), rounded, means_c)
+
+
+def reference_offsets(stats: dict) -> np.ndarray:
+    """The reference points of statistics, ``ref / n`` (0 where n = 0)."""
+    n = np.asarray(stats["n"], dtype=np.float64)
+    ref = np.asarray(stats["ref"], dtype=np.float64)
+    return np.divide(ref, n[:, None], out=np.zeros_like(ref), where=(n > 0)[:, None])
+
 
 #: the expanded quadratic form is used when eps(dtype) * max_k |m_k - center|^2_{P_k} is below
 #: this (its rounding error in a Mahalanobis term is about that much for rows near m_k)
@@ -121,7 +175,7 @@ class Prepared:
     the expanded quadratic forms (float64 full, diag, spherical); ``whiten_t`` / ``shift`` hold
     the precision Cholesky factors for the whitened form (float32 full, tied)."""
 
-    __slots__ = ("log_norm", "whiten_t", "shift", "coef", "center", "expanded")
+    __slots__ = ("log_norm", "whiten_t", "shift", "coef", "center", "expanded", "maha_means")
 
     def __init__(self):
         for s in self.__slots__:
@@ -150,6 +204,7 @@ def prepare(params: dict, structure: CovarianceStructure | str, center: np.ndarr
     p = Prepared()
     p.center = to_xp(center.reshape(d, 1))
     log_det, const = structure.prepare(p, _np(params["covariances"]), means_c, to_xp, eps, EXPANDED_MAX_ERROR)
+    # p.maha_means: |m_k - center|^2 in component k's metric (NumPy (K,)), set by the structure
     p.log_norm = to_xp((log_w - 0.5 * d * LOG_2PI + log_det - 0.5 * const).reshape(k, 1))
     return p
 
@@ -298,42 +353,61 @@ def missing_parts(x: np.ndarray, params: dict, structure: CovarianceStructure, c
         yield rows, lj, xhat, cond
 
 
-def missing_stats(rows_resp: np.ndarray, xhat: np.ndarray, cond: np.ndarray, structure: CovarianceStructure) -> dict:
-    """Statistics of one missingness pattern group given responsibilities (r, K) (float64)."""
+def missing_stats(rows_resp: np.ndarray, xhat: np.ndarray, cond: np.ndarray, structure: CovarianceStructure,
+                  offsets: np.ndarray, anchors: np.ndarray) -> dict:
+    """Statistics of one missingness pattern group given responsibilities (r, K) (float64),
+    about the reference points ``anchors`` (K, D), ``offsets = anchors - center`` (``xhat`` is
+    centred)."""
     n_k = rows_resp.sum(axis=0)
+    xhat = xhat - offsets[:, None, :]
     s1 = np.einsum("rk,krd->kd", rows_resp, xhat)
-    return {"n": n_k, "s1": s1, "s2": structure.missing_s2(rows_resp, xhat, cond, n_k)}
+    return {"n": n_k, "s1": s1, "s2": structure.missing_s2(rows_resp, xhat, cond, n_k),
+            "ref": n_k[:, None] * anchors}
 
 
 # --------------------------------------------------------------------------- M-step
-def m_step_numpy(stats: dict, structure: CovarianceStructure, reg_covar: float, d: int, fixed_means_c=None):
+def m_step_numpy(stats: dict, structure: CovarianceStructure, reg_covar: float, d: int, fixed_means_c=None,
+                 eps: float = 2.2e-16, center=None):
     """Maximiser of the expected complete-data log-likelihood from float64 statistics.
 
-    Matches scikit-learn's M-step: weights = n_k / sum n_k, means = s1 / n_k, covariances the
-    responsibility-weighted scatter about the NEW means divided by n_k, plus ``reg_covar`` on the
-    diagonal (n_k carries scikit-learn's + 10 eps so an empty component divides by a positive
-    number). With ``fixed_means_c`` (centred means held fixed) the covariances are the scatter
-    about those means, which is then the maximiser. Returns (weights, centred means,
+    Matches scikit-learn's M-step: weights = n_k / sum n_k, means = a_k + s1 / n_k (``a_k`` the
+    statistics' reference points), covariances the responsibility-weighted scatter about the NEW
+    means divided by n_k, plus ``reg_covar`` on the diagonal (n_k carries scikit-learn's + 10 eps
+    so an empty component divides by a positive number). With ``fixed_means_c`` (centred means
+    held fixed) the covariances are the scatter about those means, which is then the maximiser.
+    A variance made negative by rounding only (within what the data's ``eps`` allows for the
+    statistics, ``center`` (D,) being the centre of the product that gave them) is clipped to 0
+    before ``reg_covar``. Means (``fixed_means_c`` and the result) are in the coordinates of the
+    reference points (``ref / n``; absolute for the model's statistics), so a mean is as accurate
+    as its magnitude allows however far it lies from the centre. Returns (weights, means,
     covariances, empty component indices)."""
     n = np.asarray(stats["n"], dtype=np.float64)
     s1 = np.asarray(stats["s1"], dtype=np.float64)
     s2 = np.asarray(stats["s2"], dtype=np.float64)
+    ref = reference_offsets(stats)
     nk = n + 10 * np.finfo(np.float64).eps
     weights = nk / nk.sum()
-    means = s1 / nk[:, None]
-    about = means if fixed_means_c is None else np.asarray(fixed_means_c, dtype=np.float64)
+    step = s1 / nk[:, None]
+    anchor = ref  # the reference points
+    about = step if fixed_means_c is None else np.asarray(fixed_means_c, dtype=np.float64) - anchor
     # empty: no responsibility at all (relative to the data); such a component keeps its mean and
     # covariance (any value maximises Q for it) and gets weight ~ 0
     empty = np.flatnonzero(n <= 1e-12 * max(n.sum(), 1e-300))
-    cov = structure.m_step(n, nk, s1, s2, about, reg_covar, d)
-    return weights, means, cov, empty
+    slack = None
+    if s2.shape == s1.shape:  # per-coordinate second moments (diag, spherical)
+        offset = ref if center is None else ref - np.asarray(center, dtype=np.float64)
+        slack = 64.0 * max(eps, np.finfo(np.float64).eps) * (
+            np.abs(s2) / nk[:, None] + offset * offset + about * about + step * step)
+    cov = structure.m_step(n, nk, s1, s2, about, reg_covar, d, slack=slack)
+    return weights, anchor + step, cov, empty
 
 
-def expected_complete_loglik(stats: dict, weights, means_c, covariances, structure: CovarianceStructure) -> float:
+def expected_complete_loglik(stats: dict, weights, means, covariances, structure: CovarianceStructure) -> float:
     """Q(theta | theta') = E[log p(X, Z | theta)] from statistics computed at theta' (float)."""
     n = np.asarray(stats["n"], dtype=np.float64)
     s1 = np.asarray(stats["s1"], dtype=np.float64)
     s2 = np.asarray(stats["s2"], dtype=np.float64)
+    means_c = np.asarray(means, dtype=np.float64) - reference_offsets(stats)  # about the references
     d = means_c.shape[1]
     with np.errstate(divide="ignore", invalid="ignore"):
         total = float(np.sum(np.where(n > 0, n * np.log(weights), 0.0)))
