@@ -30,6 +30,7 @@ _LAZY = {
     "inference": "emkit.inference",
     "accelerate": "emkit.engine.accelerate",
     "testing": "emkit.testing",
+    "EmptyComponentWarning": "emkit.models.gaussian",
 }
 
 __all__ = ["em", "EMResult", "Model", "DiscreteLatentModel", "ConvergenceWarning", "IdentifiabilityWarning",

@@ -124,23 +124,50 @@ def test_poisson_counts_too_large_are_rejected_by_value():
 # --------------------------------------------------------------------------- K above the distinct rows
 @pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random", "random_from_data"])
 @pytest.mark.parametrize("seed", range(5))
-def test_more_components_than_distinct_rows_is_an_error_at_every_offset(seed, init_params):
+def test_more_components_than_distinct_rows_one_rule_at_every_offset(seed, init_params):
+    """As scikit-learn: with reg_covar > 0 the fit goes on with a warning (the extra components
+    start empty or repeat a row); with reg_covar = 0 it is an error. Whatever the offset."""
     points = np.random.default_rng(seed).normal(size=(5, 2))
     x = np.vstack([points, points])
-    messages = set()
+    messages, errors = set(), set()
     for offset in (0.0, 1e6, 1e12):
+        with pytest.warns(emkit.EmptyComponentWarning) as record:
+            gm = emkit.GaussianMixture(6, init_params=init_params, random_state=0).fit(x + offset)
+        messages |= {str(w.message) for w in record if "distinct" in str(w.message)}
+        assert np.all(np.isfinite(gm.means_)) and np.all(np.isfinite(gm.covariances_))
+        np.testing.assert_allclose(gm.weights_.sum(), 1.0)
+        if init_params in ("kmeans", "k-means++"):  # one component per distinct point, one empty
+            np.testing.assert_allclose(np.sort(gm.weights_), [0.0] + [0.2] * 5, atol=1e-9)
+            on_points = np.sort(gm.means_[gm.weights_ > 0.1] - offset, axis=0)
+            np.testing.assert_allclose(on_points, np.sort(points, axis=0), atol=1e-6 * max(1.0, offset))
         with pytest.raises(ValueError) as err:
-            emkit.GaussianMixture(6, init_params=init_params, random_state=0).fit(x + offset)
-        messages.add(_one_line(err))
-    assert messages == {"n_components=6 but X has only 5 distinct row(s); reduce n_components"}
+            emkit.GaussianMixture(6, init_params=init_params, reg_covar=0.0, random_state=0).fit(x + offset)
+        errors.add(_one_line(err))
+    assert messages == {"n_components=6 but X has only 5 distinct row(s): 1 component(s) start empty "
+                        "(weight ~0, covariance reg_covar * I); reduce n_components"}
+    assert errors == {"n_components=6 but X has only 5 distinct row(s): with reg_covar=0 the extra components "
+                      "would have singular covariances; reduce n_components or set reg_covar > 0"}
+
+
+def test_more_components_than_distinct_rows_is_fast():
+    """k-means with empty clusters does not rebuild distances per empty cluster (was 592 s)."""
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(430, 3))
+    x = base[rng.integers(0, 430, size=2952)]
+    x[:430] = base  # every distinct row present
+    with pytest.warns(emkit.EmptyComponentWarning):
+        gm = emkit.GaussianMixture(432, max_iter=5, random_state=0).fit(x)
+    assert np.sum(gm.weights_ < 1e-12) >= 2  # the two components beyond the distinct rows
 
 
 def test_distinct_rows_with_zero_weights_and_missing_values():
     x = np.repeat([[0.0, 1.0], [2.0, np.nan], [5.0, 1.0]], 3, axis=0)
     w = np.ones(9)
     w[6:] = 0.0
-    with pytest.raises(ValueError, match=r"only 2 distinct row\(s\) \(with positive weight\)"):
+    with pytest.warns(emkit.EmptyComponentWarning, match=r"only 2 distinct row\(s\) with positive weight"):
         emkit.GaussianMixture(3, random_state=0).fit(x, sample_weight=w)
+    with pytest.raises(ValueError, match=r"only 2 distinct row\(s\) with positive weight: with reg_covar=0"):
+        emkit.GaussianMixture(3, reg_covar=0.0, random_state=0).fit(x, sample_weight=w)
     gm = emkit.GaussianMixture(3, random_state=0).fit(x)  # 3 distinct rows, one with a NaN
     assert gm.means_.shape == (3, 2)
 

@@ -346,7 +346,7 @@ def test_verbose_prints_progress(capsys):
     (dict(init_params="kmeans2"), FAITHFUL, "unknown init_params 'kmeans2'"),
     (dict(n_components=0), FAITHFUL, "n_components must be an integer >= 1"),
     (dict(reg_covar=-1.0), FAITHFUL, "reg_covar must be"),
-    (dict(n_components=5), np.repeat([[1.0, 2.0], [3.0, 4.0]], 10, axis=0), "only 2 distinct row"),
+    (dict(n_components=5, reg_covar=0.0), np.repeat([[1.0, 2.0], [3.0, 4.0]], 10, axis=0), "only 2 distinct row"),
     (dict(n_components=30), FAITHFUL[:10], "n_components=30 must be <= n_samples=10"),
     (dict(), np.array([[1.0, np.inf], [2.0, 3.0]]), "X contains inf"),
     (dict(), np.zeros((0, 2)), "empty"),

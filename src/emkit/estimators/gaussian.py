@@ -11,6 +11,7 @@ scikit-learn's fitted attributes.
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -135,8 +136,7 @@ class GaussianMixture(MixtureEstimator):
             w = data[1]
             distinct = count_distinct_rows(x, at_least=self.n_components, weights=w)
             if distinct < self.n_components:
-                raise ValueError(f"n_components={self.n_components} but X has only {distinct} distinct row(s)"
-                                 f"{' (with positive weight)' if w is not None else ''}; reduce n_components")
+                _check_more_components_than_rows(self.n_components, distinct, self.reg_covar, w is not None)
         has_missing = bool(_any_value(x, "isnan"))
         if has_missing and self.algorithm != "em":
             raise ValueError(f"algorithm={self.algorithm!r} does not support missing values; use 'em'")
@@ -323,3 +323,17 @@ def _check_cov_init(value, name: str, covariance_type: str, k: int, d: int) -> n
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or inf")
     return structure.covariances_from_init(arr, name)
+
+
+def _check_more_components_than_rows(k: int, distinct: int, reg_covar: float, weighted: bool) -> None:
+    """The one rule for more components than distinct rows (as scikit-learn): with
+    ``reg_covar > 0`` the fit goes on with a warning, the components beyond the distinct rows
+    starting empty (weight ~0, covariance ``reg_covar`` I); with ``reg_covar = 0`` their
+    covariances would be singular, so it is an error."""
+    which = f"{distinct} distinct row(s){' with positive weight' if weighted else ''}"
+    if not reg_covar > 0:
+        raise ValueError(f"n_components={k} but X has only {which}: with reg_covar=0 the extra components "
+                         f"would have singular covariances; reduce n_components or set reg_covar > 0")
+    warnings.warn(f"n_components={k} but X has only {which}: {k - distinct} component(s) start empty "
+                  f"(weight ~0, covariance reg_covar * I); reduce n_components", EmptyComponentWarning,
+                  stacklevel=4)

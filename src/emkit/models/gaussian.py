@@ -473,8 +473,11 @@ class GaussianMixtureModel(DiscreteLatentModel):
             sample, w_sample = sample[keep], w_sample[keep]
         n = sample.shape[0]
         if self.init_params == "random_from_data":
-            distinct = _distinct_rows(sample, k)
-            rows = rng.choice(distinct, size=k, replace=False)
+            distinct = _distinct_rows(sample)
+            if len(distinct) >= k:
+                rows = rng.choice(distinct, size=k, replace=False)
+            else:  # every distinct row, then repeats (those components share a start)
+                rows = np.concatenate([distinct, rng.choice(distinct, size=k - len(distinct))])
             means = sample[rows]
             cov = _weighted_cov(sample, w_sample) + self.reg_covar * np.eye(d)
             params = {"weights": np.full(k, 1.0 / k), "means": means,
@@ -502,6 +505,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
                 stats["ref"] = n_k[:, None] * (center + offsets)
             weights, means, cov, empty = kern.m_step_numpy(stats, self.structure, self.reg_covar, d,
                                                            center=self._center(d))
+            means[empty] = self._center(d)  # an empty k-means cluster (fewer distinct rows than k)
             params = {"weights": weights, "means": means, "covariances": cov}
         self.release_scratch()  # the initialisation's scratch arrays are not needed again
         return {name: asarray_like(np.asarray(v, dtype=np.float64), x) for name, v in params.items()}
@@ -571,10 +575,7 @@ def _weighted_cov(x: np.ndarray, w: np.ndarray | None) -> np.ndarray:
     return np.atleast_2d(cov)
 
 
-def _distinct_rows(x: np.ndarray, k: int) -> np.ndarray:
-    """Indices of distinct rows of ``x``; a ValueError when there are fewer than ``k``."""
+def _distinct_rows(x: np.ndarray) -> np.ndarray:
+    """Indices of the distinct rows of ``x``, in order."""
     _, first = np.unique(x, axis=0, return_index=True)
-    if len(first) < k:
-        raise ValueError(f"n_components={k} but X has only {len(first)} distinct row(s); "
-                         f"reduce n_components")
     return np.sort(first)

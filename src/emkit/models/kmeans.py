@@ -24,7 +24,8 @@ def kmeans_plusplus(x: np.ndarray, k: int, rng: np.random.Generator,
     """k-means++ seeds (k, D): greedy, 2 + log k candidates per seed (as scikit-learn), each
     row's chance proportional to its weight times its squared distance to the nearest seed.
 
-    Raises ValueError when ``x`` has fewer than ``k`` distinct rows (with positive weight)."""
+    With fewer than ``k`` distinct rows (with positive weight) the seeds beyond them repeat the
+    first seed (their clusters stay empty, as in scikit-learn)."""
     w = np.ones(x.shape[0]) if sample_weight is None else sample_weight
     return _seeds(x, np.einsum("ij,ij->i", x, x), w, k, rng)
 
@@ -38,10 +39,9 @@ def _seeds(x: np.ndarray, x_sq: np.ndarray, w: np.ndarray, k: int, rng: np.rando
     for _ in range(1, k):
         pot = closest * w
         total = pot.sum()
-        if not total > 0:
-            n_distinct = len(np.unique(x, axis=0))
-            raise ValueError(f"n_components={k} but X has only {n_distinct} distinct row(s) "
-                             f"(with positive weight); reduce n_components")
+        if not total > 0:  # every row with positive weight is a seed: the rest start empty
+            centres.extend([centres[0]] * (k - len(centres)))
+            break
         cand = np.searchsorted(np.cumsum(pot), rng.uniform(size=n_trials) * total)
         cand = np.minimum(cand, n - 1)
         cand_d = np.minimum(closest[:, None], _squared_distances(x, x_sq, x[cand]))
@@ -58,7 +58,7 @@ def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, *, max_iter: int = 3
     per-feature variance (``max_iter=0``: each row labelled by its nearest seed). NumPy only
     (initialisation runs on host rows).
 
-    Raises ValueError when ``x`` has fewer than ``k`` distinct rows."""
+    With fewer than ``k`` distinct rows some clusters stay empty (no label points to them)."""
     n, d = x.shape
     w = np.ones(n) if sample_weight is None else sample_weight
     # distances are translation-invariant: centre first, so that |x|^2 - 2 x.c + |c|^2 does not
@@ -80,8 +80,11 @@ def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, *, max_iter: int = 3
                 if own is None:
                     own = _squared_distances(x, sq, centres)[np.arange(n), labels]
                 far = int(np.argmax(own))
-                own[far] = -1.0  # the next empty cluster takes the next farthest row
-                new[j] = x[far]
+                if own[far] > 0:
+                    own[far] = -1.0  # the next empty cluster takes the next farthest row
+                    new[j] = x[far]
+                else:  # every row sits on a centre (fewer distinct rows than k): stays empty
+                    new[j] = centres[j]
         shift = float(np.sum((new - centres) ** 2, axis=1).max())
         centres = new
         labels = np.argmin(_squared_distances(x, sq, centres), axis=1)
