@@ -326,6 +326,12 @@ def machine_facts() -> dict:
     try:
         with open("/proc/cpuinfo") as f:
             facts["cpu_model"] = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+        with open("/proc/cpuinfo") as f:  # without AVX-512 NumPy's float64 exp is scalar
+            flags = next(line.split(":", 1)[1].split() for line in f if line.startswith("flags"))
+        facts["cpu_simd_flags"] = sorted(f for f in flags if f.startswith(("avx", "fma", "sse4")))
+        facts["avx512f"] = "avx512f" in flags
+        if os.environ.get("NPY_DISABLE_CPU_FEATURES"):
+            facts["emulated"] = {k: os.environ.get(k) for k in NO_AVX512_ENV}
         with open("/proc/meminfo") as f:
             facts["memory_gib"] = round(int(f.readline().split()[1]) / 2**20, 1)
         facts["load_average_1min_before"] = os.getloadavg()[0]
@@ -395,6 +401,17 @@ def _format_table(results: list[dict], workloads) -> str:
     return "\n".join(lines)
 
 
+#: what --no-avx512 sets (inherited by every worker): NumPy's dispatch without AVX-512 (its
+#: float64 exp then runs scalar, as on CPUs that lack it) and OpenBLAS's Haswell (AVX2) kernels
+NO_AVX512_ENV = {"NPY_DISABLE_CPU_FEATURES": "AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR",
+                 "OPENBLAS_CORETYPE": "Haswell"}
+
+
+def emulate_no_avx512() -> None:
+    """Run this process's workers as on a CPU without AVX-512 (see :data:`NO_AVX512_ENV`)."""
+    os.environ.update(NO_AVX512_ENV)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test of the harness)")
@@ -410,8 +427,12 @@ def main(argv=None) -> int:
                              "0 times every fit once)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="run everything this many times, interleaved; the table shows the median round")
+    parser.add_argument("--no-avx512", action="store_true",
+                        help="run the workers as on a CPU without AVX-512 (NumPy dispatch and OpenBLAS kernels)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.no_avx512:
+        emulate_no_avx512()
 
     if args.worker:  # child process: one library, one workload
         spec = json.loads(args.worker)
