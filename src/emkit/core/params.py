@@ -195,15 +195,29 @@ def check_param_values(params: Params, spec: Mapping[str, Constraint], where: st
             raise ValueError(f"{where}: {name} contains NaN or inf")
         if isinstance(constraint, Simplex):
             if np.any(value < 0) or not np.allclose(value.sum(axis=-1), 1.0, atol=1e-6):
-                raise ValueError(f"{where}: {name} must be non-negative and sum to 1, got {value!r}")
+                raise ValueError(f"{where}: {name} must be non-negative and sum to 1, got {_one_line(value)}")
         elif isinstance(constraint, UnitInterval):
-            if np.any(value < 0) or np.any(value > 1):
-                raise ValueError(f"{where}: {name} must lie in [0, 1], got {value!r}")
+            bad = (value < 0) | (value > 1)
+            if np.any(bad):
+                raise ValueError(f"{where}: {name} must lie in [0, 1]; {_first_bad(value, bad)}")
         elif isinstance(constraint, Positive):
-            if np.any(value <= 0):
-                raise ValueError(f"{where}: {name} must be positive, got {value!r}")
+            bad = ~(value > 0)
+            if np.any(bad):
+                hint = " (a zero variance: a component on a single point; a regulariser such as reg_covar > 0 " \
+                       "keeps it positive)" if name in ("covariances", "variances") and np.any(value == 0) else ""
+                raise ValueError(f"{where}: {name} must be positive; {_first_bad(value, bad)}{hint}")
         elif isinstance(constraint, SymmetricPositiveDefinite):
             if not constraint.is_valid(value):
                 raise ValueError(f"{where}: {name} must be symmetric positive definite")
 
 
+def _one_line(value: np.ndarray) -> str:
+    """A short one-line rendering of an array for an error message."""
+    return np.array2string(np.asarray(value), threshold=12, max_line_width=10**6, precision=6).replace("\n", "")
+
+
+def _first_bad(value: np.ndarray, bad: np.ndarray) -> str:
+    """``entry (i, j) is v`` for the first offending entry (one line)."""
+    index = tuple(int(i) for i in np.argwhere(bad)[0])
+    where = index[0] if len(index) == 1 else index
+    return f"entry {where} is {float(value[index]):.6g}"

@@ -20,6 +20,10 @@ The estimator (:class:`emkit.Exponential`) is in :mod:`emkit.estimators.exponent
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from emkit.core.arrays import asarray_like, get_namespace, to_numpy
 from emkit.core.params import Positive
 from emkit.models.base import Model
@@ -68,8 +72,13 @@ class ExponentialModel(Model):
         # the right scale (the log-likelihood is concave in log-rate, so restarts agree).
         xp, value, observed, cens, _ = self._split(data)
         known = float(to_numpy(xp.sum(observed + cens)))
-        total = float(to_numpy(xp.sum(value * (observed + cens))))
+        with np.errstate(over="ignore"):  # an overflowing sum is reported below
+            total = float(to_numpy(xp.sum(value * (observed + cens))))
         rate = known / total if known > 0 and total > 0 else 1.0
+        if not (math.isfinite(total) and 0.0 < rate < math.inf and math.isfinite(float(rate * total))):
+            # values near the float64 limits: their sum overflows (rate 0) or the rate does (1e-320)
+            raise ValueError(f"x has {int(known)} observed or censored values summing to {total:.3g}, so the rate "
+                             f"(values / sum) is {rate:.3g}, outside the positive {value.dtype} numbers; rescale x")
         return {"rate": asarray_like(rate, data[0])}
 
     def sample(self, params, n, rng):

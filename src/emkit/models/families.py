@@ -537,6 +537,12 @@ class Categorical(Family):
         sizes = self._sizes
         if len(sizes) > 1 and len(sizes) != d:
             raise ValueError(f"n_categories has {len(sizes)} entries but {name} has {d} columns")
+        for j, size in enumerate(sizes if len(sizes) > 1 else ()):
+            # a column with fewer categories than the widest: its extra codes have no parameter
+            # (n_parameters does not count them), so they must not occur in the data
+            if size < c and _reduce_any(codes2[:, j] >= size):
+                raise ValueError(f"{name} column {j} has category codes >= {size} (its n_categories); "
+                                 f"codes must be 0..n_categories-1")
         return (one_hot(codes2, c),)
 
     def log_density(self, data, params):
