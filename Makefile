@@ -28,6 +28,15 @@ test: install-test
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
+# The documentation in docs/_build/html: the user guide's examples run first (docs/make_figures.py
+# writes their output and pictures to docs/_generated), then Sphinx, warnings as errors.
+.PHONY: docs
+docs: $(VENV)/bin/activate
+	$(PIP) install --quiet -e ".[docs]"
+	$(PY) docs/make_figures.py
+	$(VENV)/bin/sphinx-build -b html -E -W --keep-going -q docs docs/_build/html
+	@echo "documentation: docs/_build/html/index.html"
+
 bench: install-test
 	$(PIP) install --quiet -e ".[bench]"
 	$(PY) benchmarks/run.py

@@ -70,8 +70,8 @@ def _point(em_map, vec: np.ndarray):
 class SquaremAccelerator:
     """SQUAREM, scheme SqS3, with validity and monotonicity safeguards.
 
-    By default the step is the plain SqS3 one, alpha = -||r|| / ||v|| clamped to at most -1.
-    Optionally |alpha| is capped by a ``step_max`` that starts at ``step_max0`` and is
+    By default the step is the plain SqS3 one, ``alpha = -||r|| / ||v||`` clamped to at most -1.
+    Optionally ``|alpha|`` is capped by a ``step_max`` that starts at ``step_max0`` and is
     multiplied by ``step_factor`` each time the cap binds and the step is accepted (divided by
     it after a rejection), the step-length control of Varadhan & Roland's SQUAREM package
     (``step_max0=1, step_factor=4`` there).
@@ -79,11 +79,11 @@ class SquaremAccelerator:
     Parameters
     ----------
     step_max0 : float
-        Initial cap on |alpha|, >= 1 (default: no cap; 1 makes the first cycle plain EM).
+        Initial cap on ``|alpha|``, >= 1 (default: no cap; 1 makes the first cycle plain EM).
     step_factor : float
         Factor by which the cap grows or shrinks (``mstep`` in the SQUAREM package).
     max_backtracks : int
-        Halvings of (|alpha| - 1) on an invalid extrapolated point before taking plain EM.
+        Halvings of ``(|alpha| - 1)`` on an invalid extrapolated point before taking plain EM.
     """
 
     name = "squarem"
