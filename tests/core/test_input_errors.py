@@ -145,8 +145,10 @@ def test_more_components_than_distinct_rows_one_rule_at_every_offset(seed, init_
         errors.add(_one_line(err))
     assert messages == {"n_components=6 but X has only 5 distinct row(s): 1 component(s) start empty "
                         "(weight ~0, covariance reg_covar * I); reduce n_components"}
-    assert errors == {"n_components=6 but X has only 5 distinct row(s): with reg_covar=0 the extra components "
-                      "would have singular covariances; reduce n_components or set reg_covar > 0"}
+    assert errors == {"Fitting the mixture model failed because some components have ill-defined empirical "
+                      "covariance (for instance caused by singleton or collapsed samples). Try to decrease the number "
+                      "of components, increase reg_covar, or scale the input data. (n_components=6 but X has only 5 "
+                      "distinct row(s): with reg_covar=0 the extra components would have singular covariances.)"}
 
 
 def test_more_components_than_distinct_rows_is_fast():

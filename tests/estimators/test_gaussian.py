@@ -347,17 +347,22 @@ def test_verbose_prints_progress(capsys):
     (dict(n_components=0), FAITHFUL, "n_components must be an integer >= 1"),
     (dict(reg_covar=-1.0), FAITHFUL, "reg_covar must be"),
     (dict(n_components=5, reg_covar=0.0), np.repeat([[1.0, 2.0], [3.0, 4.0]], 10, axis=0), "only 2 distinct row"),
-    (dict(n_components=30), FAITHFUL[:10], "n_components=30 must be <= n_samples=10"),
+    (dict(n_components=30), FAITHFUL[:10],
+     "Expected n_samples >= n_components but got n_components = 30, n_samples = 10"),
     (dict(), np.array([[1.0, np.inf], [2.0, 3.0]]), "X contains inf"),
     (dict(), np.zeros((0, 2)), "empty"),
-    (dict(n_components=2, weights_init=[0.7, 0.7]), FAITHFUL, "weights_init must sum to 1"),
-    (dict(n_components=2, weights_init=[1.5, -0.5]), FAITHFUL, r"weights_init must lie in \[0, 1\]"),
-    (dict(n_components=2, means_init=np.zeros((3, 2))), FAITHFUL, r"means_init must have shape \(2, 2\)"),
+    (dict(n_components=2, weights_init=[0.7, 0.7]), FAITHFUL,
+     r"The parameter 'weights' should be normalized, but got sum\(weights\) = 1.40000"),
+    (dict(n_components=2, weights_init=[1.5, -0.5]), FAITHFUL,
+     r"The parameter 'weights' should be in the range \[0, 1\]"),
+    (dict(n_components=2, means_init=np.zeros((3, 2))), FAITHFUL,
+     r"The parameter 'means' should have the shape of \(2, 2\), but got \(3, 2\)"),
     (dict(n_components=2, precisions_init=np.array([np.eye(2), [[1.0, 2.0], [2.0, 1.0]]])), FAITHFUL,
-     r"precisions_init\[1\] \(component 1\) is not positive definite"),
+     r"'full precision' should be symmetric, positive-definite: precisions_init\[1\] \(component 1\) is not"),
     (dict(n_components=2, covariance_type="diag", precisions_init=np.array([[1.0, 1.0], [1.0, -1.0]])),
-     FAITHFUL, "precisions_init must be positive; component 1"),
-    (dict(n_components=2, precisions_init=np.ones((2, 3, 3))), FAITHFUL, r"must have shape \(2, 2, 2\)"),
+     FAITHFUL, "'diag precision' should be positive: precisions_init must be positive; component 1"),
+    (dict(n_components=2, precisions_init=np.ones((2, 3, 3))), FAITHFUL,
+     r"The parameter 'full precision' should have the shape of \(2, 2, 2\), but got \(2, 3, 3\)"),
 ])
 def test_bad_settings_and_data_raise_clear_errors(kwargs, fit_x, match):
     with pytest.raises(ValueError, match=match):
@@ -429,3 +434,56 @@ def test_dask_array_input_gives_the_numpy_fit():
     got = emkit.GaussianMixture(2, **opts).fit(da.from_array(FAITHFUL, chunks=50))
     assert got.loglik_ == pytest.approx(ref.loglik_, rel=1e-12)
     np.testing.assert_allclose(np.asarray(got.means_), ref.means_, rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- scikit-learn's face
+def test_not_fitted_error_is_emkits_and_scikit_learns():
+    from emkit.estimators.base import NotFittedError
+    sklearn_exceptions = pytest.importorskip("sklearn.exceptions")
+    message = ("This GaussianMixture instance is not fitted yet. Call 'fit' with appropriate arguments before "
+               "using this estimator.")
+    for method in ("predict", "score_samples", "sample"):
+        with pytest.raises(NotFittedError) as info:
+            getattr(emkit.GaussianMixture(), method)(FAITHFUL if method != "sample" else 1)
+        assert str(info.value) == message
+        assert isinstance(info.value, sklearn_exceptions.NotFittedError)
+        assert isinstance(info.value, ValueError) and isinstance(info.value, AttributeError)
+
+
+def test_convergence_warning_is_emkits_and_scikit_learns():
+    sklearn_exceptions = pytest.importorskip("sklearn.exceptions")
+    g = emkit.GaussianMixture(2, max_iter=2, tol=1e-12, random_state=0)
+    with pytest.warns(emkit.ConvergenceWarning, match="Best performing initialization did not converge") as seen:
+        g.fit(FAITHFUL)
+    assert any(isinstance(w.message, sklearn_exceptions.ConvergenceWarning) for w in seen)
+    counts = np.arange(40.0) % 7
+    with pytest.warns(sklearn_exceptions.ConvergenceWarning, match="PoissonMixture: EM did not meet"):
+        emkit.PoissonMixture(2, max_iter=1, tol=1e-12, random_state=0).fit(counts)  # every estimator
+    # scikit-learn's filter silences it (GridSearchCV, pytest marks, warnings.filterwarnings)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("ignore", sklearn_exceptions.ConvergenceWarning)
+        g.fit(FAITHFUL)
+        emkit.PoissonMixture(2, max_iter=1, tol=1e-12, random_state=0).fit(counts)
+    assert not [w for w in caught if issubclass(w.category, emkit.ConvergenceWarning)]
+
+
+def test_scikit_learns_messages_for_sample_and_small_data():
+    g = emkit.GaussianMixture(2, random_state=0).fit(FAITHFUL)
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="Invalid value for 'n_samples'"):
+            g.sample(bad)
+    with pytest.raises(ValueError, match="Expected n_samples >= n_components but got n_components = 5, "
+                                         "n_samples = 3"):
+        emkit.GaussianMixture(5).fit(FAITHFUL[:3])
+
+
+def test_sample_on_torch_returns_torch_samples_and_labels():
+    torch = pytest.importorskip("torch")
+    g = emkit.GaussianMixture(2, random_state=0).fit(torch.asarray(FAITHFUL.copy()))
+    x, labels = g.sample(50)
+    assert isinstance(x, torch.Tensor) and isinstance(labels, torch.Tensor)
+    assert x.shape == (50, 2) and labels.shape == (50,) and labels.dtype == torch.int64
+    assert x.device == labels.device
+    ref_x, ref_labels = emkit.GaussianMixture(2, random_state=0).fit(FAITHFUL).sample(50)
+    np.testing.assert_array_equal(labels.numpy(), ref_labels)

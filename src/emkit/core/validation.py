@@ -74,7 +74,7 @@ def as_array(x: Any, name: str, *, ndim: int | tuple = (1, 2), dtype=None, allow
         x = x.to_dask_array(lengths=True)
     if not (is_dask(x) or _is_device_array(x) or is_numpy(x)):
         if hasattr(x, "to_numpy"):  # pandas / polars
-            x = x.to_numpy()
+            x = _frame_to_numpy(x)
         if not is_dask(x):
             try:
                 x = np.asarray(x)
@@ -117,6 +117,25 @@ def as_array(x: Any, name: str, *, ndim: int | tuple = (1, 2), dtype=None, allow
     if not allow_nan and _any_value(x, "isnan"):
         raise ValueError(f"{name} contains NaN (missing values are not supported here)")
     return x
+
+
+def _frame_to_numpy(x: Any) -> Any:
+    """A pandas or polars frame or series as a NumPy array. pandas' nullable columns (``Float64``,
+    ``Int64``, ``boolean``...) become float64 with NaN where they hold ``pd.NA`` (a missing
+    value), as polars' nulls do in its own conversion; columns that are not numbers are left
+    to the checks that follow (which name them). Row-major, as an array of the same values
+    would be: the fit does not depend on how a frame stores its columns."""
+    out = None
+    if type(x).__module__.startswith("pandas"):
+        dtypes = list(x.dtypes) if hasattr(x, "columns") else [x.dtype]
+        if any(not isinstance(d, np.dtype) for d in dtypes):  # an extension (nullable) dtype
+            try:
+                out = x.to_numpy(dtype=np.float64, na_value=np.nan)
+            except (TypeError, ValueError):
+                pass
+    if out is None:
+        out = x.to_numpy()
+    return np.ascontiguousarray(out) if isinstance(out, np.ndarray) and out.ndim == 2 else out
 
 
 def _any_value(x, test: str, block_rows: int = 65536) -> bool:

@@ -10,11 +10,11 @@ log-likelihood at the parameters after t iterations and theta_t those parameters
 groups, all entries, flattened):
 
 ======================  =====================================================================
-``"loglik"``            |l_t - l_{t-1}| < tol
-``"loglik_mean"``       |l_t - l_{t-1}| / n < tol, n = number of observations (scikit-learn's)
-``"loglik_rel"``        |l_t - l_{t-1}| < tol * |l_t|
-``"params"``            sum((theta_t - theta_{t-1})**2) < tol   (squared Euclidean change)
-``"params_maxabs"``     max|theta_t - theta_{t-1}| < tol
+``"loglik"``            ``|l_t - l_{t-1}| < tol``
+``"loglik_mean"``       ``|l_t - l_{t-1}| / n < tol``, n = number of observations (scikit-learn's)
+``"loglik_rel"``        ``|l_t - l_{t-1}| < tol * |l_t|``
+``"params"``            ``sum((theta_t - theta_{t-1})**2) < tol``   (squared Euclidean change)
+``"params_maxabs"``     ``max|theta_t - theta_{t-1}| < tol``
 ======================  =====================================================================
 
 The comparison is strict, so ``tol=0`` always runs exactly ``max_iter`` iterations.
@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -59,7 +60,44 @@ class MonotonicityError(RuntimeError):
 
 
 class ConvergenceWarning(UserWarning):
-    """EM stopped at ``max_iter`` before the stopping rule was met."""
+    """EM stopped at ``max_iter`` before the stopping rule was met.
+
+    When scikit-learn is imported in the process, the warning emkit issues is of class
+    ``SklearnConvergenceWarning``, a subclass of both this class and
+    ``sklearn.exceptions.ConvergenceWarning`` (see :func:`convergence_warning_category`), so
+    that filters and ``pytest.warns`` with either class, and scikit-learn's tools such as
+    ``GridSearchCV``, treat it as their own. emkit never imports scikit-learn itself (that
+    takes seconds); a program that names scikit-learn's class has imported it.
+    """
+
+
+_SKLEARN_CONVERGENCE: dict = {}
+
+
+def convergence_warning_category() -> type:
+    """The class of the convergence warnings emkit issues: :class:`ConvergenceWarning`, or,
+    once scikit-learn is imported, ``SklearnConvergenceWarning`` (a subclass of it and of
+    ``sklearn.exceptions.ConvergenceWarning``)."""
+    base = getattr(sys.modules.get("sklearn.exceptions"), "ConvergenceWarning", None)
+    if not (isinstance(base, type) and issubclass(base, Warning)):
+        return ConvergenceWarning
+    category = _SKLEARN_CONVERGENCE.get(base)
+    if category is None:
+        category = type("SklearnConvergenceWarning", (ConvergenceWarning, base),
+                        {"__module__": __name__, "__doc__": "emkit's ConvergenceWarning, also scikit-learn's."})
+        _SKLEARN_CONVERGENCE[base] = category
+        globals()["SklearnConvergenceWarning"] = category  # found by name: pickle
+    return category
+
+
+def __getattr__(name: str):
+    if name == "SklearnConvergenceWarning":  # an unpickled warning in a fresh process
+        try:
+            import sklearn.exceptions  # noqa: F401 - only to rebuild a pickled scikit-learn warning
+        except ImportError:  # pragma: no cover
+            raise AttributeError(name) from None
+        return convergence_warning_category()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class IdentifiabilityWarning(UserWarning):
@@ -353,6 +391,16 @@ def _best_from_state(state: dict | None):
             int(state["n_evaluations"]), int(state["restart"]))
 
 
+def _check_model(model) -> None:
+    """A one-line ValueError for a ``model`` that does not follow the model contract (None, a
+    class instead of an instance, an estimator), before anything reads its attributes."""
+    missing = [name for name in ("param_spec", "initialize", "e_step", "m_step") if not hasattr(model, name)]
+    if missing or isinstance(model, type):
+        what = f"the class {model.__name__} (pass an instance)" if isinstance(model, type) else repr(model)[:80]
+        raise ValueError(f"model must be an emkit model (param_spec, initialize, e_step and m_step, see "
+                         f"emkit.Model), got {what}")
+
+
 def _check_data(data) -> tuple:
     """``data`` as a tuple of arrays; a one-line ValueError for anything else."""
     if data is None:
@@ -414,7 +462,9 @@ def em(model: Model, data, *, init: Mapping[str, Any] | None = None, fixed: Sequ
         ``callback(iteration, params, loglik)`` after the start (iteration 0) and every iteration.
     check_monotone : {"warn", "raise", "off"}
         What to do when the observed log-likelihood decreases by more than rounding
-        (``monotone_rtol`` times max(1, |l|); default 1e4 machine epsilons of the data's dtype).
+        (``monotone_rtol`` times ``max(1, |l|)``; default 1e4 machine epsilons of the data's dtype,
+        or the model's own ``monotone_rtol`` when larger: a regularised M-step is not an exact
+        maximiser).
     keep_history : bool
         Keep the parameters of every iteration in ``result.params_history``.
     accelerate : None, "squarem", "anderson"
@@ -448,6 +498,7 @@ def em(model: Model, data, *, init: Mapping[str, Any] | None = None, fixed: Sequ
     -------
     EMResult
     """
+    _check_model(model)
     data = _check_data(data)
     checkpoint_path, checkpoint_every = check_checkpoint_settings(checkpoint, checkpoint_every)
     if stop not in STOP_RULES:
@@ -456,9 +507,10 @@ def em(model: Model, data, *, init: Mapping[str, Any] | None = None, fixed: Sequ
         raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {ALGORITHMS}")
     if check_monotone not in MONOTONE_CHECKS:
         raise ValueError(f"check_monotone must be one of {MONOTONE_CHECKS}, got {check_monotone!r}")
-    if not (isinstance(max_iter, numbers.Integral) and max_iter >= 0):
+    # bool is an Integral too, but max_iter=True is a mistake, not 1
+    if not (isinstance(max_iter, numbers.Integral) and not isinstance(max_iter, bool) and max_iter >= 0):
         raise ValueError(f"max_iter must be a non-negative integer, got {max_iter!r}")
-    if not (isinstance(n_init, numbers.Integral) and n_init >= 1):
+    if not (isinstance(n_init, numbers.Integral) and not isinstance(n_init, bool) and n_init >= 1):
         raise ValueError(f"n_init must be a positive integer, got {n_init!r}")
     if not (isinstance(tol, numbers.Real) and tol >= 0 and math.isfinite(tol)):
         raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
@@ -482,7 +534,7 @@ def em(model: Model, data, *, init: Mapping[str, Any] | None = None, fixed: Sequ
     rng = check_random_state(random_state)
     if monotone_rtol is None:
         first = next((a for a in data if a is not None), None)
-        monotone_rtol = 1e4 * float_eps(first)
+        monotone_rtol = max(1e4 * float_eps(first), float(getattr(model, "monotone_rtol", 0.0)))
 
     full_init = init is not None and set(init) >= set(model.param_spec)
     best = None
@@ -532,7 +584,8 @@ def em(model: Model, data, *, init: Mapping[str, Any] | None = None, fixed: Sequ
         store.remove()  # the fit is done: a later run with the same settings starts afresh
     if warn_not_converged and not converged and tol > 0 and algorithm != "stochastic" and max_iter > 0:
         warnings.warn(f"{model.display_name}: EM did not meet the stopping rule ({stop} < {tol}) in "
-                      f"{max_iter} iterations; raise max_iter or tol", ConvergenceWarning, stacklevel=2)
+                      f"{max_iter} iterations; raise max_iter or tol", convergence_warning_category(),
+                      stacklevel=2)
     return EMResult(params=params, loglik=ll, loglik_trace=trace, n_iter=n_iter, converged=converged,
                     n_em_evaluations=n_eval, params_history=history, restarts=summaries,
                     best_restart=best_r, model=model, stop=stop, tol=float(tol), max_iter=int(max_iter),

@@ -8,6 +8,14 @@ An estimator keeps settings in its constructor, builds a :class:`~emkit.models.b
 ``loglik_``, ``loglik_trace_``, ``n_iter_``, ``converged_``, ``n_em_evaluations_``,
 ``result_`` (the :class:`~emkit.engine.EMResult`), ``model_``.
 
+Column names (scikit-learn's rule)
+    ``fit`` on a pandas or polars data frame whose column names are all strings records them
+    as ``feature_names_in_``; afterwards a frame with other names, or the same names in another
+    order, is a ValueError ("The feature names should match those that were passed during
+    fit."), and an array after a fit on a frame (or a frame after a fit on an array) a
+    UserWarning, with scikit-learn's messages (:meth:`EMEstimator._check_feature_names`).
+    pandas' nullable columns read ``pd.NA`` as a missing value (NaN), as polars' nulls are.
+
 Settings and parameters only
     Pickle, joblib and :meth:`EMEstimator.save` carry the settings and the fitted
     parameters, never the training data. After ``fit`` the estimator keeps a *transient*
@@ -36,6 +44,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
+import warnings
 from typing import Any
 
 import numpy as np
@@ -43,6 +53,7 @@ import numpy as np
 from emkit import inference, online
 from emkit.core.validation import check_fixed_groups
 from emkit.engine import EMResult, em
+from emkit.engine.loop import convergence_warning_category
 from emkit.estimators import modelfile
 from emkit.estimators.settings import ENGINE_SETTING_NAMES, Setting, build_init, settings_doc, validate_settings
 from emkit.models.base import Model
@@ -51,23 +62,77 @@ from emkit.models.base import Model
 class NotFittedError(ValueError, AttributeError):
     """A method that needs a fitted estimator was called before ``fit``.
 
-    emkit raises scikit-learn's ``sklearn.exceptions.NotFittedError`` (also a ValueError and
-    an AttributeError) when scikit-learn is installed, so that its tools recognise it; this
-    class, with the same bases, is raised otherwise. Catch ``ValueError`` or
-    ``AttributeError`` to handle both.
+    When scikit-learn is imported in the process, emkit raises ``SklearnNotFittedError``, a
+    subclass of both this class and ``sklearn.exceptions.NotFittedError``, so that ``except``
+    with either class catches it and scikit-learn's tools (``check_is_fitted``, its estimator
+    checks) recognise it; the message is scikit-learn's. emkit never imports scikit-learn
+    itself (that takes seconds); a program that names scikit-learn's class has imported it.
+    Both are a ValueError and an AttributeError.
     """
 
 
-def _not_fitted_error_class() -> type:
-    try:  # scikit-learn is optional, and importing it costs a second: only when raising
-        from sklearn.exceptions import NotFittedError as sklearn_not_fitted
-    except ImportError:  # pragma: no cover - exercised only without scikit-learn
+_SKLEARN_NOT_FITTED: dict = {}
+
+
+def not_fitted_error_class() -> type:
+    """The class of emkit's not-fitted errors: :class:`NotFittedError`, or, once scikit-learn
+    is imported, ``SklearnNotFittedError`` (a subclass of it and of scikit-learn's)."""
+    base = getattr(sys.modules.get("sklearn.exceptions"), "NotFittedError", None)
+    if not (isinstance(base, type) and issubclass(base, Exception)):
         return NotFittedError
-    return sklearn_not_fitted
+    cls = _SKLEARN_NOT_FITTED.get(base)
+    if cls is None:
+        cls = type("SklearnNotFittedError", (NotFittedError, base),
+                   {"__module__": __name__, "__doc__": "emkit's NotFittedError, also scikit-learn's."})
+        _SKLEARN_NOT_FITTED[base] = cls
+        globals()["SklearnNotFittedError"] = cls  # found by name: pickle
+    return cls
+
+
+def __getattr__(name: str):
+    if name == "SklearnNotFittedError":  # an unpickled error in a fresh process
+        try:
+            import sklearn.exceptions  # noqa: F401 - only to rebuild a pickled scikit-learn error
+        except ImportError:  # pragma: no cover
+            raise AttributeError(name) from None
+        return not_fitted_error_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 #: attributes that live only in memory: never pickled, copied or saved
 _TRANSIENT = ("_fit_data",)
+
+#: the data-frame libraries whose column names are feature names (scikit-learn's convention)
+_FRAME_LIBRARIES = ("pandas", "polars", "modin", "cudf", "dask")
+
+
+def feature_names(X: Any) -> np.ndarray | None:
+    """The column names of a data frame (pandas, polars, modin, cuDF, Dask) as an object array,
+    when all of them are strings; None for arrays, for frames without columns and for frames
+    whose names are all non-strings (pandas' default ``0, 1, ...``). A frame that mixes string
+    and non-string names is a TypeError. This is scikit-learn's rule
+    (``sklearn.utils.validation._get_feature_names``), with its message."""
+    if not (hasattr(X, "columns") and hasattr(X, "shape")
+            and type(X).__module__.partition(".")[0] in _FRAME_LIBRARIES):
+        return None
+    names = np.asarray(list(X.columns), dtype=object)
+    if names.size == 0:
+        return None
+    types = sorted(t.__qualname__ for t in {type(v) for v in names})
+    if len(types) > 1 and "str" in types:
+        raise TypeError(
+            "Feature names are only supported if all input features have string names, "
+            f"but your input has {types} as feature name / column name types. "
+            "If you want feature names to be stored and validated, you must convert "
+            "them all to strings, by using X.columns = X.columns.astype(str) for "
+            "example. Otherwise you can remove feature / column names from your input "
+            "data, or convert them all to a non-string data type.")
+    return names if types == ["str"] else None
+
+
+def _list_names(names) -> str:
+    shown = "".join(f"- {name}\n" for name in names[:5])
+    return shown + ("- ...\n" if len(names) > 5 else "")
 
 
 #: settings every estimator passes straight to :func:`emkit.em` (declared in
@@ -170,6 +235,8 @@ class EMEstimator:
 
     # ------------------------------------------------------------- fitting
     def fit(self, *args, **kwargs) -> "EMEstimator":
+        if args:
+            self._check_feature_names(args[0], reset=True)
         model = self._make_model()
         data = self._make_data(*args, **kwargs)
         self._store(model, data, self._run_em(model, data))
@@ -184,7 +251,23 @@ class EMEstimator:
     def _run_em(self, model: Model, data: tuple) -> EMResult:
         """A batch EM fit of ``model`` to ``data`` with this estimator's settings and starting values."""
         fixed, options = self._fixed_and_options()
-        return em(model, data, init=self._init_params(model, data), fixed=fixed, **options)
+        result = em(model, data, init=self._init_params(model, data), fixed=fixed, warn_not_converged=False,
+                    **options)
+        self._warn_not_converged(result)
+        return result
+
+    def _not_converged_message(self, result: EMResult) -> str:
+        return (f"{result.model.display_name}: EM did not meet the stopping rule ({result.stop} < {result.tol}) "
+                f"in {result.max_iter} iterations; raise max_iter or tol")
+
+    def _warn_not_converged(self, result: EMResult) -> None:
+        """The engine's rule: a ConvergenceWarning when a fit with ``tol > 0`` and ``max_iter > 0``
+        stopped at ``max_iter`` (not for stochastic EM, which always runs ``max_iter``); of
+        scikit-learn's class too once scikit-learn is imported (see
+        :func:`emkit.engine.loop.convergence_warning_category`)."""
+        if result.converged or result.algorithm == "stochastic" or not result.tol > 0 or result.max_iter <= 0:
+            return
+        warnings.warn(self._not_converged_message(result), convergence_warning_category(), stacklevel=4)
 
     def _store(self, model: Model, data: tuple, result: EMResult) -> None:
         self.model_ = model
@@ -206,6 +289,48 @@ class EMEstimator:
             state.pop(name, None)
         return state
 
+    def _check_feature_names(self, X: Any, *, reset: bool) -> None:
+        """Record (``reset=True``, in ``fit``) or check (``reset=False``, in every method that
+        takes data afterwards) the column names of ``X``, as scikit-learn does.
+
+        ``fit`` on a data frame whose column names are all strings sets ``feature_names_in_``
+        (an object array of the names); ``fit`` on anything else removes it. Afterwards a
+        frame whose names differ from ``feature_names_in_``, or come in another order, is a
+        ValueError listing them (a reordered frame would silently give other results); an
+        array after a fit on a frame, or a frame after a fit on an array, is a UserWarning.
+        """
+        names = feature_names(X)
+        if reset:
+            if names is not None:
+                self.feature_names_in_ = names
+            elif "feature_names_in_" in self.__dict__:
+                del self.feature_names_in_
+            return
+        fitted = getattr(self, "feature_names_in_", None)
+        who = type(self).__name__
+        if fitted is None and names is None:
+            return
+        if fitted is None:
+            warnings.warn(f"X has feature names, but {who} was fitted without feature names", UserWarning,
+                          stacklevel=3)
+            return
+        if names is None:
+            warnings.warn(f"X does not have valid feature names, but {who} was fitted with feature names",
+                          UserWarning, stacklevel=3)
+            return
+        if len(fitted) == len(names) and not np.any(fitted != names):
+            return
+        message = "The feature names should match those that were passed during fit.\n"
+        unexpected = sorted(set(names) - set(fitted))
+        missing = sorted(set(fitted) - set(names))
+        if unexpected:
+            message += "Feature names unseen at fit time:\n" + _list_names(unexpected)
+        if missing:
+            message += "Feature names seen at fit time, yet now missing:\n" + _list_names(missing)
+        if not unexpected and not missing:
+            message += "Feature names must be in the same order as they were in fit.\n"
+        raise ValueError(message)
+
     def __sklearn_is_fitted__(self) -> bool:
         """Whether ``fit`` (or ``partial_fit``) has run (scikit-learn's protocol)."""
         return hasattr(self, "result_")
@@ -213,7 +338,8 @@ class EMEstimator:
     def _check_fitted(self) -> None:
         """The one not-fitted check of every emkit estimator (see :class:`NotFittedError`)."""
         if not self.__sklearn_is_fitted__():
-            raise _not_fitted_error_class()(f"this {type(self).__name__} is not fitted yet; call fit() first")
+            raise not_fitted_error_class()(f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                                 f"appropriate arguments before using this estimator.")
 
     # ------------------------------------------------------------- data for the methods that need it
     def model_data(self, *args, **kwargs) -> tuple:
@@ -316,6 +442,8 @@ class EMEstimator:
         model = self.model_ if fitted else self._make_model()
         if options.get("algorithm", "em") != "em":
             raise ValueError(f"partial_fit runs online EM; algorithm={options['algorithm']!r} is not supported")
+        if args:
+            self._check_feature_names(args[0], reset=not fitted)
         data = self._online_data(*args, **kwargs)
         data = data if isinstance(data, tuple) else (data,)
         online.batch_observations(model, data)

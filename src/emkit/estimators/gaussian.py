@@ -54,15 +54,21 @@ class GaussianMixture(MixtureEstimator):
     lower_bounds_ : ndarray
         ``loglik_trace_`` divided by n.
     loglik_, loglik_trace_, n_em_evaluations_, result_, params_, model_, n_features_in_
+    feature_names_in_ : ndarray of str
+        The column names of a pandas / polars ``X`` at ``fit`` (when all are strings), as in
+        scikit-learn: a frame with other names or another column order is then refused.
 
     Notes
     -----
-    Stopping: with the default ``stop="loglik_mean"`` EM stops after iteration t when
-    ``|l_t - l_{t-1}| / n < tol``, l_t the observed-data log-likelihood at the parameters after
-    t iterations and n the number of rows (sum of sample weights). This is scikit-learn's rule,
-    except that emkit evaluates the log-likelihood at the NEW parameters (scikit-learn at the
-    parameters before the last M-step), so emkit may run one iteration fewer and its
-    ``lower_bound_`` is exactly the mean log-likelihood of the returned parameters.
+    Stopping: EM stops after iteration t when the stopping rule ``stop`` holds for the
+    log-likelihoods l_t and l_{t-1} (see :mod:`emkit.engine.loop`; the default is emkit's, not
+    scikit-learn's ``tol=1e-3, max_iter=100``; ``stop="loglik_mean"`` is scikit-learn's rule,
+    ``|l_t - l_{t-1}| / n < tol``). emkit evaluates l_t at the NEW parameters; scikit-learn
+    evaluates it in the E-step, at the parameters before its last M-step. So with the same start
+    and rule, where emkit stops after T iterations scikit-learn stops after T + 1 and returns
+    one more M-step; both report the same ``lower_bound_`` (l_T / n, which for emkit is the
+    mean log-likelihood of the returned parameters). emkit can also report convergence after
+    one iteration, which scikit-learn, having no earlier value to compare with, never does.
 
     ``bic`` / ``aic`` / ``icl`` use scikit-learn's sign (lower is better); R mclust reports
     BIC with the opposite sign (higher is better).
@@ -90,7 +96,7 @@ class GaussianMixture(MixtureEstimator):
         Setting("verbose", 0, instance_of(numbers.Integral, describe="an integer"),
                 "Print the mean log-likelihood every ``verbose_interval`` iterations when >= 1."),
         Setting("verbose_interval", 10, interval(numbers.Integral, 1), "Iterations between two reports."),
-        tol=1e-3, stop="loglik_mean", max_iter=100, fixed=None)
+        fixed=None)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -129,7 +135,8 @@ class GaussianMixture(MixtureEstimator):
         x = data[0]
         n_rows = int(x.shape[0])
         if n_rows < self.n_components:
-            raise ValueError(f"n_components={self.n_components} must be <= n_samples={n_rows}")
+            raise ValueError(f"Expected n_samples >= n_components but got n_components = {self.n_components}, "
+                             f"n_samples = {n_rows}")
         if not is_dask(x):
             # counted exactly as stored, so the outcome does not depend on an offset or on how
             # an initialisation rounds distances (Dask data: the initialisation's own check)
@@ -159,7 +166,10 @@ class GaussianMixture(MixtureEstimator):
                              f"{' ...' if all_nan.size > 10 else ''}; drop them (they carry no information)")
         if sample_weight is not None and not is_dask(sample_weight):
             sw = to_numpy(sample_weight) if hasattr(sample_weight, "__array_namespace__") else sample_weight
-            sw = np.asarray(sw, dtype=np.float64) if not is_dask(X) else sw
+            try:
+                sw = np.asarray(sw, dtype=np.float64) if not is_dask(X) else sw
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"sample_weight must be numeric: {exc}") from None
             if isinstance(sw, np.ndarray) and sw.size and np.all(sw == 0):
                 raise ValueError("sample_weight: all weights are zero; at least one must be positive")
         w = check_sample_weight(sample_weight, int(X.shape[0]))
@@ -181,20 +191,22 @@ class GaussianMixture(MixtureEstimator):
         k, d = self.n_components, int(x.shape[1])
         init = {}
         if self.weights_init is not None:
-            w = np.asarray(self.weights_init, dtype=np.float64)
-            if w.shape != (k,):
-                raise ValueError(f"weights_init must have shape ({k},), got {w.shape}")
+            w = _init_array(self.weights_init, "weights_init")
+            _check_shape(w, (k,), "weights", "weights_init")
             rounding = PROBABILITY_ROUNDING
             if not np.all(np.isfinite(w)) or np.any(w < -rounding) or np.any(w > 1 + rounding):
-                raise ValueError(f"weights_init must lie in [0, 1], got {w.tolist()}")
+                # scikit-learn's message, which swaps min and max: the text users' tests match
+                raise ValueError(f"The parameter 'weights' should be in the range [0, 1], but got max value "
+                                 f"{np.min(w):.5f}, min value {np.max(w):.5f} (weights_init: smallest "
+                                 f"{np.min(w):.5f}, largest {np.max(w):.5f})")
             w = np.clip(w, 0.0, 1.0)  # rounding (a fitted weights_ given back) is clipped, not rejected
             if not np.isclose(w.sum(), 1.0, atol=1e-6):
-                raise ValueError(f"weights_init must sum to 1, got sum {w.sum()}")
+                raise ValueError(f"The parameter 'weights' should be normalized, but got sum(weights) = "
+                                 f"{w.sum():.5f} (weights_init must sum to 1)")
             init["weights"] = w
         if self.means_init is not None:
-            m = np.asarray(self.means_init, dtype=np.float64)
-            if m.shape != (k, d):
-                raise ValueError(f"means_init must have shape ({k}, {d}), got {m.shape}")
+            m = _init_array(self.means_init, "means_init")
+            _check_shape(m, (k, d), "means", "means_init")
             if not np.all(np.isfinite(m)):
                 raise ValueError("means_init contains NaN or inf")
             init["means"] = m
@@ -222,6 +234,7 @@ class GaussianMixture(MixtureEstimator):
         self
         """
         self._validate_settings()
+        self._check_feature_names(X, reset=True)
         data = self._make_data(X, sample_weight)
         model = self._model_for(data)
         self._store(model, data, self._run_em(model, data))
@@ -243,9 +256,18 @@ class GaussianMixture(MixtureEstimator):
         if self.verbose:
             options["callback"] = self._verbose_callback(model.n_samples(data), self.callback)
         try:
-            return em(model, data, init=init, fixed=fixed, **options)
+            result = em(model, data, init=init, fixed=fixed, warn_not_converged=False, **options)
         finally:
             model.release_scratch()
+        self._warn_not_converged(result)
+        return result
+
+    def _not_converged_message(self, result) -> str:
+        # scikit-learn's message first: the text its users' filters and tests match
+        return ("Best performing initialization did not converge. Try different init parameters, or increase "
+                "max_iter, tol, or check for degenerate data. "
+                f"(GaussianMixture: the stopping rule {result.stop} < {result.tol} was not met in "
+                f"{result.max_iter} iterations.)")
 
     def _verbose_callback(self, n: float, user: Callable | None):
         def report(iteration, params, loglik):
@@ -288,6 +310,7 @@ class GaussianMixture(MixtureEstimator):
 
         Returns a NumPy array (float64) for NumPy input, else the input's library."""
         self._check_fitted()
+        self._check_feature_names(X, reset=False)
         x = self._make_data(X, fitting=False)[0]
         out = self.model_.impute(x, self.params_)
         return out if get_namespace(x) is np else asarray_like(out, x)
@@ -316,13 +339,38 @@ def _check_cov_init(value, name: str, covariance_type: str, k: int, d: int) -> n
     """Covariances from ``precisions_init`` / ``covariances_init`` (inverting precisions), with
     the shape and positive definiteness of each component checked."""
     structure = covariance_structure(covariance_type)
-    arr = np.asarray(value, dtype=np.float64)
+    arr = _init_array(value, name)
     expected = structure.shape(k, d)
-    if arr.shape != expected:
-        raise ValueError(f"{name} for covariance_type={covariance_type!r} must have shape {expected}, got {arr.shape}")
+    label = f"{covariance_type} {'precision' if name == 'precisions_init' else 'covariance'}"
+    _check_shape(arr, expected, label, f"{name} for covariance_type={covariance_type!r}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or inf")
+    if name == "precisions_init":  # scikit-learn's messages (emkit's own name the component below)
+        if covariance_type in ("full", "tied"):
+            bad = [j for j, a in enumerate(arr.reshape((-1, d, d)))
+                   if not (np.allclose(a, a.T) and np.all(np.linalg.eigvalsh(0.5 * (a + a.T)) > 0))]
+            if bad:
+                where = f"precisions_init[{bad[0]}] (component {bad[0]})" if covariance_type == "full" else name
+                raise ValueError(f"'{label}' should be symmetric, positive-definite: {where} is not")
+        elif np.any(arr <= 0):
+            j = int(np.argwhere(arr <= 0)[0][0])
+            raise ValueError(f"'{label}' should be positive: precisions_init must be positive; component {j} is not")
     return structure.covariances_from_init(arr, name)
+
+
+def _init_array(value, name: str) -> np.ndarray:
+    """A user's starting value as a NumPy float64 array (from any array library)."""
+    try:
+        return np.asarray(to_numpy(value) if hasattr(value, "__array_namespace__") else value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be numeric, got {value!r}") from None
+
+
+def _check_shape(arr: np.ndarray, expected: tuple, label: str, name: str) -> None:
+    """scikit-learn's message for a starting value of the wrong shape (what users' tests match)."""
+    if arr.shape != tuple(expected):
+        raise ValueError(f"The parameter '{label}' should have the shape of {tuple(expected)}, but got {arr.shape} "
+                         f"({name})")
 
 
 def _check_more_components_than_rows(k: int, distinct: int, reg_covar: float, weighted: bool) -> None:
@@ -332,8 +380,12 @@ def _check_more_components_than_rows(k: int, distinct: int, reg_covar: float, we
     covariances would be singular, so it is an error."""
     which = f"{distinct} distinct row(s){' with positive weight' if weighted else ''}"
     if not reg_covar > 0:
-        raise ValueError(f"n_components={k} but X has only {which}: with reg_covar=0 the extra components "
-                         f"would have singular covariances; reduce n_components or set reg_covar > 0")
+        # scikit-learn's message first: the text users' tests match
+        raise ValueError(f"Fitting the mixture model failed because some components have ill-defined empirical "
+                         f"covariance (for instance caused by singleton or collapsed samples). Try to decrease "
+                         f"the number of components, increase reg_covar, or scale the input data. "
+                         f"(n_components={k} but X has only {which}: with reg_covar=0 the extra components "
+                         f"would have singular covariances.)")
     warnings.warn(f"n_components={k} but X has only {which}: {k - distinct} component(s) start empty "
                   f"(weight ~0, covariance reg_covar * I); reduce n_components", EmptyComponentWarning,
                   stacklevel=4)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from emkit.core.arrays import get_namespace, to_numpy
+from emkit.core.arrays import device_of, get_namespace, to_numpy
 from emkit.core.validation import check_fixed_groups, check_random_state
 from emkit.estimators.base import EMEstimator
 from emkit.models.base import logsumexp_rows
@@ -115,6 +115,7 @@ class MixtureEstimator(EMEstimator):
         inputs, such as a binomial's ``trials``, follow X). ``y`` is ignored (scikit-learn's
         convention)."""
         self._validate_settings()
+        self._check_feature_names(X, reset=True)
         self._before_fit(X)
         inputs = self._given_inputs(inputs, fitting=True)
         data = self._make_data(X, sample_weight=sample_weight, **inputs)
@@ -145,6 +146,7 @@ class MixtureEstimator(EMEstimator):
     # ------------------------------------------------------------- prediction
     def _log_joint(self, X, inputs: dict):
         self._check_fitted()
+        self._check_feature_names(X, reset=False)
         data = self._make_data(X, fitting=False, **self._given_inputs(inputs, fitting=False))
         return self.model_.log_joint(data, self.params_)
 
@@ -176,10 +178,16 @@ class MixtureEstimator(EMEstimator):
         """
         self._check_fitted()
         if not (isinstance(n_samples, (int, np.integer)) and n_samples >= 1):
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+            raise ValueError(f"Invalid value for 'n_samples': {n_samples!r} . The sampling requires at least one "
+                             f"sample (n_samples must be a positive integer).")
         inputs = self._given_inputs(inputs, fitting=False)
         rng = check_random_state(self.random_state if random_state is None else random_state)
-        return self._draw(int(n_samples), rng, inputs)
+        x, labels = self._draw(int(n_samples), rng, inputs)
+        first = x[0] if isinstance(x, tuple) else x  # a family with inputs draws (X, *inputs)
+        xp = get_namespace(first)
+        if xp is not np and get_namespace(labels) is np:  # labels in the samples' library and device
+            labels = xp.asarray(np.asarray(labels), device=device_of(first))
+        return x, labels
 
     # ------------------------------------------------------------- information criteria
     def _n_parameters(self) -> int:
