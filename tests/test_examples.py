@@ -61,7 +61,8 @@ def test_exponential_missing():
         theta = 2 * theta / (5 * theta + 1)  # the seed's EM map
         assert float(by_hand) == pytest.approx(theta, abs=1e-10)
         assert float(by_emkit) == pytest.approx(theta, abs=1e-10)
-    assert numbers_after(out, "rate =")[0] == pytest.approx(0.2, abs=1e-10)
+    # with the default stopping rule (on the log-likelihood): 0.2 to about 1e-7
+    assert numbers_after(out, "rate =")[0] == pytest.approx(0.2, abs=1e-7)
     ratios = numbers_after(out, "fraction of missing information):")
     assert ratios[-1] == pytest.approx(0.5, abs=0.01)
 

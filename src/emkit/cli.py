@@ -46,6 +46,7 @@ from emkit.core.arrays import to_numpy
 from emkit.core.validation import check_fixed_groups
 from emkit.demo import main as demo_main
 from emkit.estimators.registry import ESTIMATORS, estimator_class, registry_name
+from emkit.estimators.selection import degenerate_components
 from emkit.io import load as load_model
 from emkit.models.families import get_family
 from emkit.progress import FitProgress
@@ -962,6 +963,8 @@ def _init_file(path: str, cls: type) -> dict:
     for key, value in data.items():
         if key in declared and key not in _OWN_OPTIONS and key not in _NOT_ON_THE_COMMAND_LINE:
             settings[key] = value
+        elif getattr(cls, "_init_groups", {}).get(key) in declared:  # e.g. NormalMixture's variances
+            settings[cls._init_groups[key]] = value
         elif f"{key}_init" in declared:
             settings[f"{key}_init"] = value
         elif "params_init" in declared:
@@ -1595,6 +1598,11 @@ if click is not None:
         if spec.pop("auto", False):
             _note_left_out(source, opts["quiet"])
         _run_fit(estimator, args, kwargs, data, opts["quiet"])
+        degenerate = _degenerate_reasons(estimator, args, kwargs)
+        if degenerate and not opts["quiet"]:
+            click.echo(f"emkit: warning: degenerate fit ({'; '.join(degenerate[:3])}"
+                       f"{f'; and {len(degenerate) - 3} more' if len(degenerate) > 3 else ''}): its "
+                       f"log-likelihood and criteria are not to be trusted", err=True)
         # which columns fed the fit, saved with the model so `emkit predict` reads the same ones
         estimator.cli_data_ = {k: v for k, v in spec.items() if v is not None}
         ses = None
@@ -1616,7 +1624,7 @@ if click is not None:
                    "params": estimator.params_, **_named_results(estimator),
                    "loglik": estimator.loglik_, "n_iter": estimator.n_iter_,
                    "converged": estimator.converged_, "n_em_evaluations": estimator.n_em_evaluations_,
-                   "trace": estimator.loglik_trace_, **criteria,
+                   "trace": estimator.loglik_trace_, **criteria, "degenerate": degenerate,
                    "standard_errors": ses, "files": [str(p) for p in written]}
             click.echo(json.dumps(_jsonable(out), indent=2))
             return
@@ -1711,8 +1719,14 @@ if click is not None:
             for col in shown:
                 v = r.get(col)
                 cells.append(f"{v:.3f}" if isinstance(v, float) else "-" if v is None else str(v))
-            out.add_row(*cells, style="bold green" if r is best else None)
+            out.add_row(*cells, style="bold green" if r is best else "dim" if r.get("degenerate") else None)
         console.print(out)
+        marked = [r for r in records if r.get("degenerate")]
+        if marked:
+            console.print(f"{len(marked)} degenerate fit(s), shown dim, are never chosen: "
+                          + "; ".join(f"K={r['n_components']} {r.get('covariance_type')} "
+                                      f"({r.get('degenerate_reason')})" for r in marked[:3])
+                          + (f"; and {len(marked) - 3} more" if len(marked) > 3 else ""), highlight=False)
         for r in records:
             if r.get("error"):
                 console.print(f"K={r['n_components']} {r.get('covariance_type')}: not fitted ({r['error']})",
@@ -1786,11 +1800,20 @@ if click is not None:
                                    "help_option_names": []})
     @click.argument("args", nargs=-1, type=click.UNPROCESSED)
     def demo(args: tuple) -> None:
-        """Run the seeds' worked examples (emkit demo [--plots DIR])."""
+        """Run the classic worked examples (emkit demo [--plots DIR])."""
         code = demo_main(list(args))
         if code:
             raise SystemExit(code)
 
+
+
+def _degenerate_reasons(estimator: Any, args: tuple, kwargs: dict) -> list[str]:
+    """Why the fitted mixture is degenerate (one line per component; empty when it is not, or
+    when the estimator is not a mixture)."""
+    try:
+        return list(degenerate_components(estimator, *args, **kwargs))
+    except (TypeError, ValueError, AttributeError, NotImplementedError):
+        return []
 
 
 def _selection_records(selection: Any) -> list[dict]:

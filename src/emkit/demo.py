@@ -1,4 +1,4 @@
-"""``emkit demo``: every worked example of the seeds on the bundled data, in one table.
+"""``emkit demo``: the classic worked examples on the bundled data, in one table.
 
 Each row shows the estimate, the value the source documents (or, where the source gives no
 number, the maximiser of the observed-data likelihood found directly by ``scipy.optimize``),
@@ -51,23 +51,24 @@ def _close(found: Sequence[float], expected: Sequence[float], tol: float) -> boo
 def _two_coins() -> list[Row]:
     coins = datasets.load_two_coins()
     rows = []
-    # Do & Batzoglou (2008): probs 0.71 / 0.58 after one iteration, 0.80 / 0.52 after ten.
-    for label, max_iter, tol, expected in (("1 iteration", 1, 0.0, (0.71, 0.58)),
-                                          ("10 iterations", 10, 0.0, (0.80, 0.52)),
-                                          ("at convergence", 1000, 1e-12, (0.80, 0.52))):
-        est = emkit.BinomialMixture(2, probs_init=[0.6, 0.5], weights_init=[0.5, 0.5], fixed=["weights"],
-                                    tol=tol, max_iter=max_iter)
+    # Do & Batzoglou (2008): probs 0.71 / 0.58 after one iteration, 0.80 / 0.52 after ten;
+    # at convergence with the default stopping rule (every example below uses the defaults)
+    for label, steps, expected in (("1 iteration", {"max_iter": 1, "tol": 0.0}, (0.71, 0.58)),
+                                   ("10 iterations", {"max_iter": 10, "tol": 0.0}, (0.80, 0.52)),
+                                   ("at convergence", {}, (0.80, 0.52))):
+        est = emkit.BinomialMixture(2, probs_init=[0.6, 0.5], weights_init=[0.5, 0.5], fixed=["weights"], **steps)
         est.fit(coins["heads"], trials=coins["tosses"])
         probs = [float(v) for v in est.probs_]
         rows.append(Row(f"two coins, {label}", _fmt(probs, 4), _fmt(expected, 2), est.n_iter_,
-                        est.converged_ if tol > 0 else "-", _close(probs, expected, 0.005)))
+                        est.converged_ if not steps else "-", _close(probs, expected, 0.005)))
     return rows
 
 
 def _exponential() -> Row:
     est = emkit.Exponential(rate_init=5.0).fit([5.0, float("nan")])
+    # the default rule stops on the log-likelihood, which fixes the rate to about 1e-7 here
     return Row("exponential, Y1 = 5, Y2 missing", f"{est.rate_:.6f}", "0.2", est.n_iter_, est.converged_,
-               abs(est.rate_ - 0.2) < 1e-9)
+               abs(est.rate_ - 0.2) < 5e-7)
 
 
 def _moth() -> Row:
@@ -128,13 +129,14 @@ def _abo() -> Row:
 
 def _hasselblad() -> Row:
     data = datasets.load_hasselblad_deaths()
-    est = emkit.PoissonMixture(2, rates_init=[1.0, 2.5], weights_init=[0.3, 0.7], tol=1e-13)
+    est = emkit.PoissonMixture(2, rates_init=[1.0, 2.5], weights_init=[0.3, 0.7])
     est.fit(data["deaths"], sample_weight=data["freq"])
     order = np.argsort(est.rates_)
     found = [float(est.weights_[order[0]]), float(est.rates_[order[0]]), float(est.rates_[order[1]])]
     expected = (0.3599, 1.256, 2.663)  # Hasselblad (1969); Varadhan & Roland (2008)
+    # to the digits published: the weight to 4 decimals, the rates to 3
     return Row("Hasselblad deaths: weight1 / rate1 / rate2", _fmt(found, 4), "0.3599 / 1.256 / 2.663",
-               est.n_iter_, est.converged_, _close(found, expected, 1e-3))
+               est.n_iter_, est.converged_, _close(found[:1], expected[:1], 5e-5) and _close(found[1:], expected[1:], 5e-4))
 
 
 def _faithful() -> Row:
@@ -215,7 +217,7 @@ def _print_table(rows: Sequence[Row], plain: bool) -> None:
 
 
 def write_demo_pictures(directory: str | os.PathLike) -> list[Path]:
-    """Fit the seeds' worked examples and write their pictures as PNG files into ``directory``.
+    """Fit the worked examples and write their pictures as PNG files into ``directory``.
 
     Old Faithful: Gaussian-mixture snapshots, log-likelihood trace (10 restarts), BIC/ICL
     table; two coins: membership probabilities and trace. Returns the paths written.

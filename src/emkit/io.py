@@ -2,9 +2,9 @@
 ``emkit.load(path)``.
 
 This module is the public face of emkit's model files. The format and its checks live in
-:mod:`emkit.estimators.modelfile`, on the estimator floor, so that
+:mod:`emkit.estimators.modelfile`, with the estimators, so that
 :meth:`EMEstimator.save <emkit.estimators.base.EMEstimator.save>` calls the same code without
-importing a floor above its own; the estimator classes a file may name come from the one
+importing this module; the estimator classes a file may name come from the one
 registry, :mod:`emkit.estimators.registry`.
 
 * :func:`save` writes an estimator's settings and fitted parameters (never its training data)

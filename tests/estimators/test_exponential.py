@@ -10,10 +10,18 @@ import emkit
 from emkit.models.exponential import ExponentialModel
 
 NAN = float("nan")
+#: a parameter rule, for the tests of exact closed forms (the default rule is on the
+#: log-likelihood, which fixes the parameters to about the square root of its tolerance)
+EXACT = dict(stop="params_maxabs", tol=1e-13)
+
+
+def test_seed_002_example_1_with_defaults_reaches_0_2():
+    est = emkit.Exponential(rate_init=5.0).fit([5.0, NAN])
+    assert est.converged_ and est.rate_ == pytest.approx(0.2, abs=1e-7)
 
 
 def test_seed_002_example_1_iterates_follow_the_published_map_and_reach_0_2():
-    est = emkit.Exponential(rate_init=5.0, keep_history=True).fit([5.0, NAN])
+    est = emkit.Exponential(rate_init=5.0, keep_history=True, **EXACT).fit([5.0, NAN])
     rates = [float(h["rate"]) for h in est.result_.params_history]
     assert rates[0] == 5.0
     for old, new in zip(rates[:-1], rates[1:]):
@@ -50,10 +58,12 @@ def test_censored_fit_is_the_closed_form_events_over_total_time():
     censored = t > c
     x[::50] = NAN           # some values missing as well (MCAR)
     censored[::50] = False
-    est = emkit.Exponential().fit(x, censored=censored)
+    default = emkit.Exponential().fit(x, censored=censored)
+    est = emkit.Exponential(**EXACT).fit(x, censored=censored)
     observed = ~np.isnan(x)
     events = np.sum(observed & ~censored)
     total_time = np.nansum(x)
+    assert default.converged_ and default.rate_ == pytest.approx(events / total_time, rel=1e-6)
     assert est.rate_ == pytest.approx(events / total_time, rel=1e-10)
     assert est.loglik_ == pytest.approx(events * np.log(est.rate_) - est.rate_ * total_time, rel=1e-10)
     assert abs(est.rate_ - 0.7) < 4 * 0.7 / np.sqrt(events)  # consistent for the true rate
@@ -77,7 +87,8 @@ def test_m_step_maximises_the_complete_loglik_and_identity_with_the_observed_one
 
 def test_torch_float32_is_kept():
     torch = pytest.importorskip("torch")
-    est = emkit.Exponential(rate_init=5.0, tol=1e-6).fit(torch.tensor([5.0, NAN], dtype=torch.float32))
+    est = emkit.Exponential(rate_init=5.0, stop="params_maxabs", tol=1e-6).fit(
+        torch.tensor([5.0, NAN], dtype=torch.float32))
     assert est.params_["rate"].dtype == torch.float32
     assert est.rate_ == pytest.approx(0.2, abs=1e-5)
 
@@ -118,5 +129,5 @@ def test_dask_data_gives_the_same_fit():
     da = pytest.importorskip("dask.array")
     x = np.array([1.0, 2.0, NAN, 4.0, 0.5])
     c = np.array([0.0, 1.0, 0.0, 0.0, 0.0])
-    est = emkit.Exponential().fit(da.from_array(x, chunks=2), censored=da.from_array(c, chunks=2))
+    est = emkit.Exponential(**EXACT).fit(da.from_array(x, chunks=2), censored=da.from_array(c, chunks=2))
     assert est.rate_ == pytest.approx(3 / 7.5, rel=1e-10)

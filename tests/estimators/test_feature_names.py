@@ -176,3 +176,17 @@ def test_polars_input_equals_numpy_input():
     np.testing.assert_array_equal(ours.predict(frame), ref.predict(x))
     with pytest.raises(ValueError, match=MISMATCH):
         ours.predict(frame.select(["waiting", "eruptions"]))
+
+
+def test_feature_names_survive_a_model_file(tmp_path):
+    pd = pytest.importorskip("pandas")
+    df = pd.read_csv(emkit.datasets.data_path("faithful.csv"))
+    fitted = emkit.GaussianMixture(2, random_state=0).fit(df)
+    path = tmp_path / "faithful.emkit"
+    fitted.save(path)
+    loaded = emkit.load(path)
+    assert loaded.feature_names_in_.dtype == object
+    assert list(loaded.feature_names_in_) == ["eruptions", "waiting"]
+    np.testing.assert_array_equal(loaded.predict(df), fitted.predict(df))
+    with pytest.raises(ValueError, match="The feature names should match those that were passed during fit"):
+        loaded.predict(df[["waiting", "eruptions"]])

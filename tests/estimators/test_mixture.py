@@ -62,12 +62,13 @@ def sklearn_gm(covariance_type, X, weights, means, precisions, n_iter):
 def test_normal_mixture_equals_sklearn_diagonal_gaussian_mixture():
     X = load_faithful()
     weights, means, variances = np.array([0.4, 0.6]), np.array([[2.0, 55.0], [4.0, 80.0]]), np.array([[0.2, 30.0], [0.3, 40.0]])
-    est = quiet_fit(emkit.NormalMixture(2, weights_init=weights, means_init=means, variances_init=variances,
+    est = quiet_fit(emkit.NormalMixture(2, weights_init=weights, means_init=means, covariances_init=variances,
                                         tol=0, max_iter=7), X)
     ref = sklearn_gm("diag", X, weights, means, 1 / variances, 7)
     np.testing.assert_allclose(est.weights_, ref.weights_, rtol=1e-9)
     np.testing.assert_allclose(est.means_, ref.means_, rtol=1e-9)
-    np.testing.assert_allclose(est.variances_, ref.covariances_, rtol=1e-8)
+    np.testing.assert_allclose(est.covariances_, ref.covariances_, rtol=1e-8)
+    assert est.variances_ is est.covariances_  # the old name, kept
     np.testing.assert_allclose(est.predict_proba(X), ref.predict_proba(X), atol=1e-9)
     np.testing.assert_allclose(est.score_samples(X), ref.score_samples(X), rtol=1e-10)
 
@@ -75,11 +76,11 @@ def test_normal_mixture_equals_sklearn_diagonal_gaussian_mixture():
 def test_univariate_normal_mixture_equals_sklearn_on_one_column():
     x = load_faithful()[:, 1]
     est = quiet_fit(emkit.NormalMixture(2, weights_init=[0.5, 0.5], means_init=[50.0, 85.0],
-                                        variances_init=[20.0, 20.0], tol=0, max_iter=5), x)
+                                        covariances_init=[20.0, 20.0], tol=0, max_iter=5), x)
     ref = sklearn_gm("diag", x[:, None], [0.5, 0.5], [[50.0], [85.0]], [[1 / 20.0], [1 / 20.0]], 5)
     assert est.means_.shape == (2,)
     np.testing.assert_allclose(est.means_, ref.means_[:, 0], rtol=1e-9)
-    np.testing.assert_allclose(est.variances_, ref.covariances_[:, 0], rtol=1e-8)
+    np.testing.assert_allclose(est.covariances_, ref.covariances_[:, 0], rtol=1e-8)
 
 
 def test_multivariate_normal_mixture_equals_sklearn_full_gaussian_mixture():
@@ -180,7 +181,7 @@ def test_finite_mixture_by_name_equals_the_dedicated_estimator():
     data = load_hasselblad_deaths()
     kw = dict(weights_init=[0.3, 0.7], tol=0, max_iter=20)
     a = quiet_fit(emkit.PoissonMixture(2, rates_init=[1.0, 2.5], **kw), data["deaths"], sample_weight=data["freq"])
-    b = quiet_fit(emkit.FiniteMixture("poisson", 2, params_init={"rates": [1.0, 2.5]}, **kw),
+    b = quiet_fit(emkit.FiniteMixture(2, "poisson", params_init={"rates": [1.0, 2.5]}, **kw),
                   data["deaths"], sample_weight=data["freq"])
     np.testing.assert_array_equal(a.rates_, b.rates_)
     assert a.loglik_ == b.loglik_
@@ -244,9 +245,9 @@ def test_restarts_keep_the_best_fit():
 def test_torch_float32_normal_mixture_stays_float32():
     torch = pytest.importorskip("torch")
     X = load_faithful()
-    est = emkit.NormalMixture(2, means_init=[[2.0, 55.0], [4.0, 80.0]], variances_init=[[0.2, 30.0], [0.3, 40.0]],
+    est = emkit.NormalMixture(2, means_init=[[2.0, 55.0], [4.0, 80.0]], covariances_init=[[0.2, 30.0], [0.3, 40.0]],
                               tol=1e-6).fit(torch.tensor(X, dtype=torch.float32))
-    ref = emkit.NormalMixture(2, means_init=[[2.0, 55.0], [4.0, 80.0]], variances_init=[[0.2, 30.0], [0.3, 40.0]],
+    ref = emkit.NormalMixture(2, means_init=[[2.0, 55.0], [4.0, 80.0]], covariances_init=[[0.2, 30.0], [0.3, 40.0]],
                               tol=1e-10).fit(X)
     assert est.means_.dtype == torch.float32 and est.weights_.dtype == torch.float32
     np.testing.assert_allclose(est.means_.numpy(), ref.means_, rtol=1e-3)

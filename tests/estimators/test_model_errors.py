@@ -91,14 +91,17 @@ def test_sample_weight_errors(sample_weight, message):
 @pytest.mark.parametrize("make, message", [
     (lambda: emkit.PoissonMixture(2, rates_init=[1.0, -2.0]), "rates_init must be positive"),
     (lambda: emkit.PoissonMixture(2, rates_init=[[1.0], [2.0]]), r"rates_init must have shape \(2,\)"),
-    (lambda: emkit.NormalMixture(2, variances_init=[1.0, 0.0]), "variances_init must be positive"),
+    (lambda: emkit.NormalMixture(2, covariances_init=[1.0, 0.0]), "covariances_init must be positive"),
     (lambda: emkit.NormalMixture(2, means_init=[1.0, "x"]), "means_init must be numeric"),
     (lambda: emkit.MultivariateNormalMixture(2, covariances_init=[[[1, 2], [2, 1]], [[1, 0], [0, 1]]]),
      "symmetric positive definite"),
     (lambda: emkit.BernoulliMixture(2, probs_init=[[0.5, 1.2], [0.1, 0.2]]), r"probs_init must lie in \[0, 1\]"),
     (lambda: emkit.CategoricalMixture(2, probs_init=np.full((2, 2, 2), 0.4)), "probs_init must sum to 1"),
-    (lambda: emkit.FiniteMixture("poisson", 2, params_init={"lambdas": [1, 2]}), "unknown group"),
-    (lambda: emkit.FiniteMixture("gamma", 2), "unknown family 'gamma'"),
+    (lambda: emkit.FiniteMixture(2, "poisson", params_init={"lambdas": [1, 2]}), "unknown group"),
+    (lambda: emkit.FiniteMixture(2, "gamma"), "unknown family 'gamma'"),
+    # the order before n_components came first: a message with the call to write instead
+    (lambda: emkit.FiniteMixture("poisson", 2), r"n_components first .* FiniteMixture\(2, family='poisson'\)"),
+    (lambda: emkit.FiniteMixture("poisson"), r"FiniteMixture\(1, family='poisson'\)"),
 ])
 def test_init_errors(make, message):
     X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0], [1.0, 1.0]])

@@ -1,4 +1,5 @@
-"""The seeds' public data sets, shipped inside the package (sources in ``data/SOURCES.md``).
+"""The public data sets of the worked examples, shipped inside the package (sources in
+``data/SOURCES.md``).
 
 Each loader returns plain NumPy arrays or dicts, so no pandas is needed.
 """
@@ -6,12 +7,13 @@ Each loader returns plain NumPy arrays or dicts, so no pandas is needed.
 from __future__ import annotations
 
 import csv
+import difflib
 from importlib import resources
 
 import numpy as np
 
 __all__ = ["load_two_coins", "load_peppered_moth", "load_abo", "load_faithful",
-           "load_hasselblad_deaths", "data_path", "SOURCES"]
+           "load_hasselblad_deaths", "data_path", "available", "SOURCES"]
 
 SOURCES = {
     "two_coins": "Do & Batzoglou (2008), What is the expectation maximization algorithm? "
@@ -23,8 +25,26 @@ SOURCES = {
 }
 
 
+def available() -> list[str]:
+    """Names of the bundled CSV files (what :func:`data_path` accepts), sorted."""
+    folder = resources.files(__name__).joinpath("data")
+    return sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".csv"))
+
+
 def data_path(name: str):
-    """Path (a Traversable) of the bundled CSV file ``name`` (e.g. ``"faithful.csv"``)."""
+    """Path (a Traversable) of the bundled CSV file ``name`` (e.g. ``"faithful.csv"``).
+
+    Raises
+    ------
+    FileNotFoundError
+        When no bundled file has that name; the message lists the ones there are.
+    """
+    names = available()
+    if name not in names:
+        close = difflib.get_close_matches(str(name), names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise FileNotFoundError(f"emkit.datasets has no file {name!r}{hint}; the bundled files are "
+                                f"{', '.join(repr(n) for n in names)}")
     return resources.files(__name__).joinpath("data", name)
 
 

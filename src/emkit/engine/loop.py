@@ -17,7 +17,9 @@ groups, all entries, flattened):
 ``"params_maxabs"``     ``max|theta_t - theta_{t-1}| < tol``
 ======================  =====================================================================
 
-The comparison is strict, so ``tol=0`` always runs exactly ``max_iter`` iterations.
+The comparison is strict, so ``tol=0`` always runs exactly ``max_iter`` iterations. For
+``"loglik_rel"`` a positive ``tol`` is raised to :data:`LOGLIK_REL_FLOOR_EPS` machine epsilons
+of the data's dtype when below it (float32 data cannot show a smaller relative change).
 
 Checkpoints (``checkpoint=``, ``checkpoint_every=``): the whole state of the loop is written
 atomically every so many iterations or seconds; a fit restarted with the same model, data and
@@ -48,6 +50,9 @@ from emkit.engine.variants import ALGORITHMS
 from emkit.models.base import DiscreteLatentModel, Model
 
 STOP_RULES = ("loglik", "loglik_mean", "loglik_rel", "params", "params_maxabs")
+#: ``"loglik_rel"`` never uses a tolerance below this many machine epsilons of the data's dtype
+#: (the log-likelihood's own rounding): float64 1.1e-14, float32 6.0e-6
+LOGLIK_REL_FLOOR_EPS = 50
 MONOTONE_CHECKS = ("warn", "raise", "off")
 
 
@@ -186,7 +191,7 @@ def _stop_rule_met(rule: str, tol: float, ll_old: float, ll_new: float, p_old, p
     if rule == "loglik_mean":
         return abs(ll_new - ll_old) / max(n_obs, 1.0) < tol
     if rule == "loglik_rel":
-        return abs(ll_new - ll_old) < tol * abs(ll_new)
+        return abs(ll_new - ll_old) < tol * max(abs(ll_new), np.finfo(np.float64).tiny)
     diff = flatten_full(p_new, names) - flatten_full(p_old, names)
     if rule == "params":
         return float(diff @ diff) < tol
@@ -532,9 +537,12 @@ def em(model: Model, data, *, init: Mapping[str, Any] | None = None, fixed: Sequ
         raise ValueError(f"burn_in must be an integer with 0 <= burn_in < max_iter ({max_iter}), got {burn_in!r}")
     _resolve_accelerator(accelerate)  # validate before any work
     rng = check_random_state(random_state)
+    first = next((a for a in data if a is not None), None)
     if monotone_rtol is None:
-        first = next((a for a in data if a is not None), None)
         monotone_rtol = max(1e4 * float_eps(first), float(getattr(model, "monotone_rtol", 0.0)))
+    if stop == "loglik_rel" and tol > 0:
+        # a relative change below rounding cannot be seen: float32 data would never stop
+        tol = max(tol, LOGLIK_REL_FLOOR_EPS * float_eps(first))
 
     full_init = init is not None and set(init) >= set(model.param_spec)
     best = None

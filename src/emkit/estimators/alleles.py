@@ -1,5 +1,5 @@
 """Allele frequencies under Hardy-Weinberg equilibrium from phenotype counts: the estimator of
-:class:`~emkit.models.alleles.AlleleModel` (the maths, the seed's peppered-moth example and
+:class:`~emkit.models.alleles.AlleleModel` (the maths, the peppered-moth example and
 the consistency rules of a phenotype table are described in :mod:`emkit.models.alleles`)."""
 
 from __future__ import annotations
@@ -59,8 +59,7 @@ class AlleleFrequencies(EMEstimator):
                 'phenotype, and any two phenotypes must be disjoint or nested.', positional=True),
         Setting("frequencies_init", None, None,
                 "Starting frequencies (allele -> frequency, or a list in the order of ``alleles``). "
-                "Default: equal frequencies (random ones for the restarts when ``n_init > 1``)."),
-        tol=1e-12, stop="params_maxabs", max_iter=10000)
+                "Default: equal frequencies (random ones for the restarts when ``n_init > 1``)."))
 
     # ------------------------------------------------------------------ constructors
     @classmethod

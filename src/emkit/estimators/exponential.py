@@ -38,8 +38,7 @@ class Exponential(EMEstimator):
     _settings = declare(
         Setting("rate_init", None, Constraint(lambda v: v is None or (np.isfinite(float(v)) and float(v) > 0),
                                               "a positive number"),
-                "Starting rate (default: observed and censored values treated as exact).", positional=True),
-        tol=1e-12, stop="params_maxabs")
+                "Starting rate (default: observed and censored values treated as exact).", positional=True))
 
     def fit(self, x, censored=None) -> "Exponential":
         """Fit the rate by EM.

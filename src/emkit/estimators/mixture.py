@@ -12,14 +12,16 @@ estimator                  family                fitted component parameters
 BinomialMixture            Binomial              ``probs_`` (K,)
 PoissonMixture             Poisson               ``rates_`` (K,) or (K, d)
 ExponentialMixture         Exponential           ``rates_`` (K,) or (K, d)
-NormalMixture              Normal                ``means_``, ``variances_`` (K,) or (K, d)
+NormalMixture              Normal                ``means_``, ``covariances_`` (K,) or (K, d)
 MultivariateNormalMixture  MultivariateNormal    ``means_`` (K, d), ``covariances_`` (K, d, d)
 BernoulliMixture           Bernoulli             ``probs_`` (K, d)
 CategoricalMixture         Categorical           ``probs_`` (K, d, C)
 FiniteMixture              any (by name)         the family's groups
 ========================== ===================== ==============================================
 
-All fit ``weights_`` (K,) too, take the engine settings as constructor arguments and share
+All fit ``weights_`` (K,) too, take ``n_components`` first (default 1, as every emkit
+mixture and scikit-learn's), take the engine settings as constructor arguments (one default
+stopping rule for every estimator, see :mod:`emkit.estimators.settings`) and share
 ``fit``, ``partial_fit``, ``predict``, ``predict_proba``, ``score``, ``score_samples``,
 ``sample``, ``bic``, ``aic`` and ``icl`` with
 :class:`~emkit.estimators.mixture_base.MixtureEstimator`; a family's named inputs (the
@@ -255,22 +257,31 @@ class FamilyMixture(MixtureEstimator):
 class FiniteMixture(FamilyMixture):
     """Finite mixture of any family, chosen by name.
 
-    A family's named inputs (the binomial's ``trials``) are passed by name:
-    ``FiniteMixture("binomial", 2).fit(successes, trials=10)``.
+    ``n_components`` comes first, as in every emkit mixture: ``FiniteMixture(2, "poisson")``
+    or ``FiniteMixture(2, family="poisson")``. A family's named inputs (the binomial's
+    ``trials``) are passed by name: ``FiniteMixture(2, "binomial").fit(successes, trials=10)``.
 
 {settings}
     """
 
     _settings = declare(
+        _components(1),
         Setting("family", "normal", None, '``"normal"``, ``"multivariate_normal"``, ``"poisson"``, '
                 '``"exponential"``, ``"bernoulli"``, ``"categorical"``, ``"binomial"``, or a Family '
                 'instance.', positional=True),
-        _components(1),
         WEIGHTS_INIT,
         Setting("params_init", None, any_of(None, instance_of(dict, describe="a dict")),
                 'Starting values of the family\'s parameter groups (e.g. ``{"rates": [1, 3]}``).'),
         Setting("family_options", None, any_of(None, instance_of(dict, describe="a dict")),
                 'Keyword arguments of the family\'s constructor (e.g. ``{"reg_covar": 1e-6}``).'))
+
+    def _validate_settings(self) -> None:
+        if isinstance(self.n_components, (str, Family)):  # the old order, (family, K)
+            k = self.family if isinstance(self.family, numbers.Integral) else 1
+            raise ValueError(f"FiniteMixture takes n_components first and the family second: "
+                             f"FiniteMixture({k}, family={self.n_components!r}), not "
+                             f"FiniteMixture({self.n_components!r}, ...)")
+        super()._validate_settings()
 
     def _make_family(self) -> Family:
         return get_family(self.family, **(self.family_options or {}))
@@ -297,15 +308,16 @@ class PoissonMixture(FamilyMixture):
 
     Attributes
     ----------
-    weights_ : (K,), rates_ : (K,) or (K, d)
-        Mixing weights and the mean count of each component (and column).
+    weights_ : ndarray of shape (K,)
+        Mixing weights.
+    rates_ : ndarray of shape (K,) or (K, d)
+        The mean count of each component (and column).
     """
 
     _family_class = Poisson
     _init_groups = {"rates": "rates_init"}
     _input_tags = {"positive_only": True, "categorical": True}  # whole numbers (counts)
-    _settings = declare(_components(1), _init("rates_init", "Starting rates (K,) or (K, d)."), WEIGHTS_INIT,
-                        max_iter=5000)
+    _settings = declare(_components(1), _init("rates_init", "Starting rates (K,) or (K, d)."), WEIGHTS_INIT)
 
 
 class ExponentialMixture(FamilyMixture):
@@ -315,15 +327,16 @@ class ExponentialMixture(FamilyMixture):
 
     Attributes
     ----------
-    weights_ : (K,), rates_ : (K,) or (K, d)
-        Mixing weights and the rate (1 / mean) of each component (and column).
+    weights_ : ndarray of shape (K,)
+        Mixing weights.
+    rates_ : ndarray of shape (K,) or (K, d)
+        The rate (1 / mean) of each component (and column).
     """
 
     _family_class = ExponentialFamily
     _init_groups = {"rates": "rates_init"}
     _input_tags = {"positive_only": True}
-    _settings = declare(_components(1), _init("rates_init", "Starting rates (K,) or (K, d)."), WEIGHTS_INIT,
-                        max_iter=5000)
+    _settings = declare(_components(1), _init("rates_init", "Starting rates (K,) or (K, d)."), WEIGHTS_INIT)
 
 
 class NormalMixture(FamilyMixture):
@@ -334,14 +347,35 @@ class NormalMixture(FamilyMixture):
 
     Attributes
     ----------
-    weights_ : (K,), means_, variances_ : (K,) or (K, d)
+    weights_ : ndarray of shape (K,)
+        Mixing weights.
+    means_, covariances_ : ndarray of shape (K,) or (K, d)
+        Mean and variance of each component (and column): ``covariances_`` as scikit-learn's
+        ``GaussianMixture(covariance_type="diag")`` names them, and as every emkit Gaussian
+        mixture does. ``variances_`` is the same array under its old name; the parameter group
+        (in ``params_`` and ``fixed``) is ``"variances"``.
     """
 
     _family_class = Normal
     _family_options = ("reg_covar",)
-    _init_groups = {"means": "means_init", "variances": "variances_init"}
+    _init_groups = {"means": "means_init", "variances": "covariances_init"}
     _settings = declare(_components(1), _init("means_init", "Starting means (K,) or (K, d)."),
-                        _init("variances_init", "Starting variances (K,) or (K, d)."), WEIGHTS_INIT, REG_COVAR)
+                        _init("covariances_init", "Starting variances (K,) or (K, d)."), WEIGHTS_INIT, REG_COVAR)
+
+    def _publish(self, result) -> None:
+        params = result.params
+        self.weights_ = params["weights"]
+        self.means_ = params["means"]
+        self.covariances_ = params["variances"]
+
+    @property
+    def variances_(self):
+        """``covariances_`` under its old name (the variance of each component and column)."""
+        return self.covariances_
+
+    @variances_.setter
+    def variances_(self, value) -> None:  # a model file written before the rename
+        self.covariances_ = value
 
 
 class MultivariateNormalMixture(FamilyMixture):
@@ -352,7 +386,8 @@ class MultivariateNormalMixture(FamilyMixture):
 
     Attributes
     ----------
-    weights_, means_, covariances_ : ndarray
+    weights_, means_, covariances_ : ndarray of shape (K,), (K, d), (K, d, d)
+        Mixing weights, means and covariance matrices.
     """
 
     _family_class = MultivariateNormal
@@ -372,7 +407,10 @@ class BernoulliMixture(FamilyMixture):
 
     Attributes
     ----------
-    weights_ : (K,), probs_ : (K, d), probability of a 1 per component and item
+    weights_ : ndarray of shape (K,)
+        Mixing weights.
+    probs_ : ndarray of shape (K, d)
+        Probability of a 1 per component and item.
     """
 
     _family_class = Bernoulli
@@ -395,7 +433,12 @@ class CategoricalMixture(FamilyMixture):
 
     Attributes
     ----------
-    weights_ : (K,), probs_ : (K, d, C), n_categories_ : list of int
+    weights_ : ndarray of shape (K,)
+        Mixing weights.
+    probs_ : ndarray of shape (K, d, C)
+        Probability of each category per component and column.
+    n_categories_ : list of int
+        Categories per column.
     """
 
     _family_class = Categorical
@@ -438,15 +481,15 @@ class BinomialMixture(FamilyMixture):
 
     Attributes
     ----------
-    weights_, probs_ : ndarray (K,)
+    weights_, probs_ : ndarray of shape (K,)
+        Mixing weights and success probabilities.
     trials_ : float or None
         The number of trials of the fit when it was one number for all runs.
     """
 
     _family_class = Binomial
     _init_groups = {"probs": "probs_init"}
-    _settings = declare(_components(2),
+    _settings = declare(_components(1),
                         _init("probs_init", "Starting success probabilities (K,)."),
                         Setting("weights_init", None, None, "Starting mixing weights (K,); hold them with "
-                                                            '``fixed=["weights"]``.'),
-                        tol=1e-12)
+                                                            '``fixed=["weights"]``.'))

@@ -2,8 +2,8 @@
 
 This is the implementation behind :meth:`EMEstimator.save <emkit.estimators.base.EMEstimator.save>`,
 :func:`emkit.io.save` and :func:`emkit.io.load` (``emkit.io`` is the public face; the code
-lives on the estimator floor so that ``EMEstimator.save`` can call it without importing a
-floor above its own).
+lives with the estimators so that ``EMEstimator.save`` can call it without importing
+:mod:`emkit.io`).
 
 File format (``format_version`` 1)
 ----------------------------------
@@ -128,6 +128,18 @@ _REBUILT = ("model_", "result_")
 # extra-field lengths
 _LOCAL_HEADER = struct.Struct("<4s2xH18xHH")
 _LOCAL_SIGNATURE = b"PK\x03\x04"
+
+
+#: constructor settings renamed since format version 1 was written: estimator -> {old: new}
+#: (a file written before the rename loads under the new name)
+_RENAMED_SETTINGS = {"NormalMixture": {"variances_init": "covariances_init"}}
+
+
+def _renamed_settings(estimator_name: Any, params: Any) -> Any:
+    renames = _RENAMED_SETTINGS.get(estimator_name) if isinstance(estimator_name, str) else None
+    if not renames or not isinstance(params, dict):
+        return params
+    return {renames.get(k, k) if renames.get(k, k) not in params else k: v for k, v in params.items()}
 
 
 def _class_name(estimator) -> str:
@@ -398,6 +410,8 @@ def save(estimator, path: str | os.PathLike) -> Path:
             dropped.append(key)
     fitted = {}
     for key, value in _fitted_attributes(estimator).items():
+        if key == "feature_names_in_":  # an object array of column names: stored as a list
+            value = [str(v) for v in value]
         try:
             fitted[key] = enc.encode(value)
         except _Unstorable:
@@ -586,6 +600,7 @@ def _load(shown: str):
             if unnamed:
                 raise ValueError(f"{shown}: member {unnamed[0]} is not named in {JSON_NAME}")
             cls = _loadable_class(header["estimator"], shown)
+            params = _renamed_settings(header["estimator"], params)
             _check_expansion(cls, params, fitted, result, model_state, shown)
             params, fitted, result, model_state = (dec.materialize(v) for v in (params, fitted, result, model_state))
     except RecursionError:
@@ -599,6 +614,8 @@ def _load(shown: str):
     except TypeError as exc:
         raise ValueError(f"{shown}: settings do not match {cls.__name__} ({exc})") from None
     _check_names(estimator, fitted, shown)
+    if "feature_names_in_" in fitted:
+        fitted["feature_names_in_"] = _feature_names(fitted["feature_names_in_"], fitted.get("n_features_in_"), shown)
     for key, value in fitted.items():
         setattr(estimator, key, value)
     if "params_" in fitted:
@@ -1074,3 +1091,15 @@ def _republish(estimator, result, fitted: dict, shown: str) -> None:
             setattr(estimator, name, stored)  # the stored bits (equal, or equal to rounding)
         else:
             raise ValueError(f"{shown}: {name} disagrees with params_, from which it is derived")
+
+
+def _feature_names(names: Any, n_features: Any, shown: str) -> np.ndarray:
+    """The stored column names as scikit-learn keeps them (an object array of strings),
+    checked: a list of ``n_features_in_`` distinct strings."""
+    if not (isinstance(names, list) and names and all(isinstance(v, str) for v in names)):
+        raise ValueError(f"{shown}: feature_names_in_ must be a list of column names (strings)")
+    if n_features is not None and len(names) != n_features:
+        raise ValueError(f"{shown}: feature_names_in_ has {len(names)} name(s) but n_features_in_ is {n_features}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{shown}: feature_names_in_ repeats a column name")
+    return np.asarray(names, dtype=object)

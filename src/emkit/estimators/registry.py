@@ -32,6 +32,8 @@ ESTIMATORS: dict[str, str] = {
 #: other public functions and classes of the estimator floor
 FUNCTIONS: dict[str, str] = {
     "select_mixture": "emkit.estimators.selection",
+    "degenerate_components": "emkit.estimators.selection",
+    "DegenerateFitWarning": "emkit.estimators.selection",
     "MixtureEstimator": "emkit.estimators.mixture_base",
 }
 

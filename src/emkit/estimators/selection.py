@@ -1,5 +1,25 @@
 """mclust-style model search: a Gaussian mixture for every number of components and
-covariance type, the best one picked by an information criterion (:func:`select_mixture`)."""
+covariance type, the best one picked by an information criterion (:func:`select_mixture`),
+and the test of a degenerate fit that the search and ``emkit fit`` share
+(:func:`degenerate_components`).
+
+Reproducible and converged
+    Every grid point starts from the same seed (``random_state=0`` unless given): ``n_init=5``
+    short runs from k-means starts, then the best of them run to the estimators' one default
+    stopping rule (the log-likelihood stable to 14 significant digits,
+    :mod:`emkit.estimators.settings`). So the same data give the same table and the same
+    winner on every run, and the table's numbers are the converged ones (Old Faithful: 3
+    components with one shared covariance, BIC 2314.296, where a fit stopped at scikit-learn's
+    ``tol=1e-3`` reports 2315.986).
+
+Degenerate fits
+    A fit is degenerate when a component has fewer effective points than it needs, or when a
+    covariance sits at the ``reg_covar`` floor: the likelihood of such a fit grows without
+    bound as the component collapses, and only the regularisation stops it, so its criteria
+    say nothing about the data. A degenerate fit is kept in the table, marked
+    (``degenerate=True`` and ``degenerate_reason``), and never chosen. ``emkit fit`` warns
+    about such a fit (:func:`warn_if_degenerate`, :class:`DegenerateFitWarning`).
+"""
 
 from __future__ import annotations
 
@@ -11,13 +31,160 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from emkit.core.arrays import to_numpy
 from emkit.core.validation import as_array, check_n_components
+from emkit.engine.loop import ConvergenceWarning, MonotonicityWarning
 from emkit.estimators.gaussian import GaussianMixture
 from emkit.models.gaussian import COVARIANCE_TYPES, EmptyComponentWarning
 
-__all__ = ["MixtureSelection", "select_mixture"]
+__all__ = ["DegenerateFitWarning", "MixtureSelection", "degenerate_components", "select_mixture",
+           "warn_if_degenerate"]
+
+#: a variance (covariance eigenvalue) at most this many times ``reg_covar`` is "at the floor":
+#: the data's own variance in that direction is no larger than the regularisation added to it
+FLOOR_FACTOR = 2.0
+#: with ``reg_covar=0``: a covariance whose smallest eigenvalue is below this fraction of its
+#: largest is numerically singular
+SINGULAR_RTOL = 1e-12
+#: the seed of every fit of :func:`select_mixture` when the caller gives none
+SELECT_RANDOM_STATE = 0
+#: short runs (k-means starts) per grid point of :func:`select_mixture` when the caller gives none
+SELECT_N_INIT = 5
+#: the short runs' stopping rule: scikit-learn's (mean log-likelihood change below 1e-3)
+SCREEN_STOP, SCREEN_TOL, SCREEN_MAX_ITER = "loglik_mean", 1e-3, 100
+#: the estimator of the search (its constructor is written from its declared settings, which
+#: static type checkers do not see)
+_GAUSSIAN: Any = GaussianMixture
 
 
+class DegenerateFitWarning(UserWarning):
+    """A fitted mixture has a component with too few effective points or a covariance at the
+    ``reg_covar`` floor (see :func:`degenerate_components`)."""
+
+
+# --------------------------------------------------------------------------- degenerate fits
+def _variance_group(estimator) -> tuple[str | None, Any]:
+    """(structure, covariances) of a fitted Gaussian-type mixture, else (None, None).
+
+    structure is a scikit-learn covariance type: "full" (K, D, D), "tied" (D, D), "diag"
+    (K, D) or "spherical" (K,)."""
+    params = getattr(estimator, "params_", None)
+    if not isinstance(params, dict):
+        return None, None
+    if "covariances" in params:
+        cov = np.asarray(to_numpy(params["covariances"]), dtype=np.float64)
+        kind = getattr(estimator, "covariance_type", None)
+        if kind not in COVARIANCE_TYPES:
+            kind = "full" if cov.ndim == 3 else "diag" if cov.ndim == 2 else "spherical"
+        return kind, cov
+    if "variances" in params:  # the normal family: (K,) or (K, d) variances
+        var = np.asarray(to_numpy(params["variances"]), dtype=np.float64)
+        return ("diag" if var.ndim == 2 else "spherical"), var
+    return None, None
+
+
+def _reg_covar(estimator) -> float:
+    reg = getattr(estimator, "reg_covar", None)
+    if reg is None:  # FiniteMixture: the family's setting
+        reg = getattr(getattr(getattr(estimator, "model_", None), "family", None), "reg_covar", 0.0)
+    try:
+        return max(float(reg or 0.0), 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _smallest_variances(kind: str, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(smallest, largest) variance in any direction, per component (one entry for "tied")."""
+    if kind == "full":
+        eig = np.linalg.eigvalsh(cov)
+        return eig[:, 0], eig[:, -1]
+    if kind == "tied":
+        eig = np.linalg.eigvalsh(cov)
+        return eig[:1], eig[-1:]
+    if kind == "diag":
+        return cov.min(axis=1), cov.max(axis=1)
+    return cov.reshape(-1), cov.reshape(-1)
+
+
+def degenerate_components(estimator, X, sample_weight=None, **inputs) -> list[str]:
+    """Why a fitted mixture is degenerate: one line per degenerate component, empty when it
+    is not.
+
+    A component is degenerate when
+
+    * it has fewer than D + 1 effective points (D the number of features), for a Gaussian
+      mixture (a D-dimensional covariance needs D + 1 points to be non-singular), or fewer
+      than one for any other family; the effective points of component k are
+      ``sum_i sample_weight_i * p(k | x_i)``; or
+    * its covariance is at the ``reg_covar`` floor: its smallest eigenvalue (smallest
+      variance for "diag" and the normal family, the variance for "spherical") is at most
+      :data:`FLOOR_FACTOR` (2) times ``reg_covar``, so the data's own variance in some
+      direction is no larger than the regularisation (with ``reg_covar=0``: below
+      :data:`SINGULAR_RTOL` times its largest eigenvalue). A "tied" covariance is reported
+      once, as the shared covariance.
+
+    Parameters
+    ----------
+    estimator : fitted mixture estimator
+        Anything with ``weights_`` and ``predict_proba`` (:class:`GaussianMixture`, the
+        family mixtures); other estimators have no components and give ``[]``.
+    X, sample_weight, **inputs
+        The data of the fit, as given to ``fit`` (``trials=`` for a binomial mixture).
+
+    Returns
+    -------
+    list of str
+        E.g. ``["component 4: 1.9 effective points, fewer than D + 1 = 3",
+        "component 7: covariance at the reg_covar floor (smallest eigenvalue 1e-06, reg_covar 1e-06)"]``.
+    """
+    if not (hasattr(estimator, "weights_") and hasattr(estimator, "predict_proba")):
+        return []
+    reasons: dict[int, list[str]] = {}
+    proba = np.asarray(to_numpy(estimator.predict_proba(X, **inputs)), dtype=np.float64)
+    if sample_weight is None:
+        n_k = proba.sum(axis=0)
+    else:
+        w = np.asarray(to_numpy(sample_weight), dtype=np.float64).reshape(-1)
+        n_k = w @ proba
+    kind, cov = _variance_group(estimator)
+    d = int(getattr(estimator, "n_features_in_", None) or 1)
+    need = d + 1 if kind is not None else 1
+    what = f"D + 1 = {need}" if kind is not None else "one"
+    for k in (int(i) for i in np.flatnonzero(n_k < need)):
+        reasons.setdefault(k, []).append(f"{_points(n_k[k])} effective points, fewer than {what}")
+    shared = None
+    if kind is not None:
+        reg = _reg_covar(estimator)
+        small, large = _smallest_variances(kind, cov)
+        floor = FLOOR_FACTOR * reg if reg > 0 else None
+        word = "variance" if kind in ("diag", "spherical") else "eigenvalue"
+        for j in range(small.size):
+            at_floor = (small[j] <= floor) if floor is not None else (small[j] <= SINGULAR_RTOL * large[j])
+            if not at_floor:
+                continue
+            text = (f"covariance at the reg_covar floor (smallest {word} {small[j]:.3g}, reg_covar {reg:.3g})"
+                    if floor is not None else f"singular covariance (smallest {word} {small[j]:.3g})")
+            if kind == "tied":
+                shared = "the shared " + text
+            else:
+                reasons.setdefault(j, []).append(text)
+    out = [f"component {k}: {', '.join(r)}" for k, r in sorted(reasons.items())]
+    return out + ([shared] if shared else [])
+
+
+def warn_if_degenerate(estimator, X, sample_weight=None, **inputs) -> list[str]:
+    """Issue a :class:`DegenerateFitWarning` when :func:`degenerate_components` finds
+    anything; return what it found (``emkit fit`` calls this after every fit)."""
+    reasons = degenerate_components(estimator, X, sample_weight, **inputs)
+    if reasons:
+        shown = "; ".join(reasons[:3]) + (f"; and {len(reasons) - 3} more" if len(reasons) > 3 else "")
+        warnings.warn(f"{type(estimator).__name__}: degenerate fit ({shown}); its log-likelihood and criteria "
+                      f"reflect the collapse of a component, not the data: use fewer components",
+                      DegenerateFitWarning, stacklevel=2)
+    return reasons
+
+
+# --------------------------------------------------------------------------- the search
 @dataclass
 class MixtureSelection:
     """Result of :func:`select_mixture`.
@@ -27,10 +194,14 @@ class MixtureSelection:
     table : list of dict
         One record per (n_components, covariance_type): ``n_components``, ``covariance_type``,
         ``loglik`` (total observed log-likelihood), ``n_parameters``, ``bic``, ``aic``, ``icl``
-        (all lower-is-better, scikit-learn's sign), ``converged``, and ``error`` (None, or why
-        the fit failed, e.g. more components than distinct rows; its numbers are then NaN).
+        (all lower-is-better, scikit-learn's sign), ``converged``, ``degenerate`` (bool: a
+        component with fewer than D + 1 effective points or a covariance at the ``reg_covar``
+        floor, see :func:`degenerate_components`; never chosen, and its numbers are those of
+        the short runs, which found it degenerate), ``degenerate_reason`` (None or why), and
+        ``error`` (None, or why the fit failed, e.g. more components than distinct rows; its
+        numbers are then NaN).
     best_ : GaussianMixture
-        The fitted model with the lowest criterion.
+        The fitted model with the lowest criterion among the non-degenerate ones.
     best_params : dict
         ``{"n_components": K, "covariance_type": type}`` of ``best_``.
     criterion : str
@@ -46,11 +217,45 @@ class MixtureSelection:
         return iter((self.table, self.best_))
 
 
+def _screen_settings(gmm_kwargs: dict) -> dict:
+    """The short runs' settings: the caller's, less the stopping rule and acceleration."""
+    return {k: v for k, v in gmm_kwargs.items() if k not in ("tol", "stop", "max_iter", "accelerate")}
+
+
+def _record_fit(record: dict, gmm: GaussianMixture, X, sample_weight, reasons: list[str]) -> None:
+    record.update(loglik=float(gmm.loglik_), n_parameters=gmm._n_parameters(),
+                  bic=float(gmm.bic(X, sample_weight)), aic=float(gmm.aic(X, sample_weight)),
+                  icl=float(gmm.icl(X, sample_weight)), converged=bool(gmm.converged_),
+                  degenerate=bool(reasons), degenerate_reason="; ".join(reasons) or None, error=None)
+
+
+def _fit_quietly(gmm: GaussianMixture, X, sample_weight, short: bool) -> GaussianMixture:
+    """Fit without the warnings that the table says better: empty k-means clusters and the
+    tiny log-likelihood decreases of a component near the ``reg_covar`` floor (the fit is
+    marked degenerate or not on its merits) and, for the short runs, stopping at their
+    ``max_iter`` (the final run's convergence is the record's ``converged``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EmptyComponentWarning)
+        warnings.simplefilter("ignore", MonotonicityWarning)
+        if short:
+            warnings.simplefilter("ignore", ConvergenceWarning)
+        return gmm.fit(X, sample_weight=sample_weight)
+
+
 def select_mixture(X, n_components: Sequence[int] = range(1, 10),
                    covariance_types: Sequence[str] = ("full", "tied", "diag", "spherical"),
-                   criterion: str = "bic", sample_weight=None, **gmm_kwargs: Any) -> MixtureSelection:
+                   criterion: str = "bic", sample_weight=None, *, random_state: Any = SELECT_RANDOM_STATE,
+                   n_init: int = SELECT_N_INIT, **gmm_kwargs: Any) -> MixtureSelection:
     """Fit a Gaussian mixture for every (n_components, covariance_type) and pick the best by an
     information criterion (mclust-style model search).
+
+    Every grid point is fitted in two stages (the "em-EM" strategy of Biernacki, Celeux &
+    Govaert 2003): ``n_init`` short runs from k-means starts, stopped by scikit-learn's rule
+    (mean log-likelihood change below :data:`SCREEN_TOL`); then one run from the best of them
+    with the estimators' default stopping rule (the log-likelihood stable to 14 significant
+    digits, :mod:`emkit.estimators.settings`), so that the table holds the converged values.
+    A fit that is degenerate after the short runs (see :func:`degenerate_components`) is not
+    run further: it is recorded as the short runs left it, marked, and never chosen.
 
     Parameters
     ----------
@@ -60,14 +265,28 @@ def select_mixture(X, n_components: Sequence[int] = range(1, 10),
     criterion : {"bic", "aic", "icl"}
         Lower is better (scikit-learn's sign; mclust's BIC is the negative).
     sample_weight : array-like, optional
+    random_state : int, Generator or None, default 0
+        Seed of the short runs of every grid point, so the same data give the same table and
+        winner on every run (each grid point starts from this seed afresh). None draws fresh
+        starting points.
+    n_init : int, default 5
+        Short runs (k-means starts) per grid point; the one with the highest log-likelihood
+        is run to convergence.
     **gmm_kwargs
-        Passed to every :class:`GaussianMixture` (``n_init``, ``random_state``, ``tol``...).
+        Passed to every :class:`GaussianMixture` (``reg_covar``, ``init_params``...); ``tol``,
+        ``stop``, ``max_iter`` and ``accelerate`` apply to the final run of each grid point.
 
     Returns
     -------
     MixtureSelection
-        ``.table`` (list of dict records), ``.best_`` (fitted model), ``.best_params``;
-        iterating gives ``(table, best_)``.
+        ``.table`` (list of dict records, degenerate fits marked), ``.best_`` (fitted model,
+        started from its best short run: its ``*_init`` settings hold that start),
+        ``.best_params``; iterating gives ``(table, best_)``.
+
+    Raises
+    ------
+    ValueError
+        Bad arguments, or no model in the grid that could be fitted and is not degenerate.
     """
     if criterion not in ("bic", "aic", "icl"):
         raise ValueError(f"unknown criterion {criterion!r}; choose 'bic', 'aic' or 'icl'")
@@ -80,30 +299,57 @@ def select_mixture(X, n_components: Sequence[int] = range(1, 10),
         if t not in COVARIANCE_TYPES:
             raise ValueError(f"unknown covariance_type {t!r}; choose from {COVARIANCE_TYPES}")
     X = as_array(X, "X", ndim=2, allow_nan=True)
-    table, models = [], {}
-    best, best_value = None, math.inf
+    if isinstance(random_state, np.random.Generator):  # the same starting points for every grid point
+        random_state = int(random_state.integers(2**31 - 1))
+    final_settings = {k: v for k, v in gmm_kwargs.items() if k in ("tol", "stop", "max_iter", "accelerate")}
+    screen_settings = _screen_settings(gmm_kwargs)
+    table: list[dict] = []
+    models: dict = {}
+    best: GaussianMixture | None = None
+    best_value, best_params = math.inf, {}
     for cov_type in types:
         for k in ks:
-            gmm = GaussianMixture(k, covariance_type=cov_type, **gmm_kwargs)
             record = {"n_components": k, "covariance_type": cov_type}
+            screen = _GAUSSIAN(k, covariance_type=cov_type, random_state=random_state, n_init=n_init,
+                               stop=SCREEN_STOP, tol=SCREEN_TOL, max_iter=SCREEN_MAX_ITER, **screen_settings)
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", EmptyComponentWarning)
-                    gmm.fit(X, sample_weight=sample_weight)
+                _fit_quietly(screen, X, sample_weight, short=True)
             except ValueError as exc:
                 record.update(loglik=math.nan, n_parameters=math.nan, bic=math.nan, aic=math.nan,
-                              icl=math.nan, converged=False, error=str(exc))
+                              icl=math.nan, converged=False, degenerate=False, degenerate_reason=None,
+                              error=str(exc))
                 table.append(record)
                 continue
-            record.update(loglik=float(gmm.loglik_), n_parameters=gmm._n_parameters(),
-                          bic=float(gmm.bic(X, sample_weight)), aic=float(gmm.aic(X, sample_weight)),
-                          icl=float(gmm.icl(X, sample_weight)), converged=bool(gmm.converged_), error=None)
+            gmm, reasons = screen, degenerate_components(screen, X, sample_weight)
+            if not reasons:  # run the best short run to convergence
+                start = {name: np.asarray(to_numpy(getattr(screen, name + "_")), dtype=np.float64)
+                         for name in ("weights", "means", "covariances")}
+                final = _GAUSSIAN(k, covariance_type=cov_type, **{
+                    **screen_settings, **final_settings, "random_state": random_state, "precisions_init": None,
+                    "weights_init": start["weights"], "means_init": start["means"],
+                    "covariances_init": start["covariances"]})
+                try:
+                    gmm = _fit_quietly(final, X, sample_weight, short=False)
+                    reasons = degenerate_components(gmm, X, sample_weight)
+                except ValueError:  # the short runs' fit stands
+                    pass
+            _record_fit(record, gmm, X, sample_weight, reasons)
             table.append(record)
             models[(k, cov_type)] = gmm
-            if record[criterion] < best_value:
-                best, best_value = gmm, record[criterion]
+            value = float(record[criterion])
+            if not reasons and value < best_value:
+                best, best_value, best_params = gmm, value, {"n_components": k, "covariance_type": cov_type}
     if best is None:
-        raise ValueError("no model in the grid could be fitted: " + "; ".join(r["error"] for r in table))
-    return MixtureSelection(table=table, best_=best,
-                            best_params={"n_components": best.n_components, "covariance_type": best.covariance_type},
-                            criterion=criterion, models=models)
+        failed = [f"K={r['n_components']} {r['covariance_type']}: {r['error'] or r['degenerate_reason']}"
+                  for r in table]
+        raise ValueError("no model in the grid could be fitted without degenerating (a component with fewer "
+                         "than D + 1 effective points or a covariance at the reg_covar floor): "
+                         + "; ".join(failed))
+    return MixtureSelection(table=table, best_=best, best_params=best_params, criterion=criterion, models=models)
+
+
+def _points(n: float) -> str:
+    """An effective number of points for a message: 3 significant digits, but never rounded up
+    to a whole number it does not reach (2.9996 is "2.9996", not "3")."""
+    shown = f"{n:.3g}"
+    return shown if float(shown) <= n else f"{n:.6g}"

@@ -77,7 +77,7 @@ class Model:
     name: str | None = None
     #: chunks may run in parallel threads (e_step keeps no shared mutable state)
     thread_safe: bool = False
-    #: relative decrease of the observed log-likelihood (times max(1, |l|)) that this model's
+    #: relative decrease of the observed log-likelihood (times ``max(1, |l|)``) that this model's
     #: M-step may cause although its E- and M-steps are right: 0 for an exact maximiser; a
     #: regularised M-step (the Gaussian's ``reg_covar``) is not one, and the engine's
     #: monotonicity check tolerates this much on top of rounding
