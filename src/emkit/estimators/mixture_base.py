@@ -17,6 +17,8 @@ Named inputs
 
 from __future__ import annotations
 
+import numbers
+
 import functools
 import inspect
 from typing import Any
@@ -99,7 +101,14 @@ class MixtureEstimator(EMEstimator):
                                      f"not one number for all)")
             if value is None:
                 raise ValueError(f"{name} is required: {description} (or one number for all)")
-            out[name] = float(value) if np.ndim(value) == 0 and not hasattr(value, "shape") else value
+            if np.ndim(value) == 0 and not hasattr(value, "shape"):  # one number for every row
+                if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, str)):
+                    raise ValueError(f"{name} must be a number or one per row, got {value!r}")
+                try:
+                    value = float(value)
+                except ValueError:
+                    raise ValueError(f"{name} must be a number or one per row, got {value!r}") from None
+            out[name] = value
         return {**out, **given}
 
     def _remember_inputs(self, inputs: dict, first: bool = True) -> None:
