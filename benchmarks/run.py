@@ -427,6 +427,9 @@ def main(argv=None) -> int:
                              "0 times every fit once)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="run everything this many times, interleaved; the table shows the median round")
+    parser.add_argument("--extended", action="store_true",
+                        help="after the table, the size, wide-data and missing-value benchmarks "
+                             "(speed_sizes.py all, speed_missing.py) with the same --rounds")
     parser.add_argument("--no-avx512", action="store_true",
                         help="run the workers as on a CPU without AVX-512 (NumPy dispatch and OpenBLAS kernels)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -496,7 +499,19 @@ def main(argv=None) -> int:
     print(_format_table(results, workloads))
     if args.json:
         print(f"wrote {args.json}")
+    if args.extended:
+        run_extended(args.rounds)
     return 0
+
+
+def run_extended(rounds: int) -> None:
+    """The benchmarks of sizes, scikit-learn ratios at 200,000 rows, wide data and missing
+    values, each in its own process (they inherit --no-avx512's environment)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for script, extra in (("speed_sizes.py", ["all"]), ("speed_missing.py", [])):
+        cmd = [sys.executable, os.path.join(here, script), *extra, "--rounds", str(max(rounds, 2))]
+        print(f"\n$ {' '.join(os.path.basename(c) if c.endswith('.py') else c for c in cmd[1:])}", flush=True)
+        subprocess.run(cmd, check=False)
 
 
 def _write_json(path: str, facts: dict, quick: bool, results: list[dict]) -> None:
