@@ -154,7 +154,7 @@ def _cli_models() -> dict[str, CliModel]:
 MODELS: dict[str, CliModel] = _cli_models()
 
 
-def feeding(estimator) -> Feeding:
+def feeding(estimator: Any) -> Feeding:
     """The :class:`Feeding` of an estimator (by its registry name; a ``FiniteMixture`` by its
     family: 1-D data when the family takes it, ``trials`` when it asks for them)."""
     name = registry_name(type(estimator)) or ""
@@ -945,7 +945,7 @@ def _value_file(path: Path) -> Any:
     return table
 
 
-def _init_file(path: str, cls: type) -> dict:
+def _init_file(path: str, cls: type[Any]) -> dict:
     """The settings of ``--init FILE.json``: an object of parameter groups (``{"weights":
     [...], "rates": [...]}``), of settings (``{"weights_init": [...]}``), or the ``--json``
     output of ``emkit fit`` (its ``params``)."""

@@ -14,7 +14,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -39,11 +39,11 @@ class Row:
     ok: bool
 
 
-def _fmt(values: Sequence[float], digits: int) -> str:
+def _fmt(values: Iterable[float], digits: int) -> str:
     return " / ".join(f"{v:.{digits}f}" for v in values)
 
 
-def _close(found: Sequence[float], expected: Sequence[float], tol: float) -> bool:
+def _close(found: Iterable[float], expected: Iterable[float], tol: float) -> bool:
     return all(abs(a - b) <= tol for a, b in zip(found, expected))
 
 

@@ -65,7 +65,7 @@ import math
 import numbers
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence, Union, cast
 
 import numpy as np
 
@@ -160,6 +160,9 @@ class CovarianceResult:
         return f"CovarianceResult(method={self.method!r}, standard errors: {ses}{extra})"
 
 
+#: parameter groups held fixed: one name or several
+_Fixed = Union[str, Sequence[str]]
+
 # --------------------------------------------------------------------------- resolving the fit
 @dataclass
 class _Fit:
@@ -187,6 +190,7 @@ def _ask_estimator(fit: Any, method: str, data: Any, result: Any, **kwargs: Any)
 
 def _resolve(fit: Any, data: Any = None, result: Any = None, fixed: Any = None) -> _Fit:
     """Turn an EMResult / (model, data, result-or-params) into one description."""
+    res: EMResult | None
     if isinstance(fit, EMResult):
         if data is None:
             raise ValueError("an EMResult does not keep its data: pass data=(the data tuple given to em())")
@@ -282,7 +286,8 @@ def _flat_directions(info: np.ndarray, space: ParamSpace, params: dict, rtol: fl
     return dirs / np.linalg.norm(dirs, axis=1, keepdims=True) if len(dirs) else np.zeros((0, q))
 
 
-def _warn_flat(dirs: np.ndarray, space: ParamSpace, model: Model, what: str, stacklevel: int = 3) -> None:
+def _warn_flat(dirs: np.ndarray, space: ParamSpace, model: Model | _NamedFit, what: str,
+               stacklevel: int = 3) -> None:
     if len(dirs) == 0:
         return
     labels = _labels(space)
@@ -376,7 +381,7 @@ def _full_to_free_info(info_full: np.ndarray, model: Model, space: ParamSpace) -
     if info_full.shape != (total, total):
         raise ValueError(f"{model.display_name}: an information matrix must be ({total}, {total}) over "
                          f"all parameter entries, got {info_full.shape}")
-    keep = []
+    keep: list[int] = []
     pos = 0
     for name, size in zip(model.param_spec, sizes):
         if name in space.free_names:
@@ -387,7 +392,7 @@ def _full_to_free_info(info_full: np.ndarray, model: Model, space: ParamSpace) -
     return jac.T @ sub @ jac
 
 
-def _refine(fit: _Fit, tol: float, max_iter: int) -> dict:
+def _refine(fit: _Fit, tol: float | None, max_iter: int) -> dict:
     """Converge the MLE tightly from the fitted values (SQUAREM-accelerated, monotone)."""
     with np.errstate(all="ignore"):
         loglik = EMMap(fit.model, fit.data, fixed=fit.fixed, chunk_size=fit.chunk_size).loglik(fit.params)
@@ -406,7 +411,7 @@ def _refine(fit: _Fit, tol: float, max_iter: int) -> dict:
 
 
 # --------------------------------------------------------------------------- building blocks
-def em_jacobian(model: Model, data: tuple, params: dict, fixed=(), *, rel_step: float = 1e-5,
+def em_jacobian(model: Model, data: tuple, params: dict, fixed: _Fixed = (), *, rel_step: float = 1e-5,
                 chunk_size: int | None = None) -> tuple[np.ndarray, ParamSpace]:
     """Jacobian J[i, j] = dM_i/dtheta_j of the EM map at ``params`` over the free coordinates.
 
@@ -427,8 +432,8 @@ def em_jacobian(model: Model, data: tuple, params: dict, fixed=(), *, rel_step: 
     return jac, space
 
 
-def complete_information(model: Model, data: tuple, params: dict, fixed=(), *, rel_step: float = 1e-4,
-                         chunk_size: int | None = None) -> tuple[np.ndarray, ParamSpace]:
+def complete_information(model: Model, data: tuple, params: dict, fixed: _Fixed = (), *,
+                         rel_step: float = 1e-4, chunk_size: int | None = None) -> tuple[np.ndarray, ParamSpace]:
     """Complete-data information I_oc at ``params`` over the free coordinates.
 
     Minus the Hessian of ``model.complete_loglik(stats, theta)`` in theta, with ``stats`` the
@@ -450,8 +455,9 @@ def complete_information(model: Model, data: tuple, params: dict, fixed=(), *, r
     return -_hessian(lambda v: float(model.complete_loglik(stats, space.from_vector(v))), vec, steps), space
 
 
-def observed_information(model: Model, data: tuple, params: dict, fixed=(), *, rel_step: float = 1e-4,
-                         chunk_size: int | None = None, via: str = "auto") -> tuple[np.ndarray, ParamSpace]:
+def observed_information(model: Model, data: tuple, params: dict, fixed: _Fixed = (), *,
+                         rel_step: float = 1e-4, chunk_size: int | None = None,
+                         via: str = "auto") -> tuple[np.ndarray, ParamSpace]:
     """Observed information (minus the Hessian of the observed log-likelihood) over the free
     coordinates. Returns ``(I_obs, space)``.
 
@@ -504,8 +510,8 @@ def observed_information(model: Model, data: tuple, params: dict, fixed=(), *, r
 
 
 # --------------------------------------------------------------------------- the three methods
-def sem(fit: Any, data: Any = None, result: Any = None, *, fixed=None, refine_tol: float | None = 1e-11,
-        refine_max_iter: int = 10_000, rel_step: float = 1e-5) -> CovarianceResult:
+def sem(fit: Any, data: Any = None, result: Any = None, *, fixed: _Fixed | None = None,
+        refine_tol: float | None = 1e-11, refine_max_iter: int = 10_000, rel_step: float = 1e-5) -> CovarianceResult:
     """Supplemented EM (Meng & Rubin 1991): covariance and fraction of missing information.
 
     Parameters
@@ -553,8 +559,9 @@ def sem(fit: Any, data: Any = None, result: Any = None, *, fixed=None, refine_to
                    details={"asymmetry": asym}, flat_directions=flat)
 
 
-def hessian(fit: Any, data: Any = None, result: Any = None, *, fixed=None, refine_tol: float | None = 1e-11,
-            refine_max_iter: int = 10_000, rel_step: float = 1e-4, via: str = "auto") -> CovarianceResult:
+def hessian(fit: Any, data: Any = None, result: Any = None, *, fixed: _Fixed | None = None,
+            refine_tol: float | None = 1e-11, refine_max_iter: int = 10_000, rel_step: float = 1e-4,
+            via: str = "auto") -> CovarianceResult:
     """Covariance as the inverse observed information: numerical derivatives of the observed
     log-likelihood or score (``via``, see :func:`observed_information`), or the model's analytic
     ``observed_information``. Other arguments as in :func:`sem`."""
@@ -571,9 +578,9 @@ def hessian(fit: Any, data: Any = None, result: Any = None, *, fixed=None, refin
     return _finish(f, space, params, cov, "hessian", observed_information=info, flat_directions=flat)
 
 
-def flat_directions(fit: Any, data: Any = None, result: Any = None, *, fixed=None, rtol: float = FLAT_RTOL,
-                    refine_tol: float | None = 1e-11, refine_max_iter: int = 10_000, rel_step: float = 1e-4,
-                    via: str = "auto", warn: bool = True) -> np.ndarray:
+def flat_directions(fit: Any, data: Any = None, result: Any = None, *, fixed: _Fixed | None = None,
+                    rtol: float = FLAT_RTOL, refine_tol: float | None = 1e-11, refine_max_iter: int = 10_000,
+                    rel_step: float = 1e-4, via: str = "auto", warn: bool = True) -> np.ndarray:
     """Directions of a flat ridge at the fit: where the observed information is singular.
 
     Computed on demand (ordinary fits pay nothing): the observed information at the
@@ -599,7 +606,8 @@ def flat_directions(fit: Any, data: Any = None, result: Any = None, *, fixed=Non
             warnings.simplefilter("ignore", IdentifiabilityWarning)
             cov = _ask_estimator(fit, "hessian", data, result, fixed=fixed, refine_tol=refine_tol,
                                  refine_max_iter=refine_max_iter, rel_step=rel_step, via=via)
-        dirs = _flat_directions(cov.observed_information, cov.space, cov.params, rtol)
+        # "hessian" always sets the observed information
+        dirs = _flat_directions(cast(np.ndarray, cov.observed_information), cov.space, cov.params, rtol)
         if warn:
             _warn_flat(dirs, cov.space, _NamedFit(fit), "observed information", stacklevel=2)
         return dirs
@@ -618,7 +626,7 @@ class _NamedFit:
         self.display_name = type(fit).__name__
 
 
-def bootstrap(fit: Any, data: Any = None, result: Any = None, *, fixed=None, n_boot: int = 200,
+def bootstrap(fit: Any, data: Any = None, result: Any = None, *, fixed: _Fixed | None = None, n_boot: int = 200,
               kind: str = "nonparametric", random_state: Any = None, n_samples: int | None = None,
               progress: Callable[[int, int], Any] | None = None, resample: str = "auto",
               tol: float | None = None, stop: str | None = None, max_iter: int | None = None,
@@ -713,7 +721,7 @@ def _resampler(model: Model, data: tuple, params: dict, kind: str, n_samples: in
     """A function rng -> resampled data tuple."""
     if kind == "parametric" and callable(getattr(model, "sample_like", None)) and n_samples is None:
         # the model knows its sampling design (e.g. coarse phenotype groups): keep it
-        return lambda rng: model.sample_like(data, params, rng)
+        return lambda rng: cast(Any, model).sample_like(data, params, rng)  # optional method, checked above
     if kind == "parametric":
         n = n_samples if n_samples is not None else int(round(model.n_samples(data)))
         if n < 1:
@@ -739,8 +747,9 @@ def _resampler(model: Model, data: tuple, params: dict, kind: str, n_samples: in
     if resample == "individuals" and weights is None:
         raise ValueError(f"resample='individuals' needs row weights (frequencies); "
                          f"{model.display_name}'s data has none")
+    # row weights come only from a DiscreteLatentModel, which has row_counts_are_integers
     individuals = resample == "individuals" or (resample == "auto" and weights is not None
-                                                and model.row_counts_are_integers)
+                                                and cast(DiscreteLatentModel, model).row_counts_are_integers)
     if individuals:
         counts = to_numpy(weights).astype(float)
         if np.any(counts < 0) or np.any(counts != np.rint(counts)):
@@ -783,7 +792,8 @@ def covariance(fit: Any, data: Any = None, result: Any = None, *, method: str = 
     """
     if method not in METHODS:
         raise ValueError(f"unknown standard-error method {method!r}; choose one of {METHODS}")
-    func = {"sem": sem, "hessian": hessian, "bootstrap": bootstrap}[method]
+    functions: dict[str, Callable[..., CovarianceResult]] = {"sem": sem, "hessian": hessian, "bootstrap": bootstrap}
+    func = functions[method]
     return func(fit, data, result, **kwargs)
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 from emkit.core.arrays import tree_add, tree_map
 from emkit.engine import EMMap, m_step
@@ -50,14 +50,16 @@ def step_size(k: int, decay: float = DEFAULT_STEP_DECAY, offset: float = DEFAULT
 
 def check_schedule(decay: Any, offset: Any) -> tuple[float, float]:
     """``(alpha, k0)`` as floats; ValueError naming ``step_decay`` / ``step_offset`` when out of range."""
-    if isinstance(decay, bool) or not isinstance(decay, numbers.Real) or not (0.5 < decay <= 1.0):
+    # cast: typeshed's numbers.Real does not declare the comparisons every real number has
+    if isinstance(decay, bool) or not isinstance(decay, numbers.Real) or not (0.5 < cast(float, decay) <= 1.0):
         raise ValueError(f"step_decay (alpha) must be in (0.5, 1], got {decay!r}")
-    if isinstance(offset, bool) or not isinstance(offset, numbers.Real) or not (offset >= 0 and math.isfinite(offset)):
+    if (isinstance(offset, bool) or not isinstance(offset, numbers.Real)
+            or not (cast(float, offset) >= 0 and math.isfinite(offset))):
         raise ValueError(f"step_offset (k0) must be a finite number >= 0, got {offset!r}")
     return float(decay), float(offset)
 
 
-def batch_observations(model, data) -> float:
+def batch_observations(model: Any, data: tuple) -> float:
     """n_k: the number of observations in a batch (its summed row weights); ValueError when none."""
     n_batch = float(model.n_samples(data))
     if not n_batch > 0:
@@ -90,7 +92,7 @@ class OnlineUpdate:
     n_observations: float
 
 
-def update(model, data, params: dict, running: Any = None, *, n_batches: int = 0,
+def update(model: Any, data: tuple, params: dict, running: Any = None, *, n_batches: int = 0,
            fixed: Sequence[str] = (), step_decay: float = DEFAULT_STEP_DECAY,
            step_offset: float = DEFAULT_STEP_OFFSET, chunk_size: int | None = None) -> OnlineUpdate:
     """One online EM step of ``model`` on the batch ``data`` from ``params``.

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Sequence, cast
 
 import numpy as np
 
@@ -67,7 +67,7 @@ def _result_of(fit: Any):
 
 
 # --------------------------------------------------------------------------- trace
-def trace(fit_or_estimator: Any, ax=None, *, title: str | None = None):
+def trace(fit_or_estimator: Any, ax: Any = None, *, title: str | None = None) -> Any:
     """Observed log-likelihood after each iteration; every restart drawn, the best one bold.
 
     Parameters
@@ -185,7 +185,8 @@ def _draw_gaussian_state(ax, X, params: dict, cov_type, *, dims=(0, 1), point_si
         angle = float(np.degrees(np.arctan2(vecs[1, -1], vecs[0, -1])))
         for n_sd in (1.0, 2.0):
             width, height = 2 * n_sd * np.sqrt(np.maximum(vals[::-1], 0))
-            ax.add_patch(Ellipse(means[c, [i, j]], width, height, angle=angle, fill=False,
+            # cast: matplotlib's stubs ask a tuple for the centre; it takes any pair
+            ax.add_patch(Ellipse(cast(Any, means[c, [i, j]]), width, height, angle=angle, fill=False,
                                  edgecolor=palette[c], lw=2 if n_sd == 1 else 1,
                                  ls="-" if n_sd == 1 else "--"))
         ax.plot(*means[c, [i, j]], marker="x", color="k", ms=8, mew=2)
@@ -193,7 +194,7 @@ def _draw_gaussian_state(ax, X, params: dict, cov_type, *, dims=(0, 1), point_si
 
 def snapshots(X: Any, estimator_or_history: Any, iterations: Iterable[int] = (1, 3, 5, 10, 15, 25), *,
               ncols: int = 3, dims: tuple[int, int] = (0, 1), covariance_type: str | None = None,
-              feature_names: Sequence[str] | None = None, figsize: tuple[float, float] | None = None):
+              feature_names: Sequence[str] | None = None, figsize: tuple[float, float] | None = None) -> Any:
     """A grid of a Gaussian-mixture fit after chosen iterations.
 
     Parameters
@@ -247,7 +248,7 @@ def snapshots(X: Any, estimator_or_history: Any, iterations: Iterable[int] = (1,
 
 def animate(X: Any, estimator_or_history: Any, path: str | os.PathLike, *,
             iterations: Iterable[int] | None = None, fps: float = 2.0,
-            covariance_type: str | None = None, figsize=(4.5, 4.0)) -> Path:
+            covariance_type: str | None = None, figsize: tuple[float, float] = (4.5, 4.0)) -> Path:
     """Write an animated GIF (pillow) of a 2-D Gaussian-mixture fit, one frame per iteration."""
     from PIL import Image
 
@@ -280,7 +281,7 @@ def _records(table: Any) -> list[dict]:
     return records
 
 
-def bic(table: Any, ax=None, *, criteria: Sequence[str] = ("bic", "icl"), zoom: bool = True):
+def bic(table: Any, ax: Any = None, *, criteria: Sequence[str] = ("bic", "icl"), zoom: bool = True) -> Any:
     """BIC and ICL against the number of components, one line per covariance type.
 
     Parameters
@@ -303,7 +304,7 @@ def bic(table: Any, ax=None, *, criteria: Sequence[str] = ("bic", "icl"), zoom: 
     ax = _new_axes(ax)
     types = sorted({str(r.get("covariance_type", "")) for r in records})
     styles = {"bic": ("-", "o"), "icl": ("--", "s"), "aic": (":", "^")}
-    best = {}
+    best: dict[str, tuple[float, int, str]] = {}
     for t_index, cov_type in enumerate(types):
         rows = sorted((r for r in records if str(r.get("covariance_type", "")) == cov_type),
                       key=lambda r: r["n_components"])
@@ -335,8 +336,8 @@ def bic(table: Any, ax=None, *, criteria: Sequence[str] = ("bic", "icl"), zoom: 
 
 
 # --------------------------------------------------------------------------- posteriors
-def posterior(estimator: Any, X: Any, ax=None, *, kind: str = "auto", labels: Sequence[str] | None = None,
-              **data_kwargs: Any):
+def posterior(estimator: Any, X: Any, ax: Any = None, *, kind: str = "auto", labels: Sequence[str] | None = None,
+              **data_kwargs: Any) -> Any:
     """Membership probabilities ``estimator.predict_proba(X, **data_kwargs)``.
 
     ``kind="bars"`` draws one stacked bar per row (the coins: which coin made each run);

@@ -43,8 +43,8 @@ class FitProgress:
         self.iteration = 0
         self.loglik = math.nan
         self.calls = 0
-        self._progress = None
-        self._task = None
+        self._progress: Any = None  # a rich.progress.Progress while enabled and entered
+        self._task: Any = None
 
     # ------------------------------------------------------------------ context manager
     def __enter__(self) -> "FitProgress":

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence, cast
 
 import numpy as np
 
@@ -147,7 +147,7 @@ class CheckReport:
 
 
 # =========================================================================== the suite
-def check_model(model, data, *, n_starts: int = 3, n_iter: int = 20, random_state=0,
+def check_model(model: Any, data: tuple, *, n_starts: int = 3, n_iter: int = 20, random_state: Any = 0,
                 params: dict | None = None, checks: Iterable[str] | None = None,
                 rtol: float | None = None, loglik_rtol: float | None = None,
                 chunk_sizes: Sequence[int] | None = None, n_splits: int = 3) -> CheckReport:
@@ -341,7 +341,7 @@ class _Run:
         for group in (spec if groups is None else groups):
             if group not in params:
                 self.fail(check, f"{what} no group {group!r} (param_spec has {list(spec)})")
-            value = to_numpy(params[group])
+            value: Any = to_numpy(params[group])  # replaced by a description when unreadable
             if reference is not None and group in reference:
                 shape = np.shape(to_numpy(reference[group]))
                 if np.shape(value) != shape:
@@ -374,9 +374,9 @@ class _Run:
                 chunk = self.guard(check, "take_rows(data, rows)", lambda: self.model.take_rows(self.data, rows))
                 stats, ll = self.e_step(check, chunk, params, f"e_step on {len(rows)} of the {n} rows")
                 total = (stats, ll) if total is None else (tree_add(total[0], stats), total[1] + ll)
-            sizes = " + ".join(str(len(p)) for p in pieces)
+            piece_sizes = " + ".join(str(len(p)) for p in pieces)
             self.compare_stats(check, params, whole, total, ("all rows", f"the {parts} parts summed"),
-                               f"the rows split at random into {sizes} rows (split {s + 1}) do not add up",
+                               f"the rows split at random into {piece_sizes} rows (split {s + 1}) do not add up",
                                hint)
             splits += 1
         twice = _stack_twice(self.data)
@@ -510,7 +510,7 @@ class _Run:
                 params, loglik = new, ll
             final = float(self.guard(check, f"the E-step after {n_iter} iterations from {where}",
                                      lambda: em_map.loglik(params)))
-            self.check_increase(loglik, final, n_iter, where, check, FIXED_INCREASES)
+            self.check_increase(cast(float, loglik), final, n_iter, where, check, FIXED_INCREASES)  # set by the loop
         self.passed(check, f"each group moved and fixed in turn ({', '.join(groups)}), {n_iter} iterations"
                            + (", the free groups maximise Q" if self._has_q and len(groups) > 1 else ""))
 
@@ -557,7 +557,9 @@ class _Run:
                     f"parameters the statistics were computed at) to {q_new!r}")
         space = ParamSpace(self.model.param_spec, new, fixed)
         vec = space.to_vector(new)
-        owner, position, scale = [], [], []
+        owner: list[str] = []
+        position: list[int] = []
+        scale: list[float] = []
         for name in space.free_names:
             part = vec[len(owner):len(owner) + space.sizes[name]]
             size = max(float(np.mean(np.abs(part))), 1e-8) if part.size else 1.0
@@ -682,7 +684,7 @@ def _copy_leaf(a):
 
 def _stack_twice(data):
     """The rows of ``data`` followed by the same rows again (None when the arrays cannot be joined)."""
-    out = []
+    out: list[Any] = []
     try:
         for a in data:
             if a is None:

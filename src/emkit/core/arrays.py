@@ -7,14 +7,14 @@ array-api-compat is not installed everything is NumPy.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 try:  # optional: only needed for non-NumPy arrays
     import array_api_compat as _compat
 except ImportError:  # pragma: no cover - exercised when the extra is absent
-    _compat = None
+    _compat = None  # type: ignore[assignment]  # the optional extra is absent: no module
 
 
 def is_dask(x: Any) -> bool:
@@ -26,12 +26,12 @@ def is_numpy(x: Any) -> bool:
     return isinstance(x, (np.ndarray, np.generic))
 
 
-def get_namespace(*arrays: Any):
+def get_namespace(*arrays: Any) -> Any:
     """The array namespace of ``arrays`` (NumPy's for NumPy arrays and plain Python data)."""
-    arrays = [a for a in arrays if a is not None and not isinstance(a, (int, float, bool))]
-    if not arrays or all(is_numpy(a) for a in arrays) or _compat is None:
+    present = [a for a in arrays if a is not None and not isinstance(a, (int, float, bool))]
+    if not present or all(is_numpy(a) for a in present) or _compat is None:
         return np
-    xp = _compat.array_namespace(*arrays)
+    xp = _compat.array_namespace(*present)
     if _compat.is_numpy_namespace(xp):
         return np
     return xp
@@ -49,13 +49,13 @@ def to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
-def device_of(x: Any):
+def device_of(x: Any) -> Any:
     if _compat is None or is_numpy(x):
         return None
     return _compat.device(x)
 
 
-def asarray_like(values: Any, like: Any, dtype: Any = None):
+def asarray_like(values: Any, like: Any, dtype: Any = None) -> Any:
     """``values`` as an array of the same library, device and (by default) dtype as ``like``
     (the one "array like this one" of emkit). Dask ``like`` gives NumPy: parameters and
     statistics always live in memory, only data is lazy."""
@@ -103,7 +103,7 @@ def tree_add(a: Any, b: Any) -> Any:
     return a + b
 
 
-def tree_map(fn, a: Any) -> Any:
+def tree_map(fn: Callable[[Any], Any], a: Any) -> Any:
     """Apply ``fn`` to every leaf of a statistics container."""
     if isinstance(a, dict):
         return {k: tree_map(fn, v) for k, v in a.items()}

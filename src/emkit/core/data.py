@@ -33,6 +33,8 @@ class Data(tuple):
     ((3, 2), None, ('X', 'sample_weight'))
     """
 
+    _names: tuple[str, ...]
+
     def __new__(cls, fields: Sequence[str], arrays: Iterable[Any]) -> "Data":
         arrays = tuple(arrays)
         fields = tuple(fields)

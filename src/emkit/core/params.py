@@ -58,33 +58,33 @@ class Real(Constraint):
 class Positive(Constraint):
     """Strictly positive values (rates, variances)."""
 
-    def is_valid(self, value):
+    def is_valid(self, value: np.ndarray) -> bool:
         return bool(np.all(np.isfinite(value)) and np.all(value > 0))
 
 
 class UnitInterval(Constraint):
     """Probabilities in [0, 1] (each entry on its own)."""
 
-    def is_valid(self, value):
+    def is_valid(self, value: np.ndarray) -> bool:
         return bool(np.all(np.isfinite(value)) and np.all(value >= 0) and np.all(value <= 1))
 
 
 class Simplex(Constraint):
     """Non-negative vectors summing to one along the last axis; the last coordinate is dropped."""
 
-    def to_free(self, value):
+    def to_free(self, value: np.ndarray) -> np.ndarray:
         value = np.asarray(value, dtype=float)
         return value[..., :-1].ravel()
 
-    def from_free(self, vec, shape):
+    def from_free(self, vec: np.ndarray, shape: tuple) -> np.ndarray:
         head = np.asarray(vec, dtype=float).reshape(shape[:-1] + (shape[-1] - 1,))
         last = 1.0 - head.sum(axis=-1, keepdims=True)
         return np.concatenate([head, last], axis=-1)
 
-    def n_free(self, shape):
+    def n_free(self, shape: tuple) -> int:
         return int(np.prod(shape[:-1], dtype=int)) * (shape[-1] - 1)
 
-    def is_valid(self, value):
+    def is_valid(self, value: np.ndarray) -> bool:
         value = np.asarray(value)
         return is_simplex(value, atol=1e-8)
 
@@ -93,13 +93,13 @@ class SymmetricPositiveDefinite(Constraint):
     """A matrix or a stack of matrices (..., d, d), symmetric positive definite; the lower
     triangle (diagonal included) is free."""
 
-    def to_free(self, value):
+    def to_free(self, value: np.ndarray) -> np.ndarray:
         value = np.asarray(value, dtype=float)
         d = value.shape[-1]
         rows, cols = np.tril_indices(d)
         return value[..., rows, cols].ravel()
 
-    def from_free(self, vec, shape):
+    def from_free(self, vec: np.ndarray, shape: tuple) -> np.ndarray:
         d = shape[-1]
         rows, cols = np.tril_indices(d)
         lead = shape[:-2]
@@ -109,11 +109,11 @@ class SymmetricPositiveDefinite(Constraint):
         out[..., cols, rows] = tri
         return out
 
-    def n_free(self, shape):
+    def n_free(self, shape: tuple) -> int:
         d = shape[-1]
         return int(np.prod(shape[:-2], dtype=int)) * d * (d + 1) // 2
 
-    def is_valid(self, value):
+    def is_valid(self, value: np.ndarray) -> bool:
         return is_symmetric_positive_definite(value)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from typing import Any, Iterable
+from typing import Any, Iterable, cast
 
 import numpy as np
 
@@ -46,7 +46,7 @@ def _is_complex(x: Any) -> bool:
         return False
 
 
-def as_array(x: Any, name: str, *, ndim: int | tuple = (1, 2), dtype=None, allow_nan: bool = False,
+def as_array(x: Any, name: str, *, ndim: int | tuple = (1, 2), dtype: Any = None, allow_nan: bool = False,
              min_rows: int = 1) -> Any:
     """``x`` as an array of its own library (NumPy for lists and pandas), checked.
 
@@ -262,7 +262,7 @@ def count_distinct_rows(x: Any, at_least: int | None = None, weights: Any = None
     return 0 if seen is None else int(seen.shape[0])
 
 
-def as_counts(x: Any, name: str, *, ndim: int | tuple = 1):
+def as_counts(x: Any, name: str, *, ndim: int | tuple = 1) -> Any:
     """Non-negative whole numbers (float dtype), kept in their array library."""
     arr = as_array(x, name, ndim=ndim)
     mod = np if is_dask(arr) else get_namespace(arr)  # np.round stays lazy on Dask (__array_function__)
@@ -273,7 +273,7 @@ def as_counts(x: Any, name: str, *, ndim: int | tuple = 1):
     return arr
 
 
-def check_sample_weight(sample_weight: Any, n: int, name: str = "sample_weight"):
+def check_sample_weight(sample_weight: Any, n: int, name: str = "sample_weight") -> Any:
     """None, or a 1-D array of n non-negative finite weights with a positive sum."""
     if sample_weight is None:
         return None
@@ -318,7 +318,7 @@ def check_probabilities(p: Any, name: str, *, simplex: bool = False) -> np.ndarr
     return arr
 
 
-def check_choice(value: Any, name: str, choices) -> Any:
+def check_choice(value: Any, name: str, choices: Iterable[Any]) -> Any:
     if value not in choices:
         raise ValueError(f"unknown {name} {value!r}; choose one of {tuple(choices)}")
     return value
@@ -391,7 +391,7 @@ def is_symmetric_positive_definite(matrices: Any) -> bool:
 def check_random_state(random_state: Any) -> np.random.Generator:
     """A NumPy Generator from None, an int, a Generator or a legacy RandomState."""
     if random_state is None or isinstance(random_state, (numbers.Integral, np.integer)):
-        return np.random.default_rng(random_state)
+        return np.random.default_rng(cast(Any, random_state))  # numpy's stubs do not list numbers.Integral
     if isinstance(random_state, np.random.Generator):
         return random_state
     if isinstance(random_state, np.random.RandomState):

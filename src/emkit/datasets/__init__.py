@@ -9,8 +9,12 @@ from __future__ import annotations
 import csv
 import difflib
 from importlib import resources
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+
+if TYPE_CHECKING:  # importlib.resources.abc is Python 3.11+
+    from importlib.resources.abc import Traversable
 
 __all__ = ["load_two_coins", "load_peppered_moth", "load_abo", "load_faithful",
            "load_hasselblad_deaths", "data_path", "available", "SOURCES"]
@@ -31,7 +35,7 @@ def available() -> list[str]:
     return sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".csv"))
 
 
-def data_path(name: str):
+def data_path(name: str) -> Traversable:
     """Path (a Traversable) of the bundled CSV file ``name`` (e.g. ``"faithful.csv"``).
 
     Raises
@@ -49,7 +53,8 @@ def data_path(name: str):
 
 
 def _rows(name: str) -> tuple[list[str], list[list[str]]]:
-    with data_path(name).open("r", newline="") as fh:
+    # cast: the stubs of Traversable.open omit newline=, which the bundled files (paths) take
+    with cast(Any, data_path(name)).open("r", newline="") as fh:
         rows = list(csv.reader(fh))
     return rows[0], rows[1:]
 

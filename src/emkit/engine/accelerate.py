@@ -94,10 +94,10 @@ class SquaremAccelerator:
         self.step_max0 = float(step_max0)
         self.step_factor = float(step_factor)
         self.max_backtracks = int(max_backtracks)
-        self._em_map = None
+        self._em_map: Any = None  # the EMMap of the run under way
         self._step_max = self.step_max0
 
-    def step(self, em_map, params: dict, stats: Any, loglik: float):
+    def step(self, em_map: Any, params: dict, stats: Any, loglik: float) -> tuple[dict, Any, float]:
         if em_map is not self._em_map:  # a new run or restart
             self._em_map, self._step_max = em_map, self.step_max0
         space = em_map.space
@@ -171,7 +171,7 @@ class AndersonAccelerator:
         self._fs: list[np.ndarray] = []
         self._last: np.ndarray | None = None
 
-    def step(self, em_map, params: dict, stats: Any, loglik: float):
+    def step(self, em_map: Any, params: dict, stats: Any, loglik: float) -> tuple[dict, Any, float]:
         space = em_map.space
         x = space.to_vector(params)
         # a new run (restart) or parameters we did not produce: forget the memory
@@ -214,7 +214,7 @@ class AndersonAccelerator:
 ACCELERATORS = {"squarem": SquaremAccelerator, "anderson": AndersonAccelerator}
 
 
-def get_accelerator(name: str, **options: Any):
+def get_accelerator(name: str, **options: Any) -> Any:
     """A fresh accelerator by name: ``"squarem"`` or ``"anderson"`` (options go to its constructor)."""
     try:
         cls = ACCELERATORS[name]

@@ -56,7 +56,7 @@ import time
 import zipfile
 from glob import escape as glob_escape
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -100,7 +100,8 @@ def check_checkpoint_settings(checkpoint: Any, checkpoint_every: Any) -> tuple[P
             raise ValueError(f"checkpoint_every must be >= 1 iterations, got {every!r}")
         every = int(every)
     elif isinstance(every, numbers.Real):
-        if not (math.isfinite(every) and every > 0):
+        # cast: typeshed's numbers.Real does not declare the comparisons every real number has
+        if not (math.isfinite(every) and cast(float, every) > 0):
             raise ValueError(f"checkpoint_every must be a positive number of seconds, got {every!r}")
         every = float(every)
     else:
@@ -169,7 +170,7 @@ def _sample_rows(a: Any) -> np.ndarray:
 def data_fingerprint(data: tuple) -> list:
     """For each array of ``data``: None, or its shape (hence n_rows), dtype and a SHA-256 of a
     few rows (the first, middle and last 8)."""
-    out = []
+    out: list[dict[str, Any] | None] = []
     for a in data:
         if a is None:
             out.append(None)

@@ -22,8 +22,9 @@ from emkit.execution.local import local_statistics_pass
 from emkit.engine.variants import ALGORITHMS, CHUNK_FUNCTIONS
 
 
-def statistics_pass(model, data, params, *, algorithm: str = "em", rng=None,
-                    chunk_size: int | None = None, n_threads: int | None = None):
+def statistics_pass(model: Any, data: tuple, params: dict, *, algorithm: str = "em",
+                    rng: np.random.Generator | None = None, chunk_size: int | None = None,
+                    n_threads: int | None = None) -> tuple[Any, float]:
     """Expected sufficient statistics and observed log-likelihood over all rows of ``data``.
 
     NumPy / torch / CuPy data is processed in chunks of ``chunk_size`` rows (the model's default
@@ -55,7 +56,7 @@ def _m_step_takes_fixed(m_step_function) -> bool:
     return "fixed" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
 
 
-def m_step(model, stats, params: dict, fixed: Sequence[str] = ()) -> dict:
+def m_step(model: Any, stats: Any, params: dict, fixed: Sequence[str] = ()) -> dict:
     """``model.m_step`` with the fixed groups passed in (when the model takes them) and
     restored afterwards (dynamax's convention: fixed parameters reach the M-step explicitly).
 
@@ -64,12 +65,12 @@ def m_step(model, stats, params: dict, fixed: Sequence[str] = ()) -> dict:
     argument is called as ``m_step(stats, params)``.
     """
     function = type(model).m_step
-    fixed = frozenset(fixed)
-    if fixed and _m_step_takes_fixed(function):
-        new = dict(model.m_step(stats, params, fixed=fixed))
+    held = frozenset(fixed)
+    if held and _m_step_takes_fixed(function):
+        new = dict(model.m_step(stats, params, fixed=held))
     else:
         new = dict(model.m_step(stats, params))
-    for name in fixed:
+    for name in held:
         new[name] = params[name]
     return new
 
@@ -154,12 +155,13 @@ class EMMap:
     def on_vector(self, vec: np.ndarray, space: ParamSpace | None = None) -> np.ndarray:
         """The EM map over free coordinates: vector in, vector out (supplemented EM's Jacobian)."""
         space = space or self.space
+        assert space is not None, "EMMap.on_vector: call start(params) first, or pass space="
         params = space.from_vector(vec)
         new, _, _ = self(params)
         return space.to_vector(new)
 
 
-def check_finite_params(params: dict, model, where: str) -> None:
+def check_finite_params(params: dict, model: Any, where: str) -> None:
     """Raise ValueError naming the group when ``params`` holds NaN or inf."""
     for name, value in params.items():
         if not np.all(np.isfinite(to_numpy(value))):

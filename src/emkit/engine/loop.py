@@ -35,7 +35,7 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, cast
 
 import numpy as np
 
@@ -251,7 +251,7 @@ def _run_from(em_map: EMMap, params, *, stop, tol, max_iter, callback, check_mon
         n_iter = it
         trace.append(new_ll)
         if keep_history:
-            history.append(copy_params(new))
+            cast(list, history).append(copy_params(new))  # a list whenever keep_history
         if em_map.algorithm == "em":
             _check_monotone(check_monotone, model, it, loglik, new_ll, monotone_rtol, restart_index)
         if callback is not None:
@@ -280,7 +280,7 @@ def _run_from(em_map: EMMap, params, *, stop, tol, max_iter, callback, check_mon
         if n_avg:
             params = dict(params)
             for n in names:
-                params[n] = asarray_like(running_sum[n] / n_avg, params[n])
+                params[n] = asarray_like(cast(dict, running_sum)[n] / n_avg, params[n])  # a dict once n_avg > 0
         # the averaged iterate's observed log-likelihood, from a plain E-step
         final_ll = em_map.loglik(params)
     return params, final_ll, np.asarray(trace, dtype=float), n_iter, converged, history
@@ -302,6 +302,7 @@ def _accelerator_state(accelerator) -> dict | None:
 def _restore_accelerator(accelerator, em_map: EMMap, state: dict | None) -> None:
     if accelerator is None:
         return
+    state = cast(dict, state)  # saved with the accelerator's run: a dict whenever there is an accelerator
     if isinstance(accelerator, SquaremAccelerator):
         accelerator._em_map, accelerator._step_max = em_map, float(state["step_max"])
     else:
@@ -434,7 +435,7 @@ def _resolve_accelerator(accelerate):
                      f"got {accelerate!r}")
 
 
-def em(model: Model, data, *, init: Mapping[str, Any] | None = None, fixed: Sequence[str] = (),
+def em(model: Model, data: tuple, *, init: Mapping[str, Any] | None = None, fixed: Sequence[str] = (),
        tol: float = 1e-8, stop: str = "loglik", max_iter: int = 1000, n_init: int = 1,
        random_state: Any = None, callback: Callable[[int, dict, float], Any] | None = None,
        check_monotone: str = "warn", monotone_rtol: float | None = None, keep_history: bool = False,

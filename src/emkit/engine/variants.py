@@ -50,12 +50,13 @@ def _hard_or_stochastic(model, chunk, params: dict, rng, algorithm: str) -> tupl
     return model.stats_from_responsibilities(chunk, resp), float(xp.sum(ll))
 
 
-def hard_chunk(model, chunk, params: dict, rng=None) -> tuple[Any, float]:
+def hard_chunk(model: Any, chunk: tuple, params: dict, rng: np.random.Generator | None = None) -> tuple[Any, float]:
     """Classification EM: each row wholly in its most probable latent value."""
     return _hard_or_stochastic(model, chunk, params, rng, "hard")
 
 
-def stochastic_chunk(model, chunk, params: dict, rng=None) -> tuple[Any, float]:
+def stochastic_chunk(model: Any, chunk: tuple, params: dict,
+                     rng: np.random.Generator | None = None) -> tuple[Any, float]:
     """Stochastic EM: each row's latent value drawn from its posterior with ``rng``."""
     return _hard_or_stochastic(model, chunk, params, rng, "stochastic")
 

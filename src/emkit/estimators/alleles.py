@@ -5,7 +5,7 @@ the consistency rules of a phenotype table are described in :mod:`emkit.models.a
 from __future__ import annotations
 
 import itertools
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -48,6 +48,13 @@ class AlleleFrequencies(EMEstimator):
     0.0708...
     """
 
+    alleles: Sequence[str]
+    phenotypes: Mapping[str, Any]
+    frequencies_init: Any
+
+    frequencies_: dict[str, float]
+    genotype_counts_: dict[str, float]
+
     _settings = declare(
         Setting("alleles", None, _required("a list of allele names"),
                 'Allele names, e.g. ``["C", "I", "T"]``.', positional=True),
@@ -63,7 +70,8 @@ class AlleleFrequencies(EMEstimator):
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def from_dominance(cls, order: str, names: Mapping[str, str] | None = None, **settings) -> "AlleleFrequencies":
+    def from_dominance(cls, order: str, names: Mapping[str, str] | None = None,
+                       **settings: Any) -> "AlleleFrequencies":
         """Phenotypes from a dominance order.
 
         ``"C>I>T"``: C dominant to I, I to T; a phenotype per allele (the genotypes whose
@@ -106,7 +114,7 @@ class AlleleFrequencies(EMEstimator):
         return cls(alleles, phenotypes, **settings)
 
     @classmethod
-    def abo(cls, **settings) -> "AlleleFrequencies":
+    def abo(cls, **settings: Any) -> "AlleleFrequencies":
         """The ABO blood-group system: alleles A, B, O with A and B codominant, O recessive
         (phenotypes A, B, AB, O)."""
         return cls.from_dominance("A=B>O", **settings)
@@ -184,7 +192,7 @@ class AlleleFrequencies(EMEstimator):
             raise ValueError("counts sum to zero: need at least one individual")
         return allele_data(values, membership)
 
-    def _init_params(self, model, data) -> dict | None:
+    def _init_params(self, model: Any, data: Any) -> dict | None:
         alleles = list(self.alleles)
         init = self.frequencies_init
         if init is None:
@@ -202,12 +210,12 @@ class AlleleFrequencies(EMEstimator):
             raise ValueError(f"frequencies_init must have {len(alleles)} entries, got shape {p.shape}")
         return {"frequencies": p}
 
-    def _publish(self, result) -> None:
+    def _publish(self, result: Any) -> None:
         alleles, _, _ = self._table()
         p = np.asarray(to_numpy(result.params["frequencies"]), dtype=float)
         self.frequencies_ = {a: float(v) for a, v in zip(alleles, p)}
 
-    def _store(self, model, data, result) -> None:
+    def _store(self, model: Any, data: Any, result: Any) -> None:
         super()._store(model, data, result)
         # expected individuals per genotype at the fitted frequencies (needs the phenotype counts)
         resp, _ = model.posterior(data, result.params)

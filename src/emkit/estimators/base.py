@@ -44,9 +44,11 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import sys
 import warnings
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Collection
 
 import numpy as np
 
@@ -57,6 +59,9 @@ from emkit.engine.loop import convergence_warning_category
 from emkit.estimators import modelfile
 from emkit.estimators.settings import ENGINE_SETTING_NAMES, Setting, build_init, settings_doc, validate_settings
 from emkit.models.base import Model
+
+if TYPE_CHECKING:  # typing.Self is Python 3.11+; emkit supports 3.10
+    from typing import Self
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -159,10 +164,53 @@ class EMEstimator:
     #: the constructor arguments, with defaults, constraints and documentation
     _settings: tuple[Setting, ...] = ()
 
+    # The engine settings (declared in emkit.estimators.settings.ENGINE_SETTINGS), annotated
+    # for type checkers: ``__init__`` is written at run time from the declarations, so they
+    # cannot see these attributes otherwise. Each estimator annotates its own settings the
+    # same way (tests/test_typing.py checks that every declared setting is annotated).
+    tol: float
+    stop: str
+    max_iter: int
+    n_init: int
+    random_state: int | np.random.Generator | np.random.RandomState | None
+    fixed: str | Collection[str] | None
+    accelerate: str | None
+    algorithm: str
+    burn_in: int | None
+    check_monotone: str
+    chunk_size: int | None
+    callback: Callable[..., Any] | None
+    keep_history: bool
+    checkpoint: str | os.PathLike[str] | None
+    checkpoint_every: float | None
+
+    # fitted attributes (set by ``fit`` / ``partial_fit``)
+    model_: Model
+    result_: EMResult
+    params_: dict[str, Any]
+    loglik_: float
+    loglik_trace_: np.ndarray
+    n_iter_: int
+    converged_: bool
+    n_em_evaluations_: int
+    feature_names_in_: np.ndarray
+    online_stats_: Any
+    online_step_size_: float
+    online_step_decay_: float
+    online_step_offset_: float
+    n_batches_seen_: int
+    n_rows_seen_: float
+
+    if TYPE_CHECKING:
+        # The constructor is written from ``_settings`` when the subclass is created (see
+        # __init_subclass__ and emkit.estimators.settings.build_init); for type checkers it
+        # takes the declared settings, by position or by name.
+        def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "_settings" in cls.__dict__ and "__init__" not in cls.__dict__:
-            cls.__init__ = build_init(cls._settings, cls.__qualname__)
+            setattr(cls, "__init__", build_init(cls._settings, cls.__qualname__))
         if cls.__doc__ and "{settings}" in cls.__doc__:
             cls.__doc__ = cls.__doc__.replace(
                 "{settings}", "    Parameters\n    ----------\n" + settings_doc(cls._settings))
@@ -185,7 +233,7 @@ class EMEstimator:
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._get_param_names()}
 
-    def set_params(self, **params: Any) -> "EMEstimator":
+    def set_params(self, **params: Any) -> Self:
         valid = self._get_param_names()
         for key, value in params.items():
             if key not in valid:
@@ -211,13 +259,16 @@ class EMEstimator:
         return BaseEstimator.__sklearn_tags__(self)
 
     # ------------------------------------------------------------- hooks for subclasses
+    # (``model`` and ``data`` are typed Any in the hooks: each subclass takes its own model
+    # class and data, which a narrower override could not declare without breaking the
+    # substitution rule type checkers apply)
     def _make_model(self) -> Model:
         raise NotImplementedError
 
-    def _make_data(self, *args, **kwargs) -> tuple:
+    def _make_data(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError
 
-    def _init_params(self, model: Model, data: tuple) -> dict | None:
+    def _init_params(self, model: Any, data: Any) -> dict | None:
         """Starting values from the ``*_init`` settings (None: the model's initialisation)."""
         return None
 
@@ -229,12 +280,12 @@ class EMEstimator:
         for name, value in result.params.items():
             setattr(self, name + "_", value)
 
-    def _online_data(self, *args, **kwargs) -> tuple:
+    def _online_data(self, *args: Any, **kwargs: Any) -> Any:
         """The data of one ``partial_fit`` batch (default: built as ``fit`` builds it)."""
         return self._make_data(*args, **kwargs)
 
     # ------------------------------------------------------------- fitting
-    def fit(self, *args, **kwargs) -> "EMEstimator":
+    def fit(self, *args: Any, **kwargs: Any) -> Self:
         if args:
             self._check_feature_names(args[0], reset=True)
         model = self._make_model()
@@ -248,7 +299,7 @@ class EMEstimator:
         fixed = options.pop("fixed") if "fixed" in options else getattr(self, "fixed", ())
         return fixed or (), options
 
-    def _run_em(self, model: Model, data: tuple) -> EMResult:
+    def _run_em(self, model: Any, data: Any) -> EMResult:
         """A batch EM fit of ``model`` to ``data`` with this estimator's settings and starting values."""
         fixed, options = self._fixed_and_options()
         result = em(model, data, init=self._init_params(model, data), fixed=fixed, warn_not_converged=False,
@@ -269,7 +320,7 @@ class EMEstimator:
             return
         warnings.warn(self._not_converged_message(result), convergence_warning_category(), stacklevel=4)
 
-    def _store(self, model: Model, data: tuple, result: EMResult) -> None:
+    def _store(self, model: Any, data: Any, result: EMResult) -> None:
         self.model_ = model
         self.result_ = result
         self.params_ = result.params
@@ -342,7 +393,7 @@ class EMEstimator:
                                  f"appropriate arguments before using this estimator.")
 
     # ------------------------------------------------------------- data for the methods that need it
-    def model_data(self, *args, **kwargs) -> tuple:
+    def model_data(self, *args: Any, **kwargs: Any) -> tuple:
         """The model's data built from ``fit``'s data arguments, exactly as ``fit`` builds it.
 
         For methods that need the training data after :func:`emkit.load` or unpickling when
@@ -372,7 +423,7 @@ class EMEstimator:
         return data if isinstance(data, tuple) else self.model_data(data)
 
     # ------------------------------------------------------------- inference (emkit.inference)
-    def standard_errors(self, method: str = "sem", *, data: Any = None, **kwargs) -> dict[str, np.ndarray]:
+    def standard_errors(self, method: str = "sem", *, data: Any = None, **kwargs: Any) -> dict[str, np.ndarray]:
         """Standard errors per parameter group (zeros for fixed groups).
 
         Parameters
@@ -389,7 +440,7 @@ class EMEstimator:
         """
         return self._covariance(method, data, "standard_errors", kwargs).standard_errors
 
-    def covariance(self, method: str = "sem", *, data: Any = None, **kwargs) -> inference.CovarianceResult:
+    def covariance(self, method: str = "sem", *, data: Any = None, **kwargs: Any) -> inference.CovarianceResult:
         """Asymptotic covariance of the fitted parameters; see :func:`emkit.inference.covariance`.
         ``data`` as in :meth:`standard_errors`."""
         return self._covariance(method, data, "covariance", kwargs)
@@ -401,8 +452,8 @@ class EMEstimator:
                                     method=method, **options)
 
     # ------------------------------------------------------------- online EM (emkit.online)
-    def partial_fit(self, *args, step_decay: float | None = None, step_offset: float | None = None,
-                    **kwargs) -> "EMEstimator":
+    def partial_fit(self, *args: Any, step_decay: float | None = None, step_offset: float | None = None,
+                    **kwargs: Any) -> Self:
         """Update the fit with one batch of rows by online EM (Cappe & Moulines 2009; see
         :mod:`emkit.online`); returns the estimator.
 
@@ -477,7 +528,7 @@ class EMEstimator:
         return self
 
     # ------------------------------------------------------------- persistence (model files)
-    def save(self, path):
+    def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the estimator's settings and fitted parameters (never its training data) to
         ``path`` (JSON + NumPy arrays in a ZIP archive, no pickle); returns the path. Read it
         back with :func:`emkit.load`. See :mod:`emkit.estimators.modelfile` for the format."""

@@ -3,6 +3,8 @@ of :class:`~emkit.models.exponential.ExponentialModel`."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from emkit.core.arrays import asarray_like, get_namespace, is_dask, to_numpy
@@ -35,12 +37,16 @@ class Exponential(EMEstimator):
     0.2
     """
 
+    rate_init: float | None
+
+    rate_: Any  # a float for NumPy data, else a 0-d array of the data's library
+
     _settings = declare(
         Setting("rate_init", None, Constraint(lambda v: v is None or (np.isfinite(float(v)) and float(v) > 0),
                                               "a positive number"),
                 "Starting rate (default: observed and censored values treated as exact).", positional=True))
 
-    def fit(self, x, censored=None) -> "Exponential":
+    def fit(self, x: Any, censored: Any = None) -> "Exponential":
         """Fit the rate by EM.
 
         Parameters
@@ -56,7 +62,7 @@ class Exponential(EMEstimator):
     def _make_model(self) -> ExponentialModel:
         return ExponentialModel()
 
-    def _make_data(self, x, censored=None, fitting: bool = False) -> Data:
+    def _make_data(self, x: Any, censored: Any = None, fitting: bool = False) -> Data:
         x = as_array(x, "x", ndim=1, allow_nan=True)
         nan = x != x  # NaN test that works for every array library, Dask included
         if _reduce_any((x < 0) & ~nan):
@@ -85,7 +91,7 @@ class Exponential(EMEstimator):
                              "infinite (it does not exist)")
         return Data(("X", "censored"), (x, censored))
 
-    def _init_params(self, model, data):
+    def _init_params(self, model: Any, data: Any) -> dict | None:
         if self.rate_init is None:
             return None
         try:
@@ -96,11 +102,11 @@ class Exponential(EMEstimator):
             raise ValueError(f"rate_init must be a positive number, got {self.rate_init!r}")
         return {"rate": asarray_like(rate, data[0])}
 
-    def _publish(self, result) -> None:
+    def _publish(self, result: Any) -> None:
         rate = result.params["rate"]
         self.rate_ = float(to_numpy(rate)) if get_namespace(rate) is np else rate
 
-    def score(self, x, censored=None) -> float:
+    def score(self, x: Any, censored: Any = None) -> float:
         """Observed-data log-likelihood of ``x`` (and its censoring) at the fitted rate."""
         self._check_fitted()
         return self.model_.loglik(self._make_data(x, censored), self.params_)

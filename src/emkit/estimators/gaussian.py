@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -74,6 +74,30 @@ class GaussianMixture(MixtureEstimator):
     BIC with the opposite sign (higher is better).
     """
 
+    # the settings (see emkit.estimators.base.EMEstimator for why they are annotated)
+    n_components: int
+    covariance_type: str
+    reg_covar: float
+    init_params: str
+    weights_init: Any
+    means_init: Any
+    precisions_init: Any
+    covariances_init: Any
+    warm_start: bool
+    verbose: int
+    verbose_interval: int
+
+    # fitted attributes (arrays of the library of X)
+    model_: GaussianMixtureModel
+    weights_: Any
+    means_: Any
+    covariances_: Any
+    precisions_: Any
+    precisions_cholesky_: Any
+    lower_bound_: float
+    lower_bounds_: np.ndarray
+    n_features_in_: int
+
     _settings = declare(
         Setting("n_components", 1, interval(numbers.Integral, 1), "Number of mixture components K.",
                 positional=True),
@@ -98,7 +122,7 @@ class GaussianMixture(MixtureEstimator):
         Setting("verbose_interval", 10, interval(numbers.Integral, 1), "Iterations between two reports."),
         fixed=None)
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.estimator_type = "density_estimator"
         tags.input_tags.allow_nan = True
@@ -150,7 +174,7 @@ class GaussianMixture(MixtureEstimator):
         # a new model, complete when constructed: centred for the data (see data_center)
         return self._make_model().replace(center=data_center(x), has_missing=has_missing)
 
-    def _make_data(self, X, sample_weight=None, fitting: bool = True) -> Data:
+    def _make_data(self, X: Any, sample_weight: Any = None, fitting: bool = True) -> Data:
         X = as_array(X, "X", ndim=2, allow_nan=True)
         if not fitting:
             self._check_fitted()
@@ -181,7 +205,7 @@ class GaussianMixture(MixtureEstimator):
                 w = asarray_like(np.asarray(w), X)
         return Data(("X", ROW_WEIGHTS), (X, w))
 
-    def _online_data(self, X, sample_weight=None) -> Data:
+    def _online_data(self, X: Any, sample_weight: Any = None) -> Data:  # type: ignore[override]  # no named inputs
         self._validate_settings()
         return self._make_data(X, sample_weight, fitting=not self.__sklearn_is_fitted__())
 
@@ -219,7 +243,8 @@ class GaussianMixture(MixtureEstimator):
         return {name: asarray_like(v, x) for name, v in init.items()}
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, y=None, sample_weight=None) -> "GaussianMixture":
+    def fit(self, X: Any, y: Any = None,  # type: ignore[override]  # no named inputs (**inputs)
+            sample_weight: Any = None) -> "GaussianMixture":
         """Estimate the parameters by EM (``y`` is ignored).
 
         Parameters
@@ -240,7 +265,7 @@ class GaussianMixture(MixtureEstimator):
         self._store(model, data, self._run_em(model, data))
         return self
 
-    def _run_em(self, model: GaussianMixtureModel, data: Data):
+    def _run_em(self, model: GaussianMixtureModel, data: Data) -> Any:
         """EM with this estimator's settings; ``warm_start`` and ``verbose`` handled here."""
         options = self._engine_options()
         fixed = options.pop("fixed", None)
@@ -262,15 +287,15 @@ class GaussianMixture(MixtureEstimator):
         self._warn_not_converged(result)
         return result
 
-    def _not_converged_message(self, result) -> str:
+    def _not_converged_message(self, result: Any) -> str:
         # scikit-learn's message first: the text its users' filters and tests match
         return ("Best performing initialization did not converge. Try different init parameters, or increase "
                 "max_iter, tol, or check for degenerate data. "
                 f"(GaussianMixture: the stopping rule {result.stop} < {result.tol} was not met in "
                 f"{result.max_iter} iterations.)")
 
-    def _verbose_callback(self, n: float, user: Callable | None):
-        def report(iteration, params, loglik):
+    def _verbose_callback(self, n: float, user: Callable | None) -> Callable[[int, Any, float], None]:
+        def report(iteration: int, params: Any, loglik: float) -> None:
             if iteration == 0:
                 print("Initialization")
             elif iteration % self.verbose_interval == 0:
@@ -279,14 +304,14 @@ class GaussianMixture(MixtureEstimator):
                 user(iteration, params, loglik)
         return report
 
-    def _store(self, model: GaussianMixtureModel, data: Data, result) -> None:
+    def _store(self, model: GaussianMixtureModel, data: Data, result: Any) -> None:
         super()._store(model, data, result)
         n = model.n_samples(data)
         self.lower_bound_ = float(result.loglik / n)
         self.lower_bounds_ = np.asarray(result.loglik_trace) / n
         self.n_features_in_ = int(data[0].shape[1])
 
-    def _publish(self, result) -> None:
+    def _publish(self, result: Any) -> None:
         params = result.params
         self.weights_ = params["weights"]
         self.means_ = params["means"]
@@ -297,14 +322,14 @@ class GaussianMixture(MixtureEstimator):
         self.precisions_ = asarray_like(structure.precisions(prec_chol), params["covariances"])
 
     # ------------------------------------------------------------------ prediction
-    def _log_joint(self, *args, **kwargs):
+    def _log_joint(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super()._log_joint(*args, **kwargs)
         finally:  # a fitted estimator keeps no chunk temporaries between calls
             if hasattr(self, "model_"):
                 self.model_.release_scratch()
 
-    def impute(self, X):
+    def impute(self, X: Any) -> Any:
         """``X`` with each NaN replaced by its conditional expectation given the row's observed
         coordinates, E[x_m | x_o] = sum_k p(k | x_o) (mu_km + S_k,mo S_k,oo^{-1} (x_o - mu_ko)).
 
@@ -317,7 +342,7 @@ class GaussianMixture(MixtureEstimator):
 
 
 # --------------------------------------------------------------------------- helpers
-def _all_nan_rows(x) -> np.ndarray:
+def _all_nan_rows(x: Any) -> np.ndarray:
     """Indices of rows whose entries are all NaN (one pass; lazy for Dask)."""
     if is_dask(x):  # NumPy's ufuncs stay lazy on Dask arrays
         all_nan = np.isnan(x).all(axis=1)
@@ -335,7 +360,7 @@ def _all_nan_rows(x) -> np.ndarray:
     return np.flatnonzero(to_numpy(xp.all(xp.isnan(x), axis=1)))
 
 
-def _check_cov_init(value, name: str, covariance_type: str, k: int, d: int) -> np.ndarray:
+def _check_cov_init(value: Any, name: str, covariance_type: str, k: int, d: int) -> np.ndarray:
     """Covariances from ``precisions_init`` / ``covariances_init`` (inverting precisions), with
     the shape and positive definiteness of each component checked."""
     structure = covariance_structure(covariance_type)
@@ -358,7 +383,7 @@ def _check_cov_init(value, name: str, covariance_type: str, k: int, d: int) -> n
     return structure.covariances_from_init(arr, name)
 
 
-def _init_array(value, name: str) -> np.ndarray:
+def _init_array(value: Any, name: str) -> np.ndarray:
     """A user's starting value as a NumPy float64 array (from any array library)."""
     try:
         return np.asarray(to_numpy(value) if hasattr(value, "__array_namespace__") else value, dtype=np.float64)

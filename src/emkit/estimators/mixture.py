@@ -123,13 +123,25 @@ class FamilyMixture(MixtureEstimator):
     _init_groups: dict[str, str] = {}
     _input_tags: dict[str, bool] = {}
 
+    # settings every face declares (see emkit.estimators.base.EMEstimator for why annotated)
+    n_components: int
+    weights_init: Any
+
+    # fitted attributes
+    model_: FiniteMixtureModel
+    n_features_in_: int
+    _fit_ndim: int
+    _weights_are_counts: bool
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        if cls.__dict__.get("_family_class") is not None:
-            cls._inputs = dict(cls._family_class.inputs)
+        family_class = cls.__dict__.get("_family_class")
+        if family_class is not None:
+            cls._inputs = dict(family_class.inputs)
         super().__init_subclass__(**kwargs)
 
     # ------------------------------------------------------------------ the family and the model
     def _make_family(self) -> Family:
+        assert self._family_class is not None  # a face declares its family (FiniteMixture overrides this)
         return self._family_class(**{name: getattr(self, name) for name in self._family_options})
 
     def _family_for(self, fitting: bool) -> Family:
@@ -147,7 +159,7 @@ class FamilyMixture(MixtureEstimator):
                                   row_counts_are_integers=getattr(self, "_weights_are_counts", False))
 
     # ------------------------------------------------------------------ data
-    def _make_data(self, X, sample_weight=None, fitting: bool = True, **inputs) -> Data:
+    def _make_data(self, X: Any, sample_weight: Any = None, fitting: bool = True, **inputs: Any) -> Data:
         family = self._family_for(fitting)
         x_ndim, n_features = _ndim_and_features(X)
         if not fitting and hasattr(self, "n_features_in_"):
@@ -204,7 +216,7 @@ class FamilyMixture(MixtureEstimator):
             if value is not None:
                 yield group, attr, value
 
-    def _init_params(self, model: FiniteMixtureModel, data) -> dict | None:
+    def _init_params(self, model: FiniteMixtureModel, data: Any) -> dict | None:
         k = model.n_components
         given = {}
         if self.weights_init is not None:
@@ -216,7 +228,7 @@ class FamilyMixture(MixtureEstimator):
             given[group] = self._check_init(group, label, value, model, data)
         return {g: asarray_like(v, data[0]) for g, v in given.items()} or None
 
-    def _check_init(self, group: str, label: str, value, model: FiniteMixtureModel, data) -> np.ndarray:
+    def _check_init(self, group: str, label: str, value: Any, model: FiniteMixtureModel, data: Any) -> np.ndarray:
         constraint = model.param_spec[group]
         if isinstance(constraint, (UnitInterval, Simplex)):
             arr = check_probabilities(value, label, simplex=isinstance(constraint, Simplex))
@@ -237,15 +249,15 @@ class FamilyMixture(MixtureEstimator):
         return arr
 
     # ------------------------------------------------------------------ results
-    def _store(self, model: FiniteMixtureModel, data, result) -> None:
+    def _store(self, model: FiniteMixtureModel, data: Any, result: Any) -> None:
         _clip_rounding(result.params, model.param_spec)
         super()._store(model, data, result)
 
-    def _draw(self, n: int, rng: np.random.Generator, inputs: dict):
+    def _draw(self, n: int, rng: np.random.Generator, inputs: dict) -> Any:
         public, labels = self.model_.sample_public(self.params_, n, rng, **inputs)
         return public[0], labels
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         for name, value in self._input_tags.items():
@@ -263,6 +275,12 @@ class FiniteMixture(FamilyMixture):
 
 {settings}
     """
+
+    n_components: int
+    family: str | Family
+    weights_init: Any
+    params_init: dict[str, Any] | None
+    family_options: dict[str, Any] | None
 
     _settings = declare(
         _components(1),
@@ -286,7 +304,7 @@ class FiniteMixture(FamilyMixture):
     def _make_family(self) -> Family:
         return get_family(self.family, **(self.family_options or {}))
 
-    def _init_values(self, model):
+    def _init_values(self, model: FiniteMixtureModel) -> Iterator[tuple[str, str, Any]]:
         init = self.params_init or {}
         unknown = set(init) - set(model.family.param_spec)
         if unknown:
@@ -314,6 +332,10 @@ class PoissonMixture(FamilyMixture):
         The mean count of each component (and column).
     """
 
+    n_components: int
+    rates_init: Any
+    weights_init: Any
+
     _family_class = Poisson
     _init_groups = {"rates": "rates_init"}
     _input_tags = {"positive_only": True, "categorical": True}  # whole numbers (counts)
@@ -332,6 +354,10 @@ class ExponentialMixture(FamilyMixture):
     rates_ : ndarray of shape (K,) or (K, d)
         The rate (1 / mean) of each component (and column).
     """
+
+    n_components: int
+    rates_init: Any
+    weights_init: Any
 
     _family_class = ExponentialFamily
     _init_groups = {"rates": "rates_init"}
@@ -356,25 +382,35 @@ class NormalMixture(FamilyMixture):
         (in ``params_`` and ``fixed``) is ``"variances"``.
     """
 
+    n_components: int
+    means_init: Any
+    covariances_init: Any
+    weights_init: Any
+    reg_covar: float
+
+    weights_: Any
+    means_: Any
+    covariances_: Any
+
     _family_class = Normal
     _family_options = ("reg_covar",)
     _init_groups = {"means": "means_init", "variances": "covariances_init"}
     _settings = declare(_components(1), _init("means_init", "Starting means (K,) or (K, d)."),
                         _init("covariances_init", "Starting variances (K,) or (K, d)."), WEIGHTS_INIT, REG_COVAR)
 
-    def _publish(self, result) -> None:
+    def _publish(self, result: Any) -> None:
         params = result.params
         self.weights_ = params["weights"]
         self.means_ = params["means"]
         self.covariances_ = params["variances"]
 
     @property
-    def variances_(self):
+    def variances_(self) -> Any:
         """``covariances_`` under its old name (the variance of each component and column)."""
         return self.covariances_
 
     @variances_.setter
-    def variances_(self, value) -> None:  # a model file written before the rename
+    def variances_(self, value: Any) -> None:  # a model file written before the rename
         self.covariances_ = value
 
 
@@ -389,6 +425,12 @@ class MultivariateNormalMixture(FamilyMixture):
     weights_, means_, covariances_ : ndarray of shape (K,), (K, d), (K, d, d)
         Mixing weights, means and covariance matrices.
     """
+
+    n_components: int
+    means_init: Any
+    covariances_init: Any
+    weights_init: Any
+    reg_covar: float
 
     _family_class = MultivariateNormal
     _family_options = ("reg_covar",)
@@ -412,6 +454,11 @@ class BernoulliMixture(FamilyMixture):
     probs_ : ndarray of shape (K, d)
         Probability of a 1 per component and item.
     """
+
+    n_components: int
+    probs_init: Any
+    weights_init: Any
+    binarize: float | None
 
     _family_class = Bernoulli
     _family_options = ("binarize",)
@@ -441,6 +488,13 @@ class CategoricalMixture(FamilyMixture):
         Categories per column.
     """
 
+    n_components: int
+    n_categories: int | Sequence[int] | None
+    probs_init: Any
+    weights_init: Any
+
+    n_categories_: list[int]
+
     _family_class = Categorical
     _init_groups = {"probs": "probs_init"}
     _input_tags = {"positive_only": True, "categorical": True}  # integer codes
@@ -450,10 +504,10 @@ class CategoricalMixture(FamilyMixture):
                                 "each column in the data given to ``fit``."),
                         _init("probs_init", "Starting probabilities (K, d, C)."), WEIGHTS_INIT)
 
-    def _before_fit(self, X) -> None:
+    def _before_fit(self, X: Any) -> None:
         """The categories of each column, from ``n_categories`` or the data (``n_categories_``)."""
         if self.n_categories is not None:
-            c = self.n_categories
+            c: Any = self.n_categories  # one int or one per column (np.ndim tells which)
             sizes = [int(c)] if np.ndim(c) == 0 else [int(v) for v in c]
             if any(s < 1 for s in sizes):
                 raise ValueError(f"n_categories must be positive integers, got {c!r}")
@@ -486,6 +540,10 @@ class BinomialMixture(FamilyMixture):
     trials_ : float or None
         The number of trials of the fit when it was one number for all runs.
     """
+
+    n_components: int
+    probs_init: Any
+    weights_init: Any
 
     _family_class = Binomial
     _init_groups = {"probs": "probs_init"}

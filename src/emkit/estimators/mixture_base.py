@@ -21,7 +21,7 @@ import numbers
 
 import functools
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 import numpy as np
 
@@ -30,12 +30,15 @@ from emkit.core.validation import check_fixed_groups, check_random_state
 from emkit.estimators.base import EMEstimator
 from emkit.models.base import logsumexp_rows
 
+if TYPE_CHECKING:  # typing.Self is Python 3.11+; emkit supports 3.10
+    from typing import Self
+
 #: the methods that take the estimator's named inputs after their first argument
 DATA_METHODS = ("fit", "partial_fit", "fit_predict", "score_samples", "score", "predict_proba",
                 "predict", "bic", "aic", "icl", "sample")
 
 
-def _with_inputs(function, inputs: tuple[str, ...]):
+def _with_inputs(function: Callable[..., Any], inputs: tuple[str, ...]) -> Callable[..., Any]:
     """``function`` (written as ``f(self, first, y=None, ..., **inputs)``) as a method whose
     signature has the named ``inputs`` right after ``first``, in place of ``y``."""
     signature = inspect.signature(function)
@@ -51,8 +54,8 @@ def _with_inputs(function, inputs: tuple[str, ...]):
         extra = arguments.pop(var_keyword, {}) if var_keyword else {}
         return function(**arguments, **extra)
 
-    method.__signature__ = signature
-    method._takes_inputs_of = function
+    cast(Any, method).__signature__ = signature
+    cast(Any, method)._takes_inputs_of = function
     return method
 
 
@@ -61,6 +64,10 @@ class MixtureEstimator(EMEstimator):
 
     #: named data arrays besides X and ``sample_weight`` -> what they are (``{"trials": ...}``)
     _inputs: dict[str, str] = {}
+
+    #: a DiscreteLatentModel with ``log_joint``, ``n_parameters`` and ``sample`` (see the
+    #: module docstring); Any, as each estimator has its own model class
+    model_: Any
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -79,11 +86,11 @@ class MixtureEstimator(EMEstimator):
         """The named inputs of the data (default: the class's ``_inputs``)."""
         return dict(type(self)._inputs)
 
-    def _before_fit(self, X) -> None:
+    def _before_fit(self, X: Any) -> None:
         """Fitted attributes read from the training data before the model is built (e.g. the
         categories of a categorical mixture); nothing by default."""
 
-    def _draw(self, n: int, rng: np.random.Generator, inputs: dict):
+    def _draw(self, n: int, rng: np.random.Generator, inputs: dict) -> Any:
         """``(X, labels)`` drawn from the fitted model."""
         return self.model_.sample(self.params_, n, rng, **inputs)
 
@@ -115,11 +122,11 @@ class MixtureEstimator(EMEstimator):
         """``<name>_``: the value of each named input when it was one number for all rows."""
         for name in self._input_fields(fitting=False):
             if first or not hasattr(self, name + "_"):
-                value = inputs.get(name)
+                value: Any = inputs.get(name)
                 setattr(self, name + "_", value if np.ndim(value) == 0 else None)
 
     # ------------------------------------------------------------- fitting
-    def fit(self, X, y=None, sample_weight=None, **inputs):
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None, **inputs: Any) -> Self:
         """Fit by EM to the rows of ``X`` (weighted by ``sample_weight``; the estimator's named
         inputs, such as a binomial's ``trials``, follow X). ``y`` is ignored (scikit-learn's
         convention)."""
@@ -133,7 +140,8 @@ class MixtureEstimator(EMEstimator):
         self._remember_inputs(inputs)
         return self
 
-    def partial_fit(self, X, y=None, sample_weight=None, **options):
+    def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None,  # type: ignore[override]
+                    **options: Any) -> Self:  # scikit-learn's (X, y, sample_weight), not the base's *args
         """Update the fit with one batch of rows (online EM, :mod:`emkit.online`); ``y`` is
         ignored; other keywords (``step_decay``, ``step_offset``) go to the online update."""
         first = not hasattr(self, "result_")
@@ -144,43 +152,43 @@ class MixtureEstimator(EMEstimator):
         self._remember_inputs(options, first=False)
         return self
 
-    def _online_data(self, X, sample_weight=None, **inputs):
+    def _online_data(self, X: Any, sample_weight: Any = None, **inputs: Any) -> Any:
         """Data of one online batch: checked against the fit's features once fitted."""
         return self._make_data(X, sample_weight=sample_weight, fitting=not hasattr(self, "result_"), **inputs)
 
-    def fit_predict(self, X, y=None, sample_weight=None, **inputs):
+    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None, **inputs: Any) -> Any:
         """``fit`` then ``predict`` on the same rows."""
         return self.fit(X, sample_weight=sample_weight, **inputs).predict(X, **inputs)
 
     # ------------------------------------------------------------- prediction
-    def _log_joint(self, X, inputs: dict):
+    def _log_joint(self, X: Any, inputs: dict) -> Any:
         self._check_fitted()
         self._check_feature_names(X, reset=False)
         data = self._make_data(X, fitting=False, **self._given_inputs(inputs, fitting=False))
         return self.model_.log_joint(data, self.params_)
 
-    def score_samples(self, X, **inputs):
+    def score_samples(self, X: Any, **inputs: Any) -> Any:
         """Log-likelihood of each row (marginal over the components)."""
         lj = self._log_joint(X, inputs)
         return logsumexp_rows(lj, get_namespace(lj))
 
-    def score(self, X, y=None, sample_weight=None, **inputs):
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None, **inputs: Any) -> float:
         """Mean log-likelihood per row (weighted by ``sample_weight`` when given)."""
         ll, n = self._total_loglik(X, sample_weight, inputs)
         return ll / n
 
-    def predict_proba(self, X, **inputs):
+    def predict_proba(self, X: Any, **inputs: Any) -> Any:
         """Posterior probability of each component for each row, shape (n_rows, n_components)."""
         lj = self._log_joint(X, inputs)
         xp = get_namespace(lj)
         return xp.exp(lj - logsumexp_rows(lj, xp)[:, None])
 
-    def predict(self, X, **inputs):
+    def predict(self, X: Any, **inputs: Any) -> Any:
         """Most probable component of each row."""
         lj = self._log_joint(X, inputs)
         return get_namespace(lj).argmax(lj, axis=1)
 
-    def sample(self, n_samples: int = 1, random_state=None, **inputs):
+    def sample(self, n_samples: int = 1, random_state: Any = None, **inputs: Any) -> tuple[Any, Any]:
         """Draw from the fitted generative process: a component, then a value from it.
 
         Returns ``(X, labels)``.
@@ -205,25 +213,25 @@ class MixtureEstimator(EMEstimator):
         fixed = check_fixed_groups(getattr(self, "fixed", None), model.param_spec, model.display_name)
         return int(model.n_parameters(self.params_, fixed=fixed))
 
-    def _total_loglik(self, X, sample_weight, inputs: dict):
+    def _total_loglik(self, X: Any, sample_weight: Any, inputs: dict) -> tuple[float, float]:
         ll = to_numpy(self.score_samples(X, **inputs))
         if sample_weight is None:
             return float(np.sum(ll)), float(len(ll))
         w = np.asarray(sample_weight, dtype=float)
         return float(np.sum(w * ll)), float(np.sum(w))
 
-    def bic(self, X, sample_weight=None, **inputs) -> float:
+    def bic(self, X: Any, sample_weight: Any = None, **inputs: Any) -> float:
         """Bayesian information criterion, -2 log L + p log n (lower is better; this is
         scikit-learn's sign, the opposite of R mclust's)."""
         ll, n = self._total_loglik(X, sample_weight, inputs)
         return -2.0 * ll + self._n_parameters() * np.log(n)
 
-    def aic(self, X, sample_weight=None, **inputs) -> float:
+    def aic(self, X: Any, sample_weight: Any = None, **inputs: Any) -> float:
         """Akaike information criterion, -2 log L + 2 p (lower is better)."""
         ll, _ = self._total_loglik(X, sample_weight, inputs)
         return -2.0 * ll + 2.0 * self._n_parameters()
 
-    def icl(self, X, sample_weight=None, **inputs) -> float:
+    def icl(self, X: Any, sample_weight: Any = None, **inputs: Any) -> float:
         """Integrated completed likelihood (Biernacki et al. 2000) in BIC form:
         BIC + 2 * sum_i entropy of row i's responsibilities (lower is better)."""
         resp = np.clip(to_numpy(self.predict_proba(X, **inputs)), 1e-300, 1.0)

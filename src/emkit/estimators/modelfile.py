@@ -85,7 +85,7 @@ import struct
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 import numpy as np
 
@@ -283,7 +283,7 @@ class _Decoder:
         self.referenced.add(name)
         if not self.lazy:
             try:
-                return np.load(_io.BytesIO(self.members[name]), allow_pickle=False)
+                return np.load(_io.BytesIO(cast(Mapping[str, bytes], self.members)[name]), allow_pickle=False)
             except (EOFError, OSError, ValueError) as exc:
                 raise ValueError(f"{self.path}: array {name} is corrupted ({exc})") from None
         return self._stub(name, where or name, text_ok)
@@ -291,7 +291,8 @@ class _Decoder:
     def _stub(self, name: str, where: str, text_ok: bool) -> _Stub:
         """The shape and dtype an ``.npy`` member declares, checked against its size before
         anything but the header is decompressed (a header may claim terabytes)."""
-        head = _io.BytesIO(self.members.head(name, _NPY_HEAD_BYTES))
+        archive = cast(_Archive, self.members)  # stubs only come from a lazy decoder (an _Archive)
+        head = _io.BytesIO(archive.head(name, _NPY_HEAD_BYTES))
         try:
             version = np.lib.format.read_magic(head)
             if version == (1, 0):
@@ -310,7 +311,7 @@ class _Decoder:
             raise ValueError(f"{self.path}: {where} has dtype {dtype}, expected "
                              f"{'numbers or text' if text_ok else 'numbers'}")
         nbytes = math.prod(shape) * dtype.itemsize
-        held = self.members.size(name) - head.tell()
+        held = archive.size(name) - head.tell()
         if held != nbytes:
             raise ValueError(f"{self.path}: {where} (array {name}) declares shape {shape} of {dtype}, "
                              f"{nbytes} bytes, but the file holds {max(held, 0)} bytes for it")
@@ -320,7 +321,7 @@ class _Decoder:
         """``value`` with every :class:`_Stub` replaced by its array (decompressed and checked)."""
         if isinstance(value, _Stub):
             if value.member not in self._loaded:
-                data = self.members.read(value.member)
+                data = cast(_Archive, self.members).read(value.member)  # stubs: a lazy decoder's
                 try:
                     self._loaded[value.member] = np.load(_io.BytesIO(data), allow_pickle=False)
                 except (EOFError, OSError, ValueError) as exc:
@@ -387,7 +388,7 @@ def _model_state(model, enc: _Encoder) -> dict[str, Any]:
     return state
 
 
-def save(estimator, path: str | os.PathLike) -> Path:
+def save(estimator: Any, path: str | os.PathLike) -> Path:
     """Write a fitted (or unfitted) emkit estimator to ``path``; see the module docstring.
 
     Constructor settings that have no safe stored form (a ``callback`` function, a NumPy
@@ -553,7 +554,7 @@ def _read_header(members: Mapping[str, bytes] | _Archive, path: str) -> dict:
     return header
 
 
-def load(path: str | os.PathLike):
+def load(path: str | os.PathLike) -> Any:
     """Read an estimator written by :func:`save` (or ``estimator.save``).
 
     Rebuilds the estimator from its constructor settings, restores the fitted attributes,
@@ -689,8 +690,9 @@ def _expected(estimator, model, fitted: Mapping[str, Any], shown: str) -> _Expec
     """The shapes and constraints of the parameter groups of ``model`` for the estimator's
     settings and ``n_features_in_`` (inferred from the parameters when absent)."""
     spec = dict(model.param_spec)
-    params = fitted.get("params_") if isinstance(fitted.get("params_"), dict) else {}
-    k = getattr(model, "n_components", None)
+    raw_params = fitted.get("params_")
+    params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
+    k: Any = getattr(model, "n_components", None)
     d = _int_attr(fitted, "n_features_in_", shown, low=1)
     inferred = d is None
 
@@ -779,7 +781,8 @@ def _check_shapes(expected: _Expected, fitted: Mapping[str, Any], shown: str) ->
                 raise ValueError(f"{shown}: {field} has shape {shape}, expected {_describe_shapes(accepted)}"
                                  f"{' ' + expected.context if expected.context else ''}")
     if expected.candidates and len(expected.candidates) > 1:
-        shapes = {field: _shape_dtype(value)[0] for _, field, value in fields}
+        # every field's (shape, dtype) is known here: the loop above raised for None
+        shapes = {field: cast(tuple, _shape_dtype(value))[0] for _, field, value in fields}
         groups = {field: group for group, field, _ in fields}
         if not any(all(c.get(groups[f], s) == s for f, s in shapes.items()) for c in expected.candidates):
             raise ValueError(f"{shown}: the parameter groups have shapes {shapes} that no one data shape gives "
@@ -788,7 +791,7 @@ def _check_shapes(expected: _Expected, fitted: Mapping[str, Any], shown: str) ->
         if field.startswith("params_"):
             continue
         if _shape_dtype(value) != _shape_dtype(params[group]):
-            a, b = _shape_dtype(value), _shape_dtype(params[group])
+            a, b = cast(tuple, _shape_dtype(value)), cast(tuple, _shape_dtype(params[group]))  # checked above
             raise ValueError(f"{shown}: params_[{group!r}] ({b[0]}, {b[1]}) disagrees with {field} ({a[0]}, {a[1]})")
 
 

@@ -106,7 +106,7 @@ def _smallest_variances(kind: str, cov: np.ndarray) -> tuple[np.ndarray, np.ndar
     return cov.reshape(-1), cov.reshape(-1)
 
 
-def degenerate_components(estimator, X, sample_weight=None, **inputs) -> list[str]:
+def degenerate_components(estimator: Any, X: Any, sample_weight: Any = None, **inputs: Any) -> list[str]:
     """Why a fitted mixture is degenerate: one line per degenerate component, empty when it
     is not.
 
@@ -172,7 +172,7 @@ def degenerate_components(estimator, X, sample_weight=None, **inputs) -> list[st
     return out + ([shared] if shared else [])
 
 
-def warn_if_degenerate(estimator, X, sample_weight=None, **inputs) -> list[str]:
+def warn_if_degenerate(estimator: Any, X: Any, sample_weight: Any = None, **inputs: Any) -> list[str]:
     """Issue a :class:`DegenerateFitWarning` when :func:`degenerate_components` finds
     anything; return what it found (``emkit fit`` calls this after every fit)."""
     reasons = degenerate_components(estimator, X, sample_weight, **inputs)
@@ -242,9 +242,9 @@ def _fit_quietly(gmm: GaussianMixture, X, sample_weight, short: bool) -> Gaussia
         return gmm.fit(X, sample_weight=sample_weight)
 
 
-def select_mixture(X, n_components: Sequence[int] = range(1, 10),
+def select_mixture(X: Any, n_components: Sequence[int] = range(1, 10),
                    covariance_types: Sequence[str] = ("full", "tied", "diag", "spherical"),
-                   criterion: str = "bic", sample_weight=None, *, random_state: Any = SELECT_RANDOM_STATE,
+                   criterion: str = "bic", sample_weight: Any = None, *, random_state: Any = SELECT_RANDOM_STATE,
                    n_init: int = SELECT_N_INIT, **gmm_kwargs: Any) -> MixtureSelection:
     """Fit a Gaussian mixture for every (n_components, covariance_type) and pick the best by an
     information criterion (mclust-style model search).
@@ -309,7 +309,7 @@ def select_mixture(X, n_components: Sequence[int] = range(1, 10),
     best_value, best_params = math.inf, {}
     for cov_type in types:
         for k in ks:
-            record = {"n_components": k, "covariance_type": cov_type}
+            record: dict[str, Any] = {"n_components": k, "covariance_type": cov_type}
             screen = _GAUSSIAN(k, covariance_type=cov_type, random_state=random_state, n_init=n_init,
                                stop=SCREEN_STOP, tol=SCREEN_TOL, max_iter=SCREEN_MAX_ITER, **screen_settings)
             try:

@@ -83,11 +83,11 @@ def options(*values: Any) -> Constraint:
                       "one of " + ", ".join(repr(v) for v in values))
 
 
-def interval(kind: type, low: float | None = None, high: float | None = None, *,
+def interval(kind: type[Any], low: float | None = None, high: float | None = None, *,
              closed: str = "both") -> Constraint:
     """A number of ``kind`` (``numbers.Integral`` or ``numbers.Real``, never a bool) between
     ``low`` and ``high``; ``closed`` is "both", "left", "right" or "neither"."""
-    def test(v):
+    def test(v: Any) -> bool:
         if isinstance(v, bool) or not isinstance(v, kind):
             return False
         if isinstance(v, float) and not np.isfinite(v):

@@ -74,7 +74,7 @@ def genotype_name(i: int, j: int, alleles: Sequence[str]) -> str:
     return a + b if len(a) == 1 and len(b) == 1 else f"{a}/{b}"
 
 
-def allele_data(counts, membership) -> Data:
+def allele_data(counts: Any, membership: Any) -> Data:
     """The data of :class:`AlleleModel`: phenotype counts (the row weights) and membership."""
     return Data((ROW_WEIGHTS, "membership"), (counts, membership))
 
@@ -107,11 +107,11 @@ class AlleleModel(DiscreteLatentModel):
         self.allele_copies = copies                                   # (G, m)
         self.heterozygous = np.array([float(i != j) for i, j in self.genotypes])  # (G,)
 
-    def row_weights(self, data):
+    def row_weights(self, data: tuple) -> Any:
         """The phenotype counts: the ``sample_weight`` field (the first array of a plain tuple)."""
         return row_weights(data) if isinstance(data, Data) else data[0]
 
-    def genotype_log_probs(self, frequencies):
+    def genotype_log_probs(self, frequencies: Any) -> Any:
         """log P(genotype) under Hardy-Weinberg equilibrium, shape (G,): log p_i + log p_j
         (+ log 2 for heterozygotes), as one product with the allele-copy matrix."""
         copies = asarray_like(self.allele_copies, frequencies)
@@ -119,41 +119,41 @@ class AlleleModel(DiscreteLatentModel):
         # a zero frequency gives a huge negative (not -inf) log, so 0 * log 0 stays 0
         return copies @ safe_log(frequencies) + LOG2 * het
 
-    def log_joint(self, data, params):
+    def log_joint(self, data: tuple, params: dict) -> Any:
         counts, membership = data
         xp = get_namespace(membership)
         log_g = self.genotype_log_probs(params["frequencies"])
         impossible = xp.full_like(membership, -float("inf"))
         return xp.where(membership > 0, log_g[None, :] + xp.zeros_like(membership), impossible)
 
-    def stats_from_responsibilities(self, data, resp):
+    def stats_from_responsibilities(self, data: tuple, resp: Any) -> Any:
         xp = get_namespace(resp)
         genotype_counts = xp.sum(resp, axis=0)                        # (G,)
         copies = self.allele_copies if xp is np else asarray_like(self.allele_copies, resp)
         het = self.heterozygous if xp is np else asarray_like(self.heterozygous, resp)
         return {"alleles": genotype_counts @ copies, "heterozygotes": xp.sum(genotype_counts * het)}
 
-    def m_step(self, stats, params):
+    def m_step(self, stats: Any, params: dict) -> dict:
         xp = get_namespace(stats["alleles"])
         return {"frequencies": stats["alleles"] / xp.sum(stats["alleles"])}
 
-    def complete_loglik(self, stats, params):
+    def complete_loglik(self, stats: Any, params: dict) -> float:
         p = params["frequencies"]
         xp = get_namespace(p)
         terms = xp.where(stats["alleles"] > 0, stats["alleles"] * xp.log(p), xp.zeros_like(p))
         return float(to_numpy(xp.sum(terms))) + LOG2 * float(to_numpy(stats["heterozygotes"]))
 
-    def initialize(self, data, rng):
+    def initialize(self, data: tuple, rng: np.random.Generator) -> dict:
         return {"frequencies": asarray_like(rng.dirichlet(np.full(self.n_alleles, 5.0)), data[0])}
 
-    def sample(self, params, n, rng):
+    def sample(self, params: dict, n: int, rng: np.random.Generator) -> tuple:
         """Genotypes of ``n`` individuals, returned as counts per genotype (rows = genotypes)."""
         p = np.asarray(to_numpy(params["frequencies"]), dtype=float)
         probs = np.exp(self.genotype_log_probs(p))
         counts = rng.multinomial(int(n), probs / probs.sum()).astype(float)
         return allele_data(counts, np.eye(len(self.genotypes))), None
 
-    def sample_like(self, data, params, rng):
+    def sample_like(self, data: tuple, params: dict, rng: np.random.Generator) -> tuple:
         """A data set of the same design as ``data`` drawn at ``params`` (parametric bootstrap).
 
         Every individual gets a phenotype of the finest table; then, for a coarse group (one

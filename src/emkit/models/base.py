@@ -117,7 +117,7 @@ class Model:
         """Number of observations (sum of row weights); used by the per-sample stopping rule."""
         return float(self.n_rows(data))
 
-    def take_rows(self, data: Data, rows) -> Data:
+    def take_rows(self, data: Data, rows: Any) -> Data:
         """The rows ``rows`` (a slice or an integer index array) of every array in ``data``."""
         return take_rows(data, rows)
 
@@ -168,13 +168,13 @@ class DiscreteLatentModel(Model):
 
     row_counts_are_integers = False
 
-    def log_joint(self, data: Data, params: Params):
+    def log_joint(self, data: Data, params: Params) -> Any:
         raise NotImplementedError
 
-    def stats_from_responsibilities(self, data: Data, resp) -> Stats:
+    def stats_from_responsibilities(self, data: Data, resp: Any) -> Stats:
         raise NotImplementedError
 
-    def row_weights(self, data: Data):
+    def row_weights(self, data: Data) -> Any:
         """The ``sample_weight`` field of :class:`~emkit.core.data.Data` (None for a plain tuple)."""
         return row_weights(data)
 
@@ -182,14 +182,14 @@ class DiscreteLatentModel(Model):
         w = self.row_weights(data)
         return float(self.n_rows(data)) if w is None else float(w.sum())
 
-    def posterior(self, data: Data, params: Params):
+    def posterior(self, data: Data, params: Params) -> tuple[Any, Any]:
         """Posterior probabilities p(z_i = k | x_i) and the per-row log-likelihood."""
         log_joint = self.log_joint(data, params)
         xp = get_namespace(log_joint)
         row_ll = logsumexp_rows(log_joint, xp)
         return xp.exp(log_joint - row_ll[:, None]), row_ll
 
-    def e_step(self, data: Data, params: Params):
+    def e_step(self, data: Data, params: Params) -> tuple[Any, float]:
         resp, row_ll = self.posterior(data, params)
         w = self.row_weights(data)
         if w is not None:
@@ -199,7 +199,7 @@ class DiscreteLatentModel(Model):
         return self.stats_from_responsibilities(data, resp), float(xp.sum(row_ll))
 
 
-def logsumexp_rows(a, xp=np):
+def logsumexp_rows(a: Any, xp: Any = np) -> Any:
     """log(sum(exp(a), axis=1)) that is stable and handles rows that are all -inf."""
     amax = xp.max(a, axis=1)
     finite = xp.isfinite(amax)

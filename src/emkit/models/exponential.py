@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import math
 
+from typing import Any
+
 import numpy as np
 
 from emkit.core.arrays import asarray_like, get_namespace, to_numpy
@@ -51,7 +53,7 @@ class ExponentialModel(Model):
         observed = xp.astype(~missing, x.dtype) * (1.0 - cens)
         return xp, value, observed, cens, xp.astype(missing, x.dtype)
 
-    def e_step(self, data, params):
+    def e_step(self, data: tuple, params: dict) -> tuple[Any, float]:
         xp, value, observed, cens, missing = self._split(data)
         rate = params["rate"]
         n = xp.sum(xp.ones_like(value))
@@ -59,15 +61,15 @@ class ExponentialModel(Model):
         loglik = xp.sum(observed) * xp.log(rate) - rate * xp.sum(value * (observed + cens))
         return {"n": n, "sum": expected_sum}, float(to_numpy(loglik))
 
-    def m_step(self, stats, params):
+    def m_step(self, stats: Any, params: dict) -> dict:
         return {"rate": stats["n"] / stats["sum"]}
 
-    def complete_loglik(self, stats, params):
+    def complete_loglik(self, stats: Any, params: dict) -> float:
         rate = params["rate"]
         xp = get_namespace(rate)
         return float(to_numpy(stats["n"] * xp.log(rate) - rate * stats["sum"]))
 
-    def initialize(self, data, rng):
+    def initialize(self, data: tuple, rng: np.random.Generator) -> dict:
         # The rate from the observed and censored values as if all were exact: a start on
         # the right scale (the log-likelihood is concave in log-rate, so restarts agree).
         xp, value, observed, cens, _ = self._split(data)
@@ -81,9 +83,9 @@ class ExponentialModel(Model):
                              f"(values / sum) is {rate:.3g}, outside the positive {value.dtype} numbers; rescale x")
         return {"rate": asarray_like(rate, data[0])}
 
-    def sample(self, params, n, rng):
+    def sample(self, params: dict, n: int, rng: np.random.Generator) -> tuple:
         rate = float(to_numpy(params["rate"]))
         return (rng.exponential(1.0 / rate, size=int(n)), None)
 
-    def n_samples(self, data) -> float:
+    def n_samples(self, data: tuple) -> float:
         return float(self.n_rows(data))

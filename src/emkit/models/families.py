@@ -35,7 +35,7 @@ CuPy arrays go through the same code and float32 stays float32. SciPy is used on
 from __future__ import annotations
 
 import numbers
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 
@@ -50,7 +50,7 @@ LOG_2PI = float(np.log(2.0 * np.pi))
 
 
 # --------------------------------------------------------------------------- array helpers
-def safe_log(p, xp=None):
+def safe_log(p: Any, xp: Any = None) -> Any:
     """log(p) with zeros mapped to log(smallest normal number) instead of -inf.
 
     A probability of exactly zero then gives a huge negative but finite log, so that
@@ -109,15 +109,15 @@ class Family:
     #: named arguments of ``make_data`` besides X -> what they are (e.g. the binomial's trials)
     inputs: dict = {}
 
-    def make_data(self, X, *, name: str = "X", **extra) -> tuple:
+    def make_data(self, X: Any, *, name: str = "X", **extra: Any) -> tuple:
         if extra and any(v is not None for v in extra.values()):
             raise ValueError(f"unexpected argument(s) for a {self.name} mixture: {sorted(extra)}")
         return (as_array(X, name, ndim=self.ndim),)
 
-    def log_density(self, data: tuple, params: dict):
+    def log_density(self, data: tuple, params: dict) -> Any:
         raise NotImplementedError
 
-    def stats(self, data: tuple, resp) -> dict:
+    def stats(self, data: tuple, resp: Any) -> dict:
         raise NotImplementedError
 
     def m_step(self, stats: dict, params: dict | None, fixed: frozenset = frozenset()) -> dict:
@@ -130,7 +130,7 @@ class Family:
         return int(sum(self.param_spec[g].n_free(tuple(np.shape(to_numpy(params[g]))))
                        for g in self.param_spec if g not in fixed))
 
-    def sample(self, params: dict, labels: np.ndarray, rng: np.random.Generator, **extra) -> tuple:
+    def sample(self, params: dict, labels: np.ndarray, rng: np.random.Generator, **extra: Any) -> tuple:
         raise NotImplementedError
 
     def check_fit_data(self, data: tuple, name: str = "X") -> None:
@@ -172,7 +172,7 @@ class Normal(Family):
     def __init__(self, reg_covar: float = 1e-6):
         self.reg_covar = reg_covar
 
-    def log_density(self, data, params):
+    def log_density(self, data: tuple, params: dict) -> Any:
         x = _as2d(data[0])
         xp = get_namespace(x)
         mu, var = _as2d(params["means"]), _as2d(params["variances"])
@@ -181,29 +181,29 @@ class Normal(Family):
         quad = (x * x) @ prec.T - 2.0 * (x @ (mu * prec).T) + xp.sum(mu * mu * prec, axis=1)[None, :]
         return -0.5 * (quad + xp.sum(xp.log(var), axis=1)[None, :] + x.shape[1] * LOG_2PI)
 
-    def stats(self, data, resp):
+    def stats(self, data: tuple, resp: Any) -> dict:
         x = data[0]
         return {"sx": resp.T @ x, "sxx": resp.T @ (x * x)}
 
-    def m_step(self, stats, params, fixed=frozenset()):
+    def m_step(self, stats: Any, params: dict | None, fixed: frozenset = frozenset()) -> dict:
         xp = get_namespace(stats["sx"])
         n = _per_component(stats["n"], stats["sx"])
         if "means" in fixed:  # the variances about the fixed means maximise Q given them
-            mean = xp.asarray(params["means"], dtype=stats["sx"].dtype)
+            mean = xp.asarray(cast(dict, params)["means"], dtype=stats["sx"].dtype)  # given with fixed
             var = xp.clip(_squared_deviations(stats, mean, n) / n, 0.0, None) + self.reg_covar
         else:
             mean = stats["sx"] / n
             var = xp.clip(stats["sxx"] / n - mean * mean, 0.0, None) + self.reg_covar
         return {"means": mean, "variances": var}
 
-    def complete_loglik(self, stats, params):
+    def complete_loglik(self, stats: Any, params: dict) -> float:
         xp = get_namespace(stats["sx"])
         mu, var = params["means"], params["variances"]
         n = _per_component(stats["n"], stats["sx"])
         quad = _squared_deviations(stats, mu, n) / var
         return -0.5 * _sum_all(quad + n * (xp.log(var) + LOG_2PI))
 
-    def sample(self, params, labels, rng, **extra):
+    def sample(self, params: dict, labels: np.ndarray, rng: np.random.Generator, **extra: Any) -> tuple:
         mu, var = to_numpy(params["means"]), to_numpy(params["variances"])
         mu_l, sd_l = mu[labels], np.sqrt(var[labels])
         return (rng.normal(mu_l, sd_l),)
@@ -222,7 +222,7 @@ class MultivariateNormal(Family):
     def __init__(self, reg_covar: float = 1e-6):
         self.reg_covar = reg_covar
 
-    def log_density(self, data, params):
+    def log_density(self, data: tuple, params: dict) -> Any:
         x = data[0]
         mu, cov = params["means"], params["covariances"]
         xp = get_namespace(cov)  # the parameters' library: on Dask blocks x may be lazy
@@ -232,17 +232,17 @@ class MultivariateNormal(Family):
         maha = xp.sum((diff @ prec) * diff, axis=2)                # (K, n)
         return -0.5 * (maha.T + logdet[None, :] + x.shape[1] * LOG_2PI)
 
-    def stats(self, data, resp):
+    def stats(self, data: tuple, resp: Any) -> dict:
         x = data[0]
         n, d = x.shape
         outer = xp_reshape(x[:, :, None] * x[:, None, :], (n, d * d))
         k = resp.shape[1]
         return {"sx": resp.T @ x, "sxx": xp_reshape(resp.T @ outer, (k, d, d))}
 
-    def m_step(self, stats, params, fixed=frozenset()):
+    def m_step(self, stats: Any, params: dict | None, fixed: frozenset = frozenset()) -> dict:
         sx, sxx, n = stats["sx"], stats["sxx"], stats["n"]
         if "means" in fixed:  # the covariances about the fixed means maximise Q given them
-            mean = get_namespace(sx).asarray(params["means"], dtype=sx.dtype)
+            mean = get_namespace(sx).asarray(cast(dict, params)["means"], dtype=sx.dtype)  # given with fixed
             cov = _scatter(stats, mean) / n[:, None, None]
         else:
             mean = sx / n[:, None]
@@ -250,7 +250,7 @@ class MultivariateNormal(Family):
         cov = 0.5 * (cov + cov.mT) + self.reg_covar * _eye(sx.shape[1], sx)[None, :, :]
         return {"means": mean, "covariances": cov}
 
-    def complete_loglik(self, stats, params):
+    def complete_loglik(self, stats: Any, params: dict) -> float:
         xp = get_namespace(stats["sx"])
         mu, cov = params["means"], params["covariances"]
         n, sx = stats["n"], stats["sx"]
@@ -260,7 +260,7 @@ class MultivariateNormal(Family):
         d = sx.shape[1]
         return -0.5 * _sum_all(trace + n * (logdet + d * LOG_2PI))
 
-    def sample(self, params, labels, rng, **extra):
+    def sample(self, params: dict, labels: np.ndarray, rng: np.random.Generator, **extra: Any) -> tuple:
         mu, cov = to_numpy(params["means"]), to_numpy(params["covariances"])
         out = np.empty((len(labels), mu.shape[1]))
         for k in range(mu.shape[0]):
@@ -268,7 +268,7 @@ class MultivariateNormal(Family):
             out[rows] = rng.multivariate_normal(mu[k], cov[k], size=int(rows.sum()))
         return (out,)
 
-    def param_shape(self, group, n_components, data):
+    def param_shape(self, group: str, n_components: int, data: tuple) -> tuple:
         d = int(data[0].shape[1])
         return (n_components, d, d) if group == "covariances" else (n_components, d)
 
@@ -285,7 +285,7 @@ def _scatter(stats, mu):
             + n[:, None, None] * mu[:, :, None] * mu[:, None, :])
 
 
-def xp_reshape(a, shape):
+def xp_reshape(a: Any, shape: tuple) -> Any:
     xp = get_namespace(a)
     return xp.reshape(a, shape)
 
@@ -301,16 +301,17 @@ class Binomial(Family):
     fields = ("X", "trials", "log_coef")
     inputs = {"trials": "the number of trials of each run"}
 
-    def make_data(self, X, *, name: str = "successes", trials=None, **extra):
+    def make_data(self, X: Any, *, name: str = "successes", trials: Any = None, **extra: Any) -> tuple:
         if extra:
             raise ValueError(f"unexpected argument(s) for a Binomial mixture: {sorted(extra)}")
         s = as_counts(X, name)
         if trials is None:
             raise ValueError("trials is required: the number of trials of each row (or one number for all)")
         if isinstance(trials, numbers.Number) and not isinstance(trials, bool):
-            if not (np.isfinite(trials) and trials >= 0 and float(trials) == round(float(trials))):
+            number: Any = trials  # typeshed's numbers.Number declares no arithmetic or comparison
+            if not (np.isfinite(number) and number >= 0 and float(number) == round(float(number))):
                 raise ValueError(f"trials must be a non-negative whole number, got {trials!r}")
-            t = s * 0 + float(trials)  # the same number on every row, in the library and dtype of s
+            t = s * 0 + float(number)  # the same number on every row, in the library and dtype of s
         else:
             t = as_counts(trials, "trials")
             if int(t.shape[0]) != int(s.shape[0]):
@@ -320,34 +321,35 @@ class Binomial(Family):
         log_coef = lgamma(t + 1.0) - lgamma(s + 1.0) - lgamma(t - s + 1.0)
         return (s, t, log_coef)
 
-    def log_density(self, data, params):
+    def log_density(self, data: tuple, params: dict) -> Any:
         s, t, log_coef = data
         xp = get_namespace(s)
         p = params["probs"]
         return (log_coef[:, None] + s[:, None] * safe_log(p, xp)[None, :]
                 + (t - s)[:, None] * safe_log(1.0 - p, xp)[None, :])
 
-    def stats(self, data, resp):
+    def stats(self, data: tuple, resp: Any) -> dict:
         s, t, log_coef = data
         return {"successes": resp.T @ s, "trials": resp.T @ t, "log_coef": resp.T @ log_coef}
 
-    def m_step(self, stats, params, fixed=frozenset()):
+    def m_step(self, stats: Any, params: dict | None, fixed: frozenset = frozenset()) -> dict:
         return {"probs": _probabilities(stats["successes"] / stats["trials"])}
 
-    def complete_loglik(self, stats, params):
+    def complete_loglik(self, stats: Any, params: dict) -> float:
         xp = get_namespace(stats["successes"])
         p = params["probs"]
         return _sum_all(stats["log_coef"] + stats["successes"] * safe_log(p, xp)
                         + (stats["trials"] - stats["successes"]) * safe_log(1.0 - p, xp))
 
-    def sample(self, params, labels, rng, trials=None, **extra):
+    def sample(self, params: dict, labels: np.ndarray, rng: np.random.Generator, trials: Any = None,
+               **extra: Any) -> tuple:
         if trials is None:
             raise ValueError("sampling a Binomial mixture needs trials (one number or one per row)")
         t = np.broadcast_to(np.asarray(trials, dtype=np.int64), labels.shape)
         p = to_numpy(params["probs"])
         return (rng.binomial(t, p[labels]).astype(float), t.astype(float))
 
-    def features(self, data):
+    def features(self, data: tuple) -> np.ndarray:
         s, t = to_numpy(data[0]), to_numpy(data[1])
         return (s / np.where(t > 0, t, 1.0))[:, None]
 
@@ -361,7 +363,7 @@ class Poisson(Family):
     param_spec = {"rates": Positive()}
     fields = ("X", "row_const")
 
-    def make_data(self, X, *, name: str = "X", **extra):
+    def make_data(self, X: Any, *, name: str = "X", **extra: Any) -> tuple:
         if extra and any(v is not None for v in extra.values()):
             raise ValueError(f"unexpected argument(s) for a Poisson mixture: {sorted(extra)}")
         x = as_counts(X, name, ndim=(1, 2))
@@ -369,31 +371,31 @@ class Poisson(Family):
         row_const = -(log_fact if x.ndim == 1 else get_namespace(log_fact).sum(log_fact, axis=1))
         return (x, row_const)
 
-    def check_fit_data(self, data, name: str = "X") -> None:
+    def check_fit_data(self, data: tuple, name: str = "X") -> None:
         _check_no_zero_column(data[0], name, "the Poisson rate's maximum-likelihood estimate would be "
                                              "0, outside the open parameter space")
 
-    def log_density(self, data, params):
+    def log_density(self, data: tuple, params: dict) -> Any:
         x, row_const = data
         x2 = _as2d(x)
         xp = get_namespace(x2)
         lam = _as2d(params["rates"])
         return x2 @ safe_log(lam, xp).T - xp.sum(lam, axis=1)[None, :] + row_const[:, None]
 
-    def stats(self, data, resp):
+    def stats(self, data: tuple, resp: Any) -> dict:
         x, row_const = data
         return {"sx": resp.T @ x, "row_const": resp.T @ row_const}
 
-    def m_step(self, stats, params, fixed=frozenset()):
+    def m_step(self, stats: Any, params: dict | None, fixed: frozenset = frozenset()) -> dict:
         return {"rates": stats["sx"] / _per_component(stats["n"], stats["sx"])}
 
-    def complete_loglik(self, stats, params):
+    def complete_loglik(self, stats: Any, params: dict) -> float:
         xp = get_namespace(stats["sx"])
         lam = params["rates"]
         n = _per_component(stats["n"], stats["sx"])
         return _sum_all(stats["sx"] * safe_log(lam, xp) - n * lam) + _sum_all(stats["row_const"])
 
-    def sample(self, params, labels, rng, **extra):
+    def sample(self, params: dict, labels: np.ndarray, rng: np.random.Generator, **extra: Any) -> tuple:
         return (rng.poisson(to_numpy(params["rates"])[labels]).astype(float),)
 
 
@@ -405,7 +407,7 @@ class ExponentialFamily(Family):
     name = "Exponential"
     param_spec = {"rates": Positive()}
 
-    def make_data(self, X, *, name: str = "X", **extra):
+    def make_data(self, X: Any, *, name: str = "X", **extra: Any) -> tuple:
         if extra and any(v is not None for v in extra.values()):
             raise ValueError(f"unexpected argument(s) for an Exponential mixture: {sorted(extra)}")
         x = as_array(X, name, ndim=(1, 2))
@@ -414,29 +416,29 @@ class ExponentialFamily(Family):
                              f"Negative values in data")
         return (x,)
 
-    def check_fit_data(self, data, name: str = "X") -> None:
+    def check_fit_data(self, data: tuple, name: str = "X") -> None:
         _check_no_zero_column(data[0], name, "the exponential rate's maximum-likelihood estimate "
                                              "would be infinite")
 
-    def log_density(self, data, params):
+    def log_density(self, data: tuple, params: dict) -> Any:
         x2 = _as2d(data[0])
         xp = get_namespace(x2)
         lam = _as2d(params["rates"])
         return xp.sum(safe_log(lam, xp), axis=1)[None, :] - x2 @ lam.T
 
-    def stats(self, data, resp):
+    def stats(self, data: tuple, resp: Any) -> dict:
         return {"sx": resp.T @ data[0]}
 
-    def m_step(self, stats, params, fixed=frozenset()):
+    def m_step(self, stats: Any, params: dict | None, fixed: frozenset = frozenset()) -> dict:
         return {"rates": _per_component(stats["n"], stats["sx"]) / stats["sx"]}
 
-    def complete_loglik(self, stats, params):
+    def complete_loglik(self, stats: Any, params: dict) -> float:
         xp = get_namespace(stats["sx"])
         lam = params["rates"]
         n = _per_component(stats["n"], stats["sx"])
         return _sum_all(n * safe_log(lam, xp) - lam * stats["sx"])
 
-    def sample(self, params, labels, rng, **extra):
+    def sample(self, params: dict, labels: np.ndarray, rng: np.random.Generator, **extra: Any) -> tuple:
         return (rng.exponential(1.0 / to_numpy(params["rates"])[labels]),)
 
 
@@ -458,7 +460,7 @@ class Bernoulli(Family):
     def __init__(self, binarize: float | None = None):
         self.binarize = binarize
 
-    def make_data(self, X, *, name: str = "X", **extra):
+    def make_data(self, X: Any, *, name: str = "X", **extra: Any) -> tuple:
         if extra and any(v is not None for v in extra.values()):
             raise ValueError(f"unexpected argument(s) for a Bernoulli mixture: {sorted(extra)}")
         x = as_array(X, name, ndim=(1, 2))
@@ -469,25 +471,25 @@ class Bernoulli(Family):
             raise ValueError(f"{name} must contain only 0 and 1 for a Bernoulli mixture")
         return (x,)
 
-    def log_density(self, data, params):
+    def log_density(self, data: tuple, params: dict) -> Any:
         x2 = _as2d(data[0])
         xp = get_namespace(x2)
         p = _as2d(params["probs"])
         return x2 @ safe_log(p, xp).T + (1.0 - x2) @ safe_log(1.0 - p, xp).T
 
-    def stats(self, data, resp):
+    def stats(self, data: tuple, resp: Any) -> dict:
         return {"sx": resp.T @ data[0]}
 
-    def m_step(self, stats, params, fixed=frozenset()):
+    def m_step(self, stats: Any, params: dict | None, fixed: frozenset = frozenset()) -> dict:
         return {"probs": _probabilities(stats["sx"] / _per_component(stats["n"], stats["sx"]))}
 
-    def complete_loglik(self, stats, params):
+    def complete_loglik(self, stats: Any, params: dict) -> float:
         p = params["probs"]
         xp = get_namespace(p)
         n = _per_component(stats["n"], stats["sx"])
         return _sum_all(stats["sx"] * safe_log(p, xp) + (n - stats["sx"]) * safe_log(1.0 - p, xp))
 
-    def sample(self, params, labels, rng, **extra):
+    def sample(self, params: dict, labels: np.ndarray, rng: np.random.Generator, **extra: Any) -> tuple:
         p = to_numpy(params["probs"])[labels]
         return ((rng.random(p.shape) < p).astype(float),)
 
@@ -518,14 +520,14 @@ class Categorical(Family):
 
     @property
     def _sizes(self) -> list[int]:
-        c = self.n_categories
+        c: Any = self.n_categories  # an int (numbers.Integral) or one per column
         return [int(c)] if isinstance(c, numbers.Integral) else [int(v) for v in c]
 
     @property
     def width(self) -> int:
         return max(self._sizes)
 
-    def make_data(self, X, *, name: str = "X", **extra):
+    def make_data(self, X: Any, *, name: str = "X", **extra: Any) -> tuple:
         if extra and any(v is not None for v in extra.values()):
             raise ValueError(f"unexpected argument(s) for a Categorical mixture: {sorted(extra)}")
         codes = as_counts(X, name, ndim=(1, 2))
@@ -545,17 +547,17 @@ class Categorical(Family):
                                  f"codes must be 0..n_categories-1")
         return (one_hot(codes2, c),)
 
-    def log_density(self, data, params):
+    def log_density(self, data: tuple, params: dict) -> Any:
         onehot = data[0]
         xp = get_namespace(onehot)
         p = params["probs"]
         k = p.shape[0]
         return onehot @ xp.reshape(safe_log(p, xp), (k, -1)).T
 
-    def stats(self, data, resp):
+    def stats(self, data: tuple, resp: Any) -> dict:
         return {"counts": resp.T @ data[0]}
 
-    def m_step(self, stats, params, fixed=frozenset()):
+    def m_step(self, stats: Any, params: dict | None, fixed: frozenset = frozenset()) -> dict:
         counts = stats["counts"]
         xp = get_namespace(counts)
         k = counts.shape[0]
@@ -563,28 +565,28 @@ class Categorical(Family):
         counts = xp.reshape(counts, (k, -1, c))
         return {"probs": _probabilities(counts / stats["n"][:, None, None])}
 
-    def complete_loglik(self, stats, params):
+    def complete_loglik(self, stats: Any, params: dict) -> float:
         xp = get_namespace(stats["counts"])
         p = params["probs"]
         return _sum_all(stats["counts"] * xp.reshape(safe_log(p, xp), (p.shape[0], -1)))
 
-    def n_parameters(self, params, fixed=()):
+    def n_parameters(self, params: dict, fixed: Sequence[str] = ()) -> int:
         if "probs" in fixed:
             return 0
         k, d, _ = np.shape(to_numpy(params["probs"]))
         sizes = self._sizes * d if len(self._sizes) == 1 else self._sizes
         return int(k * sum(s - 1 for s in sizes))
 
-    def sample(self, params, labels, rng, **extra):
+    def sample(self, params: dict, labels: np.ndarray, rng: np.random.Generator, **extra: Any) -> tuple:
         p = to_numpy(params["probs"])[labels]                   # (n, d, C)
         u = rng.random(p.shape[:2])[:, :, None]
         codes = (np.cumsum(p, axis=2) < u).sum(axis=2).clip(0, p.shape[2] - 1)
         return (codes.astype(float),)
 
-    def n_features(self, data):
+    def n_features(self, data: tuple) -> int:
         return int(data[0].shape[1]) // self.width
 
-    def param_shape(self, group, n_components, data):
+    def param_shape(self, group: str, n_components: int, data: tuple) -> tuple:
         return (n_components, self.n_features(data), self.width)
 
     def __repr__(self) -> str:
@@ -596,7 +598,7 @@ FAMILIES = {"normal": Normal, "multivariate_normal": MultivariateNormal, "binomi
             "categorical": Categorical}
 
 
-def get_family(family: Any, **options) -> Family:
+def get_family(family: Any, **options: Any) -> Family:
     """A :class:`Family` from an instance, a class or a name (``"poisson"``, ...)."""
     if isinstance(family, Family):
         return family

@@ -9,6 +9,8 @@ the tests share one copy.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from emkit.models.base import Model
@@ -23,20 +25,20 @@ class GeneticLinkage(Model):
 
     param_spec = {"p": UnitInterval()}
 
-    def initialize(self, data, rng):
+    def initialize(self, data: tuple, rng: np.random.Generator) -> dict:
         return {"p": np.array(0.5)}
 
-    def e_step(self, data, params):
+    def e_step(self, data: tuple, params: dict) -> tuple[Any, float]:
         (y,), p = data, params["p"]
         hidden = y[:, 0] * (p / 4) / (0.5 + p / 4)  # expected p/4-part of the first cell
         stats = np.array([(hidden + y[:, 3]).sum(), (y[:, 1] + y[:, 2]).sum()])
         probs = np.array([0.5 + p / 4, (1 - p) / 4, (1 - p) / 4, p / 4])
         return stats, float((y * np.log(probs)).sum())
 
-    def m_step(self, stats, params):
+    def m_step(self, stats: Any, params: dict) -> dict:
         return {"p": np.array(stats[0] / stats.sum())}
 
-    def complete_loglik(self, stats, params):
+    def complete_loglik(self, stats: Any, params: dict) -> float:
         """Expected complete-data log-likelihood (what supplemented EM needs)."""
         p = params["p"]
         return stats[0] * np.log(p) + stats[1] * np.log(1 - p)

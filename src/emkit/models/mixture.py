@@ -12,7 +12,7 @@ Data of the model (:func:`mixture_data`): the family's named arrays (``family.fi
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -34,7 +34,7 @@ CHUNK_ROWS = 65536
 INIT_SMOOTHING = 0.1
 
 
-def mixture_data(family: Family, arrays: tuple, sample_weight=None) -> Data:
+def mixture_data(family: Family, arrays: tuple, sample_weight: Any = None) -> Data:
     """The data of a mixture of ``family``: its arrays (as ``family.make_data`` returns them)
     and the row weights, with their names."""
     return Data(tuple(family.fields) + (ROW_WEIGHTS,), tuple(arrays) + (sample_weight,))
@@ -67,29 +67,29 @@ class FiniteMixtureModel(DiscreteLatentModel):
         self.row_counts_are_integers = bool(row_counts_are_integers)
 
     # ------------------------------------------------------------------ rows
-    def row_weights(self, data):
+    def row_weights(self, data: tuple) -> Any:
         """The ``sample_weight`` field (by name; the last array of a plain tuple)."""
         return row_weights(data) if isinstance(data, Data) else data[-1]
 
-    def n_rows(self, data) -> int:
+    def n_rows(self, data: tuple) -> int:
         return int(data[0].shape[0])
 
-    def chunk_rows(self, data) -> int | None:
+    def chunk_rows(self, data: tuple) -> int | None:
         """Rows per chunk of the E-step: bounds the (rows x K x d) temporaries of the
         multivariate normal and keeps every family's memory linear in K, not in n."""
         return CHUNK_ROWS
 
     # ------------------------------------------------------------------ maths
-    def log_joint(self, data, params):
+    def log_joint(self, data: tuple, params: dict) -> Any:
         xp = get_namespace(data[0])
         log_w = safe_log(params["weights"], xp)
         return self.family.log_density(data[:-1], params) + log_w[None, :]
 
-    def stats_from_responsibilities(self, data, resp):
+    def stats_from_responsibilities(self, data: tuple, resp: Any) -> Any:
         xp = get_namespace(resp)
         return {"n": xp.sum(resp, axis=0), **self.family.stats(data[:-1], resp)}
 
-    def m_step(self, stats, params, fixed=frozenset()):
+    def m_step(self, stats: Any, params: dict | None, fixed: frozenset = frozenset()) -> dict:
         """Weights from the responsibilities, the components from the family's M-step (given
         the groups in ``fixed``, held at their value in ``params``)."""
         n = stats["n"]
@@ -106,20 +106,20 @@ class FiniteMixtureModel(DiscreteLatentModel):
                 new[group] = xp.where(mask, xp.asarray(old, dtype=value.dtype), value)
         return new
 
-    def complete_loglik(self, stats, params):
+    def complete_loglik(self, stats: Any, params: dict) -> float:
         """E[log p(x, z | params)] given statistics computed at some params' (exact, with the
         data-only constants)."""
         xp = get_namespace(stats["n"])
         log_w = safe_log(xp.asarray(params["weights"], dtype=stats["n"].dtype), xp)
         return float(to_numpy(xp.sum(stats["n"] * log_w))) + float(self.family.complete_loglik(stats, params))
 
-    def n_parameters(self, params, fixed: Sequence[str] = ()) -> int:
+    def n_parameters(self, params: dict, fixed: Sequence[str] = ()) -> int:
         """Free parameters: K - 1 weights plus the family's (groups in ``fixed`` excluded)."""
         n_weights = 0 if "weights" in fixed else self.n_components - 1
         return int(n_weights + self.family.n_parameters(params, fixed))
 
     # ------------------------------------------------------------------ initialisation
-    def initialize(self, data, rng):
+    def initialize(self, data: tuple, rng: np.random.Generator) -> dict:
         """k-means++ seeding and a few Lloyd steps on (a sample of) the rows, then one M-step
         from the resulting smoothed hard assignment."""
         fam_data, weights = data[:-1], self.row_weights(data)
@@ -138,14 +138,14 @@ class FiniteMixtureModel(DiscreteLatentModel):
         return {g: asarray_like(v, data[0]) for g, v in params.items()}
 
     # ------------------------------------------------------------------ sampling
-    def sample(self, params, n: int, rng, **inputs):
+    def sample(self, params: dict, n: int, rng: np.random.Generator, **inputs: Any) -> tuple:
         """Draw ``n`` rows: ``(data in this model's layout, component labels)``; ``inputs`` are
         the family's named inputs (the binomial's ``trials``)."""
         public, labels = self.sample_public(params, n, rng, **inputs)
         drawn = dict(zip(self.family.inputs, public[1:]))
         return mixture_data(self.family, self.family.make_data(public[0], **drawn)), labels
 
-    def sample_public(self, params, n: int, rng, **inputs):
+    def sample_public(self, params: dict, n: int, rng: np.random.Generator, **inputs: Any) -> tuple:
         """Draw ``n`` rows as the user passes them to ``fit``: ``((X, *inputs), labels)``."""
         w = np.asarray(to_numpy(params["weights"]), dtype=float)
         labels = rng.choice(self.n_components, size=int(n), p=w / w.sum())
