@@ -14,6 +14,7 @@ emkit[fast]``) the chunks run one after another.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -91,6 +92,49 @@ def _blas_controller():
     return _controller
 
 
+_hold_lock = threading.Lock()
+_hold_count = 0
+_hold_saved: list = []  # (library controller, its thread count before the hold)
+
+
+@contextlib.contextmanager
+def single_threaded_blas():
+    """Hold BLAS at one thread for the duration (process-wide, re-entrant and shared: nested
+    or concurrent holders, such as the threads of a Dask worker, keep it held until the last
+    one leaves; then the previous thread counts come back).
+
+    A statistics pass runs many small matrix products; BLAS threads on them cost more than
+    they gain (3 to 20 times slower on a busy machine), and the pass's own threads already use
+    the cores. This sets the thread count of each BLAS library directly (a few microseconds;
+    ``threadpoolctl``'s ``limit`` re-reads every library's state, ~60 microseconds)."""
+    global _hold_count, _hold_saved
+    controller = _blas_controller()
+    if not controller:
+        yield
+        return
+    with _hold_lock:
+        if _hold_count == 0:
+            saved = []
+            for lib in controller.lib_controllers:
+                if lib.user_api != "blas":
+                    continue
+                before = lib.get_num_threads()
+                if before != 1:
+                    lib.set_num_threads(1)
+                    saved.append((lib, before))
+            _hold_saved = saved
+        _hold_count += 1
+    try:
+        yield
+    finally:
+        with _hold_lock:
+            _hold_count -= 1
+            if _hold_count == 0:
+                for lib, before in _hold_saved:
+                    lib.set_num_threads(before)
+                _hold_saved = []
+
+
 def usable_threads(n_threads: int | None = None) -> int:
     """Threads :func:`parallel_map` would use: ``n_threads`` (default :func:`get_num_threads`),
     or 1 when BLAS cannot be held at one thread per chunk (threadpoolctl missing)."""
@@ -119,8 +163,7 @@ def parallel_map(fn: Callable[[T], R], items: Iterable[T], n_threads: int | None
 def _windowed(pool: ThreadPoolExecutor, fn, items: list, window: int) -> Iterator:
     """Results in order, with at most ``window`` of them computed ahead of the consumer (a
     pass over many chunks never holds every chunk's statistics at once)."""
-    controller = _blas_controller()
     for start in range(0, len(items), window):
-        with controller.limit(limits=1, user_api="blas"):
+        with single_threaded_blas():
             results = list(pool.map(fn, items[start:start + window]))
         yield from results

@@ -17,9 +17,13 @@ What a structure gives
     ``precisions(prec_chol)`` (scikit-learn's attributes), ``from_covariance(cov, k, d)`` (every
     component starting at one (D, D) covariance), ``covariances_from_init(arr, name)`` (checked
     user starting values), ``check_positive_definite(cov, where)``.
-    E-step: the stacked-rows layout (``stacked_extra``, ``fill_products``, ``stacked_xp``),
+    E-step: the stacked-rows layout (``stacked_extra``, ``fill_products``, ``stacked_xp``,
+    ``use_products``),
     ``prepare`` (the per-parameter precomputation), ``log_joint_whitened`` and ``stats``.
-    Missing values: ``missing_s2``. M-step: ``m_step`` (the covariances from the statistics),
+    Missing values: ``missing_s2``, ``pack_second`` (full second moments to the layout of
+    ``s2``; the default uses ``missing_s2``), ``missing_variances`` (diagonal structures: the
+    cheap diagonal form of the missing-value E-step; the default None takes the dense form).
+    M-step: ``m_step`` (the covariances from the statistics),
     ``per_component``, and ``complete_loglik``. Memory: ``product_columns`` and
     ``whitened_columns`` (per-row temporaries, for the chunk size).
 
@@ -35,18 +39,33 @@ import functools
 import math
 
 import numpy as np
-from scipy.linalg import solve_triangular
+from scipy.linalg import blas, lapack, solve_triangular
 
 from emkit.core.params import Constraint, Positive, SymmetricPositiveDefinite
 from emkit.core.validation import check_symmetric_positive_definite
 
-__all__ = ["COVARIANCE_STRUCTURES", "COVARIANCE_TYPES", "CovarianceStructure", "Diag", "Full", "Spherical",
-           "Tied", "cholesky_or_raise", "pack_sym", "triu_pairs", "unpack_sym"]
+__all__ = ["COVARIANCE_STRUCTURES", "COVARIANCE_TYPES", "CovarianceStructure", "Diag", "FULL_PRODUCTS_MAX_D", "Full",
+           "Spherical", "Tied", "cholesky_or_raise", "lower_inverse", "pack_sym", "triu_pairs", "unpack_sym"]
 
 LOG_2PI = math.log(2.0 * math.pi)
 
-#: rows per block of the whitened full-covariance form (its (K D, rows) temporary stays small)
+#: rows per block of the whitened full-covariance form (its (K D, rows) temporary stays small) ...
 WHITENED_BLOCK = 1024
+#: ... and at most this many bytes (wide data: fewer rows per block)
+WHITENED_BLOCK_BYTES = 2 * 2**20
+#: the full structure's E-step takes the per-row products of the features (T = D (D + 1) / 2 of
+#: them; one product with all components gives log densities and second moments) when its cost
+#: model says so (:meth:`Full.use_products`), else the whitened form for the log densities and
+#: one weighted Gram product X' diag(r_k) X per component for the second moments (per row about
+#: 2 D instead of T temporaries, and D x D matrix products). Nanoseconds per row, fitted on a
+#: 2-core AVX-512 machine (float64, one thread): products ``T (a + b K) + c K``, Gram
+#: ``K (alpha D^2 + beta D + gamma)``; products are never taken beyond FULL_PRODUCTS_MAX_D features
+FULL_PRODUCTS_COST = (1.23, 0.089, 2.6)
+FULL_GRAM_COST = (0.069, 1.83, 1.0)
+FULL_PRODUCTS_MAX_D = 256
+#: packing and unpacking symmetric matrices beyond this size goes row by row (no index arrays
+#: of D^2 / 2 entries)
+PACK_INDEX_MAX_D = 512
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -70,6 +89,15 @@ def _offdiag_factor(d: int) -> np.ndarray:
 
 def unpack_sym(packed: np.ndarray, d: int) -> np.ndarray:
     """(..., T) packed upper triangles -> (..., d, d) symmetric matrices (NumPy)."""
+    if d > PACK_INDEX_MAX_D:  # row by row: no index arrays of T entries
+        out = np.empty(packed.shape[:-1] + (d, d), dtype=np.result_type(packed.dtype, np.float64))
+        pos = 0
+        for i in range(d):
+            seg = packed[..., pos:pos + d - i]
+            out[..., i, i:] = seg
+            out[..., i + 1:, i] = seg[..., 1:]
+            pos += d - i
+        return out
     rows, cols = triu_pairs(d)
     out = np.zeros(packed.shape[:-1] + (d, d))
     out[..., rows, cols] = packed
@@ -77,10 +105,46 @@ def unpack_sym(packed: np.ndarray, d: int) -> np.ndarray:
     return out
 
 
-def pack_sym(mats: np.ndarray) -> np.ndarray:
-    """(..., d, d) -> (..., T) upper triangles (NumPy)."""
-    rows, cols = triu_pairs(mats.shape[-1])
+def pack_sym(mats: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """(..., d, d) -> (..., T) upper triangles (NumPy), into ``out`` when given."""
+    d = mats.shape[-1]
+    if out is not None:
+        out[...] = pack_sym(mats) if d <= PACK_INDEX_MAX_D else _pack_rows(mats, out)
+        return out
+    if d > PACK_INDEX_MAX_D:
+        return _pack_rows(mats, np.empty(mats.shape[:-2] + (d * (d + 1) // 2,), dtype=mats.dtype))
+    rows, cols = triu_pairs(d)
     return mats[..., rows, cols]
+
+
+def _pack_rows(mats: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Row by row packing (no index arrays of T entries)."""
+    d = mats.shape[-1]
+    pos = 0
+    for i in range(d):
+        out[..., pos:pos + d - i] = mats[..., i, i:]
+        pos += d - i
+    return out
+
+
+def lower_inverse(chol: np.ndarray, overwrite: bool = False) -> np.ndarray:
+    """Inverses of lower triangular matrices (d, d) or (K, d, d) (LAPACK ``trtri``, about a
+    third of a general inverse's work), float64, the strict upper part exactly 0. With
+    ``overwrite`` (a float64 C-ordered ``chol`` that is not needed again) the inverses take its
+    place: no (K, d, d) copy."""
+    stack = chol[None] if chol.ndim == 2 else chol
+    in_place = overwrite and stack.dtype == np.float64 and stack.flags.c_contiguous
+    out = stack if in_place else np.empty(stack.shape)
+    for k, c in enumerate(stack):
+        # trtri works on Fortran order: c's transpose (upper triangular) is c in Fortran order
+        inv, info = lapack.dtrtri(np.asarray(c, dtype=np.float64).T, lower=0, overwrite_c=int(in_place))
+        if info != 0:  # pragma: no cover - a Cholesky factor has a positive diagonal
+            raise np.linalg.LinAlgError("singular triangular factor")
+        if not in_place or not np.shares_memory(inv, out[k]):
+            out[k] = inv.T
+        for i in range(c.shape[0] - 1):  # trtri leaves the other triangle as it found it
+            out[k, i, i + 1:] = 0.0
+    return out[0] if chol.ndim == 2 else out
 
 
 def cholesky_or_raise(cov: np.ndarray, what: str) -> np.ndarray:
@@ -165,6 +229,12 @@ class CovarianceStructure:
         """The stacked chunk from ``Xc^T`` (D, rows) in any array library."""
         raise NotImplementedError
 
+    def use_products(self, d: int, k: int) -> bool:
+        """Whether the E-step's stacked rows carry the per-row products (``stacked_extra(d,
+        True)``) for ``d`` features and ``k`` components; with False, ``stats`` gets the stacked
+        rows without them (``stacked_extra(d, False)``). The default: always."""
+        return True
+
     def prepare(self, p, cov, means_c: np.ndarray, to_xp, eps: float, max_error: float):
         """Fill the E-step's precomputations on ``p`` (a ``Prepared``: ``expanded`` and
         ``coef``, or ``whiten_t`` and ``shift``; always ``maha_means``, the squared distance
@@ -200,8 +270,25 @@ class CovarianceStructure:
     # ------------------------------------------------------------------ missing values
     def missing_s2(self, resp: np.ndarray, xhat: np.ndarray, cond: np.ndarray, n_k: np.ndarray) -> np.ndarray:
         """``s2`` of one missingness pattern: responsibilities (r, K), conditional means
-        (K, r, D) and conditional covariances (K, D, D) (NumPy float64)."""
+        (K, r, D) and conditional covariances (K, D, D) (NumPy float64), i.e.
+        ``sum_r resp[r, k] xhat[k, r] xhat[k, r]^T + n_k[k] cond[k]`` in the structure's layout.
+        The default :meth:`pack_second` is built on it."""
         raise NotImplementedError
+
+    def pack_second(self, second: np.ndarray) -> np.ndarray:
+        """``s2`` in this structure's layout from full second moments ``second`` (K, D, D)
+        (NumPy float64; the batched missing-value E-step accumulates those). The default goes
+        through :meth:`missing_s2` (no rows, unit weights, ``cond = second``)."""
+        k, d = second.shape[0], second.shape[1]
+        return self.missing_s2(np.zeros((1, k)), np.zeros((k, 1, d)), second, np.ones(k))
+
+    def missing_variances(self, cov, k: int, d: int) -> np.ndarray | None:
+        """Per-coordinate variances (K, D) float64 when every covariance is diagonal AND the
+        statistics need only per-coordinate second moments (``s2`` from the diagonal of
+        :meth:`pack_second`'s input): the missing-value E-step then takes its cheap diagonal
+        form. None (the default) takes the dense form, which works for any structure from
+        :meth:`full_matrices`."""
+        return None
 
     # ------------------------------------------------------------------ M-step
     def m_step(self, n, nk, s1, s2, about, reg_covar: float, d: int, slack=None) -> np.ndarray:
@@ -243,9 +330,16 @@ class _Dense(CovarianceStructure):
     def covariances_from_init(self, arr: np.ndarray, name: str) -> np.ndarray:
         check_symmetric_positive_definite(
             self._stack(arr), lambda j, problem: self._where(name, j, problem == "positive definite"))
-        if name == "precisions_init":
-            arr = np.linalg.inv(arr)
-            arr = 0.5 * (arr + np.swapaxes(arr, -1, -2))
+        if name == "precisions_init":  # the inverse from the Cholesky factor (LAPACK potri)
+            stack = np.array(self._stack(arr), dtype=np.float64)
+            for j, a in enumerate(stack):
+                chol = np.linalg.cholesky(a)
+                inv, info = lapack.dpotri(chol.T, lower=0, overwrite_c=1)  # C lower = Fortran upper
+                if info != 0:  # pragma: no cover - checked positive definite above
+                    raise np.linalg.LinAlgError("precision not positive definite")
+                inv = inv.T  # potri filled Fortran's upper triangle: our lower one
+                stack[j] = np.tril(inv) + np.tril(inv, -1).T
+            arr = stack.reshape(np.shape(arr))
         return arr
 
     def check_positive_definite(self, cov: np.ndarray, where: str) -> None:
@@ -282,9 +376,16 @@ class _Dense(CovarianceStructure):
         second = np.einsum("rk,krd,kre->kde", resp, xhat, xhat) + n_k[:, None, None] * cond
         return second[:, rows, cols]
 
+    def pack_second(self, second):
+        return pack_sym(second)
+
 
 class Full(_Dense):
-    """A covariance matrix per component: ``covariances`` (K, D, D)."""
+    """A covariance matrix per component: ``covariances`` (K, D, D).
+
+    Up to :data:`FULL_PRODUCTS_MAX_D` features the E-step works on the per-row products of the
+    features (the expanded quadratic form and the second moments of all components from one
+    product each); beyond, on the whitened form and one weighted Gram product per component."""
 
     name = "full"
 
@@ -299,9 +400,7 @@ class Full(_Dense):
 
     def precision_cholesky(self, cov):
         chol = cholesky_or_raise(np.asarray(cov, dtype=np.float64), "covariance")
-        # batched inverse of the lower factors; the strict upper part is rounding noise, zeroed
-        inv = np.tril(np.linalg.inv(chol))
-        return np.swapaxes(inv, 1, 2)
+        return np.swapaxes(lower_inverse(chol), 1, 2)
 
     def precisions(self, prec_chol):
         return prec_chol @ np.swapaxes(prec_chol, 1, 2)
@@ -314,6 +413,16 @@ class Full(_Dense):
 
     def _where(self, name, j, named):
         return f"{name}[{j}] (component {j})" if named else f"{name}[{j}]"
+
+    def use_products(self, d, k):
+        """Whether the E-step takes the per-row products of ``d`` features for ``k`` components
+        (else the whitened form and the Gram products; see :data:`FULL_PRODUCTS_COST`)."""
+        if d > FULL_PRODUCTS_MAX_D:
+            return False
+        a, b, c = FULL_PRODUCTS_COST
+        alpha, beta, gamma = FULL_GRAM_COST
+        t = d * (d + 1) // 2
+        return t * (a + b * k) + c * k <= k * (alpha * d * d + beta * d + gamma)
 
     # ------------------------------------------------------------------ E-step
     def stacked_extra(self, d, products=True):
@@ -337,38 +446,62 @@ class Full(_Dense):
         the same stacked rows as the M-step statistics, but it cancels: its rounding error near
         m_k is about ``eps * |m_k - center|^2_{P_k}``. It is used when that is below
         ``max_error`` (always in practice for float64; for float32 when every component mean
-        lies within ~30 of its own standard deviations of the data centre), otherwise the
-        whitened form |U'(x - m)|^2, which does not cancel."""
+        lies within ~30 of its own standard deviations of the data centre) and the products
+        are worth taking (:meth:`use_products`), otherwise the whitened form |U'(x - m)|^2,
+        which does not cancel."""
         k, d = means_c.shape
         chol = cholesky_or_raise(np.asarray(cov, dtype=np.float64), "covariance")
-        inv_chol = np.tril(np.linalg.inv(chol))  # L^{-1}; precision = L^{-T} L^{-1}
-        log_det = -np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
-        prec = np.swapaxes(inv_chol, 1, 2) @ inv_chol
-        lin = (prec @ means_c[:, :, None])[:, :, 0]
-        maha_means = np.sum(lin * means_c, axis=1)  # |m_k - center|^2 in component k's metric
+        inv_chol = lower_inverse(chol, overwrite=True)  # L^{-1}; precision = L^{-T} L^{-1}
+        del chol
+        log_det = np.log(np.diagonal(inv_chol, axis1=1, axis2=2)).sum(axis=1)
+        shift = (inv_chol @ means_c[:, :, None])[:, :, 0]  # L^{-1} m
+        maha_means = np.sum(shift * shift, axis=1)  # |m_k - center|^2 in component k's metric
         p.maha_means = maha_means
-        p.expanded = float(eps * maha_means.max()) <= max_error
+        p.expanded = self.use_products(d, k) and float(eps * maha_means.max()) <= max_error
         if p.expanded:
+            prec = np.swapaxes(inv_chol, 1, 2) @ inv_chol
+            lin = (prec @ means_c[:, :, None])[:, :, 0]
             rows, cols = triu_pairs(d)
             quad = prec[:, rows, cols] * _offdiag_factor(d)  # -0.5 diagonal, -1 off-diagonal
             p.coef = to_xp(np.concatenate([lin, quad], axis=1))
             return log_det, maha_means
         # [U_1 ... U_K]^T Xc^T - [U_k^T m_k] with U_k = L_k^{-T}: all terms from one product
         p.whiten_t = to_xp(inv_chol.reshape(k * d, d))
-        p.shift = to_xp((inv_chol @ means_c[:, :, None]).reshape(k * d, 1))
+        p.shift = to_xp(shift.reshape(k * d, 1))
         return log_det, 0.0
 
     def log_joint_whitened(self, xp, xct, prep, scratch):
         d = xct.shape[0]
         k = prep.log_norm.shape[0]
-        if xp is np:
-            # (K D, rows) whitened values, a block of WHITENED_BLOCK rows at a time in a reused
-            # workspace: bounded memory, and fresh temporaries would cost more in page faults
-            # than the arithmetic
+        if xp is np and k * d > WHITENED_BLOCK:
+            # wide data: one component at a time over all the chunk's rows, one triangular
+            # product L_k^{-1} Xc each (BLAS trmm, in place: half a general product's work; a
+            # product over a block of few rows would read the (K D, D) whitening matrix again
+            # for every block)
             n = xct.shape[1]
             out = scratch.array("log_joint", (k, n), xct.dtype)
-            for start in range(0, n, WHITENED_BLOCK):
-                stop = min(n, start + WHITENED_BLOCK)
+            y = scratch.array("whitened", (d, n), xct.dtype)
+            trmm = blas.get_blas_funcs("trmm", (y,))
+            for j in range(k):
+                np.copyto(y, xct)
+                # C-ordered (D, rows) is Fortran's (rows, D) = Xc'; Xc' L' = (L Xc)', L' upper
+                res = trmm(1.0, prep.whiten_t[j * d:(j + 1) * d].T, y.T, side=1, lower=0, overwrite_b=1)
+                if not np.shares_memory(res, y):  # pragma: no cover - overwrite_b honoured for F-ordered b
+                    y[...] = res.T
+                np.subtract(y, prep.shift[j * d:(j + 1) * d], out=y)
+                np.einsum("dn,dn->n", y, y, out=out[j])
+            out *= -0.5
+            out += prep.log_norm
+            return out
+        if xp is np:
+            # (K D, rows) whitened values, a block of rows at a time in a reused workspace:
+            # bounded memory, and fresh temporaries would cost more in page faults than the
+            # arithmetic
+            n = xct.shape[1]
+            block = max(16, min(WHITENED_BLOCK, WHITENED_BLOCK_BYTES // (k * d * xct.dtype.itemsize)))
+            out = scratch.array("log_joint", (k, n), xct.dtype)
+            for start in range(0, n, block):
+                stop = min(n, start + block)
                 y = np.matmul(prep.whiten_t, xct[:, start:stop],
                               out=scratch.array("whitened", (k * d, stop - start), xct.dtype))
                 np.subtract(y, prep.shift, out=y)
@@ -382,11 +515,61 @@ class Full(_Dense):
         maha = xp.sum(xp.reshape(y, (k, d, -1)), axis=1)
         return prep.log_norm - 0.5 * maha
 
+    def stats(self, xp, stacked, resp_t, d, pairs, weights=None, scratch=None):
+        if stacked.shape[0] != d:  # the products are there: one product gives everything
+            return super().stats(xp, stacked, resp_t, d, pairs, weights)
+        # the Gram form: s1 from one product, each component's scatter from X' diag(r_k) X
+        f64 = xp.float64
+        k = resp_t.shape[0]
+        n_k = xp.sum(resp_t, axis=1, dtype=f64)
+        st = xp.matrix_transpose(stacked) if hasattr(xp, "matrix_transpose") else stacked.T
+        s1 = xp.astype(resp_t @ st, f64)
+        if xp is np:
+            # X' diag(r_k) X = (X sqrt(r_k))' (X sqrt(r_k)), one triangle (BLAS syrk: half a
+            # general product's work). C-ordered (D, rows) is Fortran's (rows, D) = B: syrk
+            # with trans gives B'B, whose Fortran lower triangle is our upper one
+            s2 = np.empty((k, d * (d + 1) // 2))
+            # reused buffers (wide data: (D, D) would be faulted in afresh for every chunk)
+            if scratch is None:
+                weighted, gram = np.empty_like(stacked), np.zeros((d, d), dtype=stacked.dtype, order="F")
+            else:
+                weighted = scratch.array("gram_rows", stacked.shape, stacked.dtype, keep=True)
+                gram = scratch.array("gram", (d, d), stacked.dtype, keep=True).T  # Fortran-ordered view
+            root = np.sqrt(np.maximum(resp_t, 0))
+            syrk = blas.get_blas_funcs("syrk", (weighted,))
+            for j in range(k):
+                np.multiply(stacked, root[j:j + 1], out=weighted)  # (D, rows)
+                out = syrk(1.0, weighted.T, beta=0.0, c=gram, trans=1, lower=1, overwrite_c=1)
+                # Fortran (D, D) lower triangle = our (C-ordered) upper one
+                pack_sym(out.T.astype(f64, copy=False), out=s2[j])
+            return {"n": n_k, "s1": s1, "s2": s2}
+        grams = []
+        for j in range(k):
+            gram = xp.astype((stacked * resp_t[j:j + 1]) @ st, f64)
+            grams.append(xp.take(xp.reshape(gram, (d * d,)), pairs[0] * d + pairs[1], axis=0))
+        return {"n": n_k, "s1": s1, "s2": xp.stack(grams)}
+
     # ------------------------------------------------------------------ M-step
     def shift_s2(self, n, s1, s2, delta):
         return self._shift_packed(n, s1, s2, delta)
 
     def m_step(self, n, nk, s1, s2, about, reg_covar, d, slack=None):
+        if d > PACK_INDEX_MAX_D:  # wide: one (K, D, D) array, updated in place (no (D, D) temporaries)
+            cov = unpack_sym(s2, d)
+            for j in range(len(n)):
+                # scatter = S - s1 a' - a s1' + n a a' = S - w a' - a w' with w = s1 - n a / 2: one
+                # symmetric rank-2 update of a triangle (BLAS syr2; C order is Fortran's transpose,
+                # so its "upper" triangle is our lower one), then the other triangle mirrored
+                w = s1[j] - 0.5 * n[j] * about[j]
+                c = cov[j]
+                out = blas.dsyr2(-1.0, w, np.asarray(about[j], dtype=np.float64), lower=0, a=c.T, overwrite_a=1)
+                if not np.shares_memory(out, c):  # pragma: no cover - overwrite_a honoured for F-ordered input
+                    c[...] = out.T
+                for i in range(d - 1):
+                    c[i, i + 1:] = c[i + 1:, i]
+                c /= nk[j]
+                c.flat[::d + 1] += reg_covar
+            return cov
         second = unpack_sym(s2, d)
         cross = s1[:, :, None] * about[:, None, :]
         scatter = second - cross - np.swapaxes(cross, 1, 2) + n[:, None, None] * about[:, :, None] * about[:, None, :]
@@ -400,6 +583,13 @@ class Full(_Dense):
 
     def product_columns(self, d):
         return d * (d + 1) // 2
+
+    def whitened_columns(self, k, d):
+        # the Gram form's whitened values: (K D, rows) in blocks of at most WHITENED_BLOCK rows,
+        # or (D, rows) one component at a time (wide data)
+        if self.use_products(d, k):
+            return 0
+        return d if k * d > WHITENED_BLOCK else k * d
 
 
 class Tied(_Dense):
@@ -467,11 +657,16 @@ class Tied(_Dense):
         xw = xct if weights is None else xct * weights
         xwt = xp.matrix_transpose(xw) if hasattr(xp, "matrix_transpose") else xw.T
         scatter = xp.astype(xct @ xwt, f64)
+        if xp is np:
+            return {"n": n_k, "s1": s1, "s2": pack_sym(scatter)}
         s2 = xp.take(xp.reshape(scatter, (d * d,)), pairs[0] * d + pairs[1], axis=0)
         return {"n": n_k, "s1": s1, "s2": s2}
 
     def missing_s2(self, resp, xhat, cond, n_k):
         return super().missing_s2(resp, xhat, cond, n_k).sum(axis=0)
+
+    def pack_second(self, second):
+        return pack_sym(second.sum(axis=0))
 
     # ------------------------------------------------------------------ M-step
     def shift_s2(self, n, s1, s2, delta):
@@ -565,6 +760,12 @@ class Diag(CovarianceStructure):
 
     def missing_s2(self, resp, xhat, cond, n_k):
         return np.einsum("rk,krd->kd", resp, xhat * xhat) + n_k[:, None] * np.diagonal(cond, axis1=1, axis2=2)
+
+    def pack_second(self, second):
+        return np.diagonal(second, axis1=1, axis2=2).copy()
+
+    def missing_variances(self, cov, k, d):
+        return self._per_coordinate(np.asarray(cov, dtype=np.float64), d)
 
     # ------------------------------------------------------------------ M-step
     def _variances(self, var):

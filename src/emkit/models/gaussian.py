@@ -19,8 +19,8 @@ from emkit.core.arrays import asarray_like, device_of, float_eps, get_namespace,
 from emkit.core.data import ROW_WEIGHTS, Data
 from emkit.core.params import Real, Simplex
 from emkit.models import gaussian_kernels as kern
-from emkit.models.base import DiscreteLatentModel, logsumexp_rows
-from emkit.models.covariance import COVARIANCE_STRUCTURES, COVARIANCE_TYPES, CovarianceStructure, triu_pairs
+from emkit.models.base import DiscreteLatentModel
+from emkit.models.covariance import COVARIANCE_STRUCTURES, COVARIANCE_TYPES, CovarianceStructure, Full, triu_pairs
 from emkit.models.kmeans import kmeans
 
 __all__ = ["COVARIANCE_TYPES", "EmptyComponentWarning", "GaussianMixtureModel", "INIT_METHODS",
@@ -33,9 +33,28 @@ INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 INIT_MAX_ROWS = 20_000
 #: per-chunk temporaries of the statistics pass: at most this many bytes ...
 CHUNK_BYTES = 16 * 2**20
-#: ... and at most this fraction of the data's size, but never below MIN_CHUNK_BYTES
+#: ... and at most this fraction of the data's size, but never below MIN_CHUNK_BYTES ...
 CHUNK_FRACTION = 0.125
-MIN_CHUNK_BYTES = 3 * 2**19
+MIN_CHUNK_BYTES = 2 * 2**20
+#: ... and small data may take up to SMALL_DATA_CHUNK_BYTES (SMALL_DATA_AREA / data size bytes,
+#: 8 MiB for data up to 4 MiB, 2 MiB from 16 MiB): fewer, larger chunks, whose fixed cost
+#: (Python, hand-offs) weighs less, for a few MiB that are a small amount in absolute terms
+SMALL_DATA_CHUNK_BYTES = 8 * 2**20
+SMALL_DATA_AREA = 32 * 2**40
+#: a chunk is worth its own task (a thread of its own) from about this many bytes of temporaries:
+#: its work is then a few times its fixed cost (~0.1-0.2 ms of Python, set-up and hand-off)
+MIN_TASK_BYTES = 2**20
+#: ... and with missing values this many times the rows (the per-chunk work on the patterns)
+MISSING_TASK_FACTOR = 4
+#: chunks of data with missing values hold this many times the rows (the missing rows are
+#: processed in blocks of bounded size, the complete rows in sub-chunks of the usual size): the
+#: per-chunk work on the missingness patterns is then spread over more rows
+MISSING_CHUNK_FACTOR = 8
+#: from this many features, wide data's chunk products use BLAS threads (``large_products``) and ...
+WIDE_MIN_FEATURES = 256
+#: ... a chunk of wide data holds up to D rows (each chunk's Gram products write D x D per
+#: component: enough rows per chunk amortise that) if their two (rows, D) copies fit this many bytes
+WIDE_CHUNK_BYTES = 64 * 2**20
 #: the centring vector is the mean of about this many evenly spaced rows
 CENTER_ROWS = 4096
 
@@ -154,23 +173,76 @@ class GaussianMixtureModel(DiscreteLatentModel):
             return data.get(ROW_WEIGHTS)
         return data[1] if len(data) > 1 else None
 
-    def chunk_rows(self, data) -> int:
-        """Rows per chunk: the temporaries of a whole statistics pass (all its threads) stay
-        below min(16 MiB, data size / 8) (but 1.5 MiB are always allowed, so small data sets
-        take one pass)."""
-        x = data[0]
-        n, d = int(x.shape[0]), int(x.shape[1])
+    def _row_bytes(self, x) -> int:
+        """Bytes of chunk temporaries per row of complete data."""
+        d = int(x.shape[1])
         k = self.n_components
         itemsize = int(getattr(getattr(x, "dtype", None), "itemsize", 8) or 8)
         # per row: the stacked products and the log joint (data dtype), the exp workspace and
         # its mask (float64 only), a few per-row vectors; tied's whitened form holds (K, D)
         # per row (full's whitened fallback works in blocks of WHITENED_BLOCK rows)
         structure = self.structure
-        per_row = itemsize * (d + structure.product_columns(d) + k + 3 + structure.whitened_columns(k, d))
+        products = structure.product_columns(d) if structure.use_products(d, k) else d  # Gram: a weighted copy
+        per_row = itemsize * (d + products + k + 3 + structure.whitened_columns(k, d))
         if itemsize >= 8:
             per_row += 9 * k
-        budget = min(CHUNK_BYTES, max(MIN_CHUNK_BYTES, int(CHUNK_FRACTION * n * d * itemsize)))
-        return max(256, budget // per_row)
+        return per_row
+
+    def _block_rows(self, x) -> int:
+        """Rows of complete data whose temporaries fit the budget of one chunk (see
+        :meth:`chunk_rows`)."""
+        n, d = int(x.shape[0]), int(x.shape[1])
+        itemsize = int(getattr(getattr(x, "dtype", None), "itemsize", 8) or 8)
+        data_bytes = max(1, n * d * itemsize)
+        small = min(SMALL_DATA_CHUNK_BYTES, SMALL_DATA_AREA // data_bytes)
+        budget = min(CHUNK_BYTES, max(MIN_CHUNK_BYTES, small, int(CHUNK_FRACTION * data_bytes)))
+        rows = max(256, budget // self._row_bytes(x))
+        if d >= WIDE_MIN_FEATURES and not self.structure.use_products(d, self.n_components):
+            rows = max(rows, min(d, WIDE_CHUNK_BYTES // (2 * d * itemsize)))
+        return rows
+
+    def chunk_rows(self, data) -> int:
+        """Rows per chunk: the temporaries of a whole statistics pass (all its threads) stay
+        below min(16 MiB, data size / 8), but 2 MiB are always allowed, and up to 8 MiB for
+        small data (:data:`SMALL_DATA_AREA`; smaller chunks cost more in fixed per-chunk work
+        than they save). Data with missing values take
+        :data:`MISSING_CHUNK_FACTOR` times the rows (their E-step bounds its own temporaries)."""
+        rows = self._block_rows(data[0])
+        if self.has_missing:
+            rows *= MISSING_CHUNK_FACTOR
+        return rows
+
+    def _sub_chunk_rows(self, x) -> int:
+        """Rows a chunk with missing values works on at a time: the chunk's complete rows and
+        the blocks of its missing rows (a chunk of data known to have missing values holds
+        :data:`MISSING_CHUNK_FACTOR` sub-chunks)."""
+        if self.has_missing:
+            return max(1024, -(-int(x.shape[0]) // MISSING_CHUNK_FACTOR))
+        return self._block_rows(x)
+
+    def min_chunk_rows(self, data) -> int:
+        """The smallest chunk worth a task of its own (:mod:`emkit.execution.local`): about
+        :data:`MIN_TASK_BYTES` of temporaries, so that its work is a few times its fixed cost."""
+        rows = max(512, MIN_TASK_BYTES // self._row_bytes(data[0]))
+        if self.has_missing:
+            rows *= MISSING_TASK_FACTOR
+        return rows
+
+    def large_products(self, data) -> bool:
+        """Whether the chunks' matrix products are large enough for BLAS threads (wide data in
+        the whitened and Gram form, :data:`WIDE_MIN_FEATURES` features or more): the statistics
+        pass then runs its chunks one after another (:mod:`emkit.execution.local`)."""
+        x = data[0]
+        d = int(x.shape[1])
+        return d >= WIDE_MIN_FEATURES and not self.structure.use_products(d, self.n_components)
+
+    def prepare_pass(self, data, params) -> None:
+        """The per-parameter precomputation of a pass, once, before its chunks (they find it in
+        the shared cache; see :mod:`emkit.execution.local`)."""
+        x = data[0]
+        if x is None or not hasattr(x, "dtype") or type(x).__module__.startswith("dask"):
+            return
+        self._prepared(params, x)
 
     def _anchors(self, means, cov, eps: float, maha_means=None) -> tuple[np.ndarray, np.ndarray]:
         """The reference points of an E-step at these parameters, (K, D) absolute, and the far
@@ -196,19 +268,20 @@ class GaussianMixtureModel(DiscreteLatentModel):
         return anchors, far
 
     def _prepared(self, params: dict, x) -> tuple:
-        """Whitening matrices etc. for ``params`` and the triangle indices, cached per thread by
-        the identity of the arrays (the engine passes the same parameter arrays to every chunk
-        of one pass)."""
+        """Whitening matrices etc. for ``params`` and the triangle indices, cached (shared by
+        the threads: read-only) by the identity of the arrays (the engine passes the same
+        parameter arrays to every chunk of one pass)."""
         w, m, c = params["weights"], params["means"], params["covariances"]
         key_like = (type(x), x.dtype, getattr(x, "device", None))
-        local = self._scratch.local
-        cache = getattr(local, "prepared", None)
+        shared = self._scratch.shared
+        cache = shared.get("prepared")
         if cache is not None and cache[0] is w and cache[1] is m and cache[2] is c and cache[3] == key_like:
             return cache[4]
+        shared.pop("prepared", None)  # the old one goes first: wide data's are (K, D, D)
         d = int(to_numpy(m).shape[1])
         xp = get_namespace(x)
-        if xp is np:
-            to_xp, pairs = functools.partial(np.asarray, dtype=x.dtype), triu_pairs(d)
+        if xp is np:  # NumPy kernels need no index arrays (they would hold D^2 entries)
+            to_xp, pairs = functools.partial(np.asarray, dtype=x.dtype), None
         else:
             to_xp = functools.partial(asarray_like, like=x)
             pairs = tuple(xp.asarray(p, device=device_of(x)) for p in triu_pairs(d))
@@ -218,7 +291,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         # from the centre, and the components too far from it for the one common product
         anchors, far = self._anchors(m, c, eps, prep.maha_means)
         prep_pairs = (prep, pairs, anchors, far)
-        local.prepared = (w, m, c, key_like, prep_pairs)
+        shared["prepared"] = (w, m, c, key_like, prep_pairs)
         return prep_pairs
 
     # ------------------------------------------------------------------ E-step
@@ -239,11 +312,15 @@ class GaussianMixtureModel(DiscreteLatentModel):
             return self._e_step_complete(xp, x, w, params)
         keep = np.flatnonzero(~nan_rows)
         stats, ll = None, 0.0
-        if keep.size:
-            idx = keep if xp is np else xp.asarray(keep, device=device_of(x))
+        step = self._sub_chunk_rows(x)  # in sub-chunks of the usual size (see chunk_rows)
+        for start in range(0, keep.size, step):
+            rows = keep[start:start + step]
+            idx = rows if xp is np else xp.asarray(rows, device=device_of(x))
             sub_w = None if w is None else (w[idx] if xp is np else xp.take(w, idx, axis=0))
-            stats, ll = self._e_step_complete(xp, x[idx] if xp is np else xp.take(x, idx, axis=0), sub_w, params)
-        stats_m, ll_m = self._e_step_missing(x, w, params, np.flatnonzero(nan_rows))
+            part, part_ll = self._e_step_complete(xp, x[idx] if xp is np else xp.take(x, idx, axis=0), sub_w, params)
+            stats = part if stats is None else {key: stats[key] + part[key] for key in part}
+            ll += part_ll
+        stats_m, ll_m = self._e_step_missing(x, w, params, np.flatnonzero(nan_rows), step)
         if stats is None:
             stats = {k: asarray_like(v, x, dtype=xp.float64) if xp is not np else v for k, v in stats_m.items()}
         else:
@@ -255,12 +332,12 @@ class GaussianMixtureModel(DiscreteLatentModel):
         prep, pairs, anchors, far = self._prepared(params, x)
         structure, scratch = self.structure, self._scratch
         d = int(x.shape[1])
-        stacked = kern.stacked_rows(xp, x, prep.center, structure, pairs, scratch)
+        stacked = kern.stacked_rows(xp, x, prep.center, structure, pairs, scratch, products=prep.products)
         lj = kern.log_joint_by_component(xp, stacked, prep, structure, d, scratch)
         resp, loglik = kern.posterior_by_component(xp, lj, scratch, w, row_loglik=False)
-        return self._stats_about_means(xp, x, stacked, resp, w, pairs, anchors, far), loglik
+        return self._stats_about_means(xp, x, stacked, resp, w, pairs, anchors, far, prep.products), loglik
 
-    def _stats_about_means(self, xp, x, stacked, resp_t, w, pairs, anchors, far) -> dict:
+    def _stats_about_means(self, xp, x, stacked, resp_t, w, pairs, anchors, far, products: bool = True) -> dict:
         """Statistics about the reference points ``anchors`` (K, D), the current means: one
         product about the centre for every component, shifted to its mean, except the ``far``
         ones, which take their own product on ``x - m_k`` (``stacked`` is overwritten then)."""
@@ -275,7 +352,8 @@ class GaussianMixtureModel(DiscreteLatentModel):
                 near_w = resp_t[keep].sum(axis=0)
             else:
                 near_w = xp.sum(xp.take(resp_t, xp.asarray(keep, device=device_of(x)), axis=0), axis=0)
-        raw = structure.stats(xp, stacked, resp_t, d, pairs, weights=near_w)
+        raw = structure.stats(xp, stacked, resp_t, d, pairs, weights=near_w) if products else \
+            structure.stats(xp, stacked, resp_t, d, pairs, weights=near_w, **self._gram_scratch(structure))
         if not far.size:  # every component about the centre: the one product is all
             n_col = raw["n"][:, None]
             raw = dict(raw)
@@ -287,7 +365,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
             for j in far.tolist():
                 ref_j = anchors[j].reshape(d, 1)
                 col = ref_j.astype(x.dtype) if xp is np else asarray_like(ref_j, x)
-                st = kern.stacked_rows(xp, x, col, structure, pairs, self._scratch)
+                st = kern.stacked_rows(xp, x, col, structure, pairs, self._scratch, products=products)
                 r_j = resp_t[j:j + 1]
                 part = structure.stats(xp, st, r_j, d, pairs, weights=(r_j[0] if shared else None))
                 s1[j] = np.asarray(to_numpy(part["s1"]), dtype=np.float64)[0]
@@ -303,31 +381,47 @@ class GaussianMixtureModel(DiscreteLatentModel):
         out["n"] = raw["n"]
         return out
 
+    def _gram_scratch(self, structure) -> dict:
+        """The scratch memory a structure's Gram-form statistics may reuse (Full's ``stats``
+        takes it; other structures get nothing new)."""
+        return {"scratch": self._scratch} if isinstance(structure, Full) else {}
+
     def _log_joint_complete(self, xp, x, params):
         prep, pairs = self._prepared(params, x)[:2]
         structure, scratch = self.structure, self._scratch
         stacked = kern.stacked_rows(xp, x, prep.center, structure, pairs, scratch, products=prep.expanded)
         lj = kern.log_joint_by_component(xp, stacked, prep, structure, int(x.shape[1]), scratch)
         if xp is np:
-            return np.ascontiguousarray(lj.T)  # a copy: lj lives in a reused workspace
+            return lj.T.copy()  # a copy: lj lives in a reused workspace (ascontiguousarray does not copy when K = 1)
         return xp.matrix_transpose(lj)
 
-    def _e_step_missing(self, x, w, params, rows):
-        x_np = to_numpy(x)[rows]
-        w_np = None if w is None else to_numpy(w)[rows].astype(np.float64)
+    def _missing_prepared(self, params: dict, x) -> "kern.MissingPrepared":
+        """The missing-value E-step's precomputation for ``params`` (NumPy), cached (shared by
+        the threads) by the identity of the parameter arrays and the data's dtype."""
+        w, m, c = params["weights"], params["means"], params["covariances"]
+        dtype = np.dtype(np.float32 if float_eps(x) > 1e-10 else np.float64)
+        shared = self._scratch.shared
+        cache = shared.get("missing")
+        if cache is not None and cache[0] is w and cache[1] is m and cache[2] is c and cache[3] == dtype:
+            return cache[4]
+        d = int(to_numpy(m).shape[1])
+        prep = kern.missing_prepare(params, self.structure, self._center(d), dtype)
+        shared["missing"] = (w, m, c, dtype, prep)
+        return prep
+
+    def _e_step_missing(self, x, w, params, rows, block_rows: int | None = None):
+        """Statistics and log-likelihood of the rows ``rows`` of chunk ``x`` (rows with missing
+        values), all missingness patterns at once (:func:`~emkit.models.gaussian_kernels.missing_pass`,
+        NumPy on the host), about the same reference points as the complete rows."""
+        x_np = to_numpy(x)
+        w_np = None if w is None else to_numpy(w)
         d = x_np.shape[1]
-        stats = None
-        loglik = 0.0
-        anchors = self._prepared(params, x)[2]  # the complete rows' reference points
-        for group_rows, lj, xhat, cond in kern.missing_parts(x_np, params, self.structure, self._center(d)):
-            row_ll = logsumexp_rows(lj)
-            resp = np.exp(lj - row_ll[:, None])
-            if w_np is not None:
-                resp *= w_np[group_rows, None]
-                row_ll = row_ll * w_np[group_rows]
-            loglik += float(row_ll.sum())
-            part = kern.missing_stats(resp, xhat, cond, self.structure, anchors - self._center(d), anchors)
-            stats = part if stats is None else {k: stats[k] + part[k] for k in part}
+        center = self._center(d)
+        _, _, anchors, far = self._prepared(params, x)  # the complete rows' reference points
+        mp = self._missing_prepared(params, x)
+        n, s1, second, loglik = kern.missing_pass(x_np, mp, center, self._scratch, weights=w_np, rows=rows,
+                                                  offsets=anchors - center, far=far, block_rows=block_rows)
+        stats = {"n": n, "s1": s1, "s2": self.structure.pack_second(second), "ref": n[:, None] * anchors}
         return stats, loglik
 
     # ------------------------------------------------------------------ discrete-latent API
@@ -350,8 +444,8 @@ class GaussianMixtureModel(DiscreteLatentModel):
             out[keep] = to_numpy(self._log_joint_complete(xp, sub, params))
         miss = np.flatnonzero(nan_rows)
         d = int(x.shape[1])
-        for group_rows, lj, _, _ in kern.missing_parts(to_numpy(x)[miss], params, self.structure, self._center(d)):
-            out[miss[group_rows]] = lj
+        out[miss] = kern.missing_pass(to_numpy(x)[miss], self._missing_prepared(params, x), self._center(d),
+                                      self._scratch, mode="log_joint")
         return asarray_like(out, x)
 
     def stats_from_responsibilities(self, data, resp):
@@ -369,8 +463,9 @@ class GaussianMixtureModel(DiscreteLatentModel):
         chunks of rows whose stacked products take about 1 MiB."""
         n = int(x.shape[0])
         d = int(x.shape[1])
+        products = self.structure.use_products(d, self.n_components)
         if chunk is None:
-            width = d + self.structure.product_columns(d)
+            width = d + (self.structure.product_columns(d) if products else 2 * d)  # Gram: weighted copies
             chunk = max(64, 2**20 // (8 * width))
         if xp is np and n > chunk:
             total = None
@@ -382,13 +477,13 @@ class GaussianMixtureModel(DiscreteLatentModel):
         center = self._center(d) if center is None else center
         if xp is np:
             center_col = center.astype(x.dtype).reshape(d, 1)
-            pairs = triu_pairs(d)
+            pairs = None
             resp = np.asarray(resp, dtype=x.dtype)
         else:
             center_col = asarray_like(center.reshape(d, 1), x)
             pairs = tuple(xp.asarray(p, device=device_of(x)) for p in triu_pairs(d))
             resp = asarray_like(to_numpy(resp), x)
-        stacked = kern.stacked_rows(xp, x, center_col, self.structure, pairs, self._scratch)
+        stacked = kern.stacked_rows(xp, x, center_col, self.structure, pairs, self._scratch, products=products)
         resp_t = xp.matrix_transpose(resp) if hasattr(xp, "matrix_transpose") else resp.T
         stats = dict(self.structure.stats(xp, stacked, resp_t, d, pairs, weights=w))
         n_col = stats["n"][:, None]
@@ -451,6 +546,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         * ``"random_from_data"``: means at K distinct random rows, the data's covariance for
           every component, equal weights (scikit-learn instead starts with covariance
           ``reg_covar * I``, which is degenerate).
+
         NaN entries are replaced by column means for initialisation only.
         """
         x = data[0]
@@ -537,15 +633,14 @@ class GaussianMixtureModel(DiscreteLatentModel):
         out = np.array(to_numpy(x), dtype=np.float64)
         d = out.shape[1]
         miss = np.flatnonzero(np.isnan(out).any(axis=1))
-        center = self._center(d)
-        for rows, lj, xhat, _ in kern.missing_parts(out[miss], params, self.structure, center):
-            post = np.exp(lj - logsumexp_rows(lj)[:, None])
-            filled = np.einsum("rk,krd->rd", post, xhat) + center
-            target = miss[rows]
-            block = out[target]
+        if miss.size:
+            center = self._center(d)
+            block = out[miss]
+            mp = kern.missing_prepare(params, self.structure, center, np.float64)
+            filled = kern.missing_pass(block, mp, center, self._scratch, mode="impute") + center
             nan = np.isnan(block)
             block[nan] = filled[nan]
-            out[target] = block
+            out[miss] = block
         return out
 
     def validate_params(self, params, where: str = "initial parameters") -> None:

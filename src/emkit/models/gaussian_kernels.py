@@ -50,15 +50,15 @@ import math
 import threading
 
 import numpy as np
-from scipy.linalg import solve_triangular
 
 from emkit.core.arrays import to_numpy
 from emkit.models.covariance import (COVARIANCE_STRUCTURES, COVARIANCE_TYPES, LOG_2PI, WHITENED_BLOCK,
                                      CovarianceStructure, cholesky_or_raise, pack_sym, triu_pairs, unpack_sym)
 
 __all__ = ["COVARIANCE_STRUCTURES", "COVARIANCE_TYPES", "EXPANDED_MAX_ERROR", "LOG_2PI", "Prepared", "Scratch",
-           "WHITENED_BLOCK", "cholesky_or_raise", "expected_complete_loglik", "far_components", "log_joint_by_component", "m_step_numpy",
-           "missing_parts", "missing_stats", "pack_sym", "pattern_groups", "posterior_by_component", "prepare", "reference_offsets", "reference_points",
+           "WHITENED_BLOCK", "MISSING_BLOCK_BYTES", "MissingPatterns", "MissingPrepared", "SMALL_SPD", "cholesky_or_raise",
+           "expected_complete_loglik", "far_components", "log_joint_by_component", "m_step_numpy", "missing_pass",
+           "missing_prepare", "pack_sym", "posterior_by_component", "spd_inverse_entries", "spd_inverse_logdet", "prepare", "reference_offsets", "reference_points",
            "stacked_rows", "triu_pairs", "unpack_sym"]
 
 #: a scratch array larger than this is allocated afresh each time (never kept alive)
@@ -115,8 +115,8 @@ EXPANDED_MAX_ERROR = 1e-4
 
 # --------------------------------------------------------------------------- scratch memory
 class Scratch:
-    """Per-thread scratch memory of one model instance: reused chunk temporaries and the
-    cached per-parameter precomputation.
+    """Scratch memory of one model instance: reused chunk temporaries (one set per thread) and
+    the cached per-parameter precomputations (shared by the threads: they are read-only).
 
     Chunk temporaries are a few MiB; allocating them afresh every chunk means fresh pages from
     the operating system (page faults) each time, which costs more than the arithmetic for
@@ -124,18 +124,23 @@ class Scratch:
     threaded Dask workers never share one. A copy or an unpickled one starts empty.
     """
 
-    __slots__ = ("local",)
+    __slots__ = ("local", "shared")
 
     def __init__(self) -> None:
-        #: this thread's ``arrays`` (dict) and ``prepared`` (tuple) live here
+        #: this thread's ``arrays`` (dict) live here
         self.local = threading.local()
+        #: read-only things every thread may use: the per-parameter precomputations (name ->
+        #: (key..., value)), built once per pass whichever thread needs them first
+        self.shared = {}
 
-    def array(self, name: str, shape: tuple, dtype) -> np.ndarray:
+    def array(self, name: str, shape: tuple, dtype, keep: bool = False) -> np.ndarray:
         """A NumPy array of ``shape`` and ``dtype`` reused across chunks and iterations by
-        this thread (its contents are whatever the last user left)."""
+        this thread (its contents are whatever the last user left). Beyond
+        :data:`WORKSPACE_MAX_BYTES` a fresh array, unless ``keep`` (a buffer the size of the
+        parameters, say, that every chunk would otherwise fault in afresh)."""
         size = math.prod(shape)
         dtype = np.dtype(dtype)
-        if size * dtype.itemsize > WORKSPACE_MAX_BYTES:  # never keep a huge buffer alive
+        if size * dtype.itemsize > WORKSPACE_MAX_BYTES and not keep:  # never keep a huge buffer alive
             return np.empty(shape, dtype=dtype)
         local = self.local
         try:
@@ -152,6 +157,7 @@ class Scratch:
         """Drop every thread's scratch (an array still in use stays alive through its user's
         reference)."""
         self.local = threading.local()
+        self.shared = {}
 
     def __reduce__(self):
         return (Scratch, ())
@@ -175,7 +181,7 @@ class Prepared:
     the expanded quadratic forms (float64 full, diag, spherical); ``whiten_t`` / ``shift`` hold
     the precision Cholesky factors for the whitened form (float32 full, tied)."""
 
-    __slots__ = ("log_norm", "whiten_t", "shift", "coef", "center", "expanded", "maha_means")
+    __slots__ = ("log_norm", "whiten_t", "shift", "coef", "center", "expanded", "maha_means", "products")
 
     def __init__(self):
         for s in self.__slots__:
@@ -202,6 +208,7 @@ def prepare(params: dict, structure: CovarianceStructure | str, center: np.ndarr
         with np.errstate(divide="ignore"):
             log_w = np.log(weights)
     p = Prepared()
+    p.products = structure.use_products(d, k)  # the stacked rows carry the per-row products
     p.center = to_xp(center.reshape(d, 1))
     log_det, const = structure.prepare(p, _np(params["covariances"]), means_c, to_xp, eps, EXPANDED_MAX_ERROR)
     # p.maha_means: |m_k - center|^2 in component k's metric (NumPy (K,)), set by the structure
@@ -301,68 +308,791 @@ def posterior_by_component(xp, log_joint, scratch: Scratch, weights=None, row_lo
 
 
 # --------------------------------------------------------------------------- missing values
-def pattern_groups(mask: np.ndarray):
-    """Group rows by missingness pattern: yields (row indices, observed columns, missing columns)."""
-    if mask.shape[0] == 0:
-        return
-    packed = np.packbits(mask, axis=1)
-    _, inverse = np.unique(packed, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    order = np.argsort(inverse, kind="stable")
-    bounds = np.flatnonzero(np.diff(inverse[order])) + 1
-    for rows in np.split(order, bounds):
-        miss = mask[rows[0]]
-        yield rows, np.flatnonzero(~miss), np.flatnonzero(miss)
+#: the batched missing-value E-step works on blocks of rows whose (K, rows, D) temporaries (or
+#: (D + T, rows) products) take at most about this many bytes each
+MISSING_BLOCK_BYTES = 2 * 2**20
+#: the products form of the dense missing-value E-step is used up to this many features
+MISSING_PRODUCTS_MAX_D = 64
 
 
-def missing_parts(x: np.ndarray, params: dict, structure: CovarianceStructure, center: np.ndarray):
-    """For rows with NaNs (NumPy, any dtype; computed in float64): per missingness pattern,
-    the log joint of the observed coordinates, the conditional means of all coordinates
-    (centred) and the conditional covariances, per component.
+class MissingPatterns:
+    """The rows of a chunk that have missing values, grouped by missingness pattern.
 
-    Yields ``(rows, log_joint (r, K), xhat (K, r, D), cond_cov (K, D, D))``."""
-    x = np.asarray(x, dtype=np.float64) - center
+    Rows are sorted by (number of missing entries, pattern), so that the rows of a pattern, and
+    the patterns with the same number ``j`` of missing entries, are contiguous:
+
+    * ``order`` (r,): the chunk row at each sorted position;
+    * ``row_pattern`` (r,): the pattern of each sorted row (patterns numbered in sorted order);
+    * ``starts`` (P + 1,): where each pattern's rows begin in the sorted order;
+    * ``n_observed`` (P,): the observed entries of each pattern;
+    * ``groups``: one ``(j, p0, p1, missing)`` per distinct ``j``: patterns ``p0:p1``, whose
+      missing columns are the rows of ``missing`` (P_j, j), ascending.
+
+    Nothing here loops over patterns in Python: the loop is over the distinct counts ``j``.
+    """
+
+    __slots__ = ("order", "row_pattern", "starts", "n_observed", "groups", "mask")
+
+    def __init__(self, mask: np.ndarray):
+        mask = np.asarray(mask, dtype=bool)
+        r, d = mask.shape
+        n_missing = np.count_nonzero(mask, axis=1)
+        if d <= 56:  # one sort on (number missing, pattern bits) packed into an integer
+            packed = np.packbits(mask, axis=1, bitorder="little")
+            wide = np.zeros((r, 8), dtype=np.uint8)
+            wide[:, :packed.shape[1]] = packed
+            key = wide.view("<u8").ravel() | (n_missing.astype(np.uint64) << np.uint64(d))
+            self.order = np.argsort(key, kind="stable")
+            sorted_key = key[self.order]
+            first = np.concatenate([[0], np.flatnonzero(sorted_key[1:] != sorted_key[:-1]) + 1]) if r else \
+                np.zeros(0, dtype=np.intp)
+        else:
+            packed = np.packbits(mask, axis=1)
+            _, inverse = np.unique(packed, axis=0, return_inverse=True)
+            inverse = np.asarray(inverse).ravel()
+            self.order = np.lexsort((inverse, n_missing))
+            sorted_inverse = inverse[self.order]
+            first = np.concatenate([[0], np.flatnonzero(sorted_inverse[1:] != sorted_inverse[:-1]) + 1]) if r else \
+                np.zeros(0, dtype=np.intp)
+        flags = np.zeros(r, dtype=np.intp)
+        flags[first[1:]] = 1
+        self.row_pattern = np.cumsum(flags)
+        self.starts = np.concatenate([first, [r]])
+        self.mask = mask[self.order[first]]
+        n_missing = n_missing[self.order[first]]
+        self.n_observed = d - n_missing
+        edges = np.concatenate([[0], np.flatnonzero(np.diff(n_missing)) + 1, [len(n_missing)]])
+        self.groups = []
+        for p0, p1 in zip(edges[:-1].tolist(), edges[1:].tolist()):
+            j = int(n_missing[p0])
+            missing = np.nonzero(self.mask[p0:p1])[1].reshape(p1 - p0, j)
+            self.groups.append((j, p0, p1, missing))
+
+
+class MissingPrepared:
+    """What the batched missing-value E-step needs from one parameter value (NumPy).
+
+    ``diagonal``: the structure's covariances are diagonal (``missing_variances`` gave the
+    variances ``var`` (K, D)): coordinates are independent given the component, and the
+    log-density of the observed coordinates is one product on the stacked rows
+    ``[x_0; x_0^2; o]`` (``coef`` (K, 3D), ``x_0`` the centred row with 0 for a missing entry,
+    ``o`` the observed indicator). Otherwise ``prec`` (K', D, D) the precision matrices (K' = 1
+    when every component has the same covariance) and ``log_det_cov`` (K',), float64, and
+    ``prec_w`` / ``means_w`` in the working dtype ``dtype`` of the per-row arithmetic.
+    ``expanded``: the dense form takes the products of the observed entries (the layout of the
+    complete rows, ``coef`` (K, D + T)) and corrects for the few missing entries per row, instead
+    of (K, rows, D) temporaries; used when its rounding error, ``eps * max_k m_k' Lambda_k m_k``,
+    is at most :data:`EXPANDED_MAX_ERROR` and D <= :data:`MISSING_PRODUCTS_MAX_D`.
+    ``shared``: one covariance for all components whose statistics are summed over them (the
+    structure's ``per_component`` is False): ``coef`` (K, D) is then the linear part only."""
+
+    __slots__ = ("diagonal", "expanded", "shared", "log_w", "means_c", "dtype", "var", "coef", "prec", "prec_w",
+                 "means_w", "log_det_cov", "prec_means", "maha_means")
+
+    def __init__(self):
+        for s in self.__slots__:
+            setattr(self, s, None)
+
+
+def missing_prepare(params: dict, structure: CovarianceStructure, center: np.ndarray, dtype) -> MissingPrepared:
+    """The per-parameter precomputation of :func:`missing_pass` for data of ``dtype``.
+
+    Per-row arithmetic runs in the data's dtype when its rounding allows: float32 is used for
+    the dense form when ``eps32 * cond(Sigma_k)`` is at most :data:`EXPANDED_MAX_ERROR` for every
+    component (the Mahalanobis term of the observed coordinates is a difference of two terms
+    at most ``cond`` times larger), float64 otherwise."""
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f" or dtype.itemsize < 4:
+        dtype = np.dtype(np.float64)
     weights = np.asarray(_np(params["weights"]), dtype=np.float64)
     means_c = np.asarray(_np(params["means"]), dtype=np.float64) - center
+    cov = _np(params["covariances"])
     k, d = means_c.shape
-    covs = structure.full_matrices(_np(params["covariances"]), k, d)
+    p = MissingPrepared()
     with np.errstate(divide="ignore"):
-        log_w = np.log(weights)
-    mask = np.isnan(x)
-    for rows, obs, mis in pattern_groups(mask):
-        xo = x[np.ix_(rows, obs)]
-        r = len(rows)
-        lj = np.empty((r, k))
-        xhat = np.empty((k, r, d))
-        cond = np.zeros((k, d, d))
-        for j in range(k):
-            s_oo = covs[j][np.ix_(obs, obs)]
-            chol = cholesky_or_raise(s_oo, f"covariance of component {j} (observed block)")
-            diff = xo - means_c[j, obs]
-            white = solve_triangular(chol, diff.T, lower=True)  # (|o|, r)
-            maha = np.sum(white * white, axis=0)
-            log_det = 2.0 * np.log(np.diagonal(chol)).sum()
-            lj[:, j] = log_w[j] - 0.5 * (len(obs) * LOG_2PI + log_det + maha)
-            xhat[j][:, obs] = xo
-            if mis.size:
-                s_mo = covs[j][np.ix_(mis, obs)]
-                # Sigma_mo Sigma_oo^{-1} via the Cholesky factor
-                a = solve_triangular(chol, s_mo.T, lower=True)  # (|o|, |m|)
-                xhat[j][:, mis] = means_c[j, mis] + (a.T @ white).T
-                cond[j][np.ix_(mis, mis)] = covs[j][np.ix_(mis, mis)] - a.T @ a
-        yield rows, lj, xhat, cond
+        p.log_w = np.log(weights)
+    p.means_c = means_c
+    var = structure.missing_variances(cov, k, d)
+    if var is not None:
+        var = np.asarray(var, dtype=np.float64)
+        if not np.all(var > 0):
+            structure.precision_cholesky(cov)  # the structure's own message
+            raise ValueError("a variance is not positive; increase reg_covar")
+        prec = 1.0 / var
+        p.diagonal, p.var, p.dtype = True, var, dtype
+        p.coef = np.concatenate([means_c * prec, -0.5 * prec, -0.5 * (LOG_2PI + np.log(var) + means_c ** 2 * prec)],
+                                axis=1).astype(dtype)
+        return p
+    covs = np.asarray(structure.full_matrices(cov, k, d), dtype=np.float64)
+    if k > 1 and np.array_equal(covs, np.broadcast_to(covs[:1], covs.shape)):
+        covs = covs[:1]  # one covariance for all (tied): the per-pattern work is done once
+    chol = cholesky_or_raise(covs, "covariance")
+    inv_chol = np.tril(np.linalg.inv(chol))
+    prec = np.swapaxes(inv_chol, 1, 2) @ inv_chol
+    prec = 0.5 * (prec + np.swapaxes(prec, 1, 2))
+    p.diagonal, p.prec = False, prec
+    p.log_det_cov = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+    if dtype.itemsize < 8:
+        if d <= 64:
+            ev = np.linalg.eigvalsh(covs)
+            cond = float(np.max(ev[:, -1] / ev[:, 0]))
+        else:  # an upper bound: lambda_max <= trace, 1 / lambda_min <= trace of the precision
+            cond = float(np.max(np.trace(covs, axis1=1, axis2=2) * np.trace(prec, axis1=1, axis2=2)))
+        if not float(np.finfo(dtype).eps) * cond <= EXPANDED_MAX_ERROR:
+            dtype = np.dtype(np.float64)
+    p.dtype = dtype
+    p.prec_w = prec.astype(dtype)
+    p.means_w = means_c.astype(dtype)
+    p.prec_means = (prec @ means_c[:, :, None])[:, :, 0]  # (K, D) (broadcast over K' = 1)
+    p.maha_means = np.sum(p.prec_means * means_c, axis=1)
+    p.expanded = d <= MISSING_PRODUCTS_MAX_D and \
+        float(np.finfo(dtype).eps) * float(np.max(p.maha_means, initial=0.0)) <= EXPANDED_MAX_ERROR
+    p.shared = not structure.per_component and prec.shape[0] == 1
+    if p.expanded and p.shared:
+        p.coef = np.ascontiguousarray(p.prec_means.astype(dtype))
+    elif p.expanded:
+        rows, cols = triu_pairs(d)
+        quad = np.broadcast_to(prec[:, rows, cols] * np.where(rows == cols, -0.5, -1.0), (k, len(rows)))
+        p.coef = np.concatenate([p.prec_means, quad], axis=1).astype(dtype)
+    return p
 
 
-def missing_stats(rows_resp: np.ndarray, xhat: np.ndarray, cond: np.ndarray, structure: CovarianceStructure,
-                  offsets: np.ndarray, anchors: np.ndarray) -> dict:
-    """Statistics of one missingness pattern group given responsibilities (r, K) (float64),
-    about the reference points ``anchors`` (K, D), ``offsets = anchors - center`` (``xhat`` is
-    centred)."""
-    n_k = rows_resp.sum(axis=0)
-    xhat = xhat - offsets[:, None, :]
-    s1 = np.einsum("rk,krd->kd", rows_resp, xhat)
-    return {"n": n_k, "s1": s1, "s2": structure.missing_s2(rows_resp, xhat, cond, n_k),
-            "ref": n_k[:, None] * anchors}
+#: stacks of SPD matrices up to this size are factorised by vectorised formulas (one NumPy call
+#: per matrix entry for the whole stack); larger ones by numpy.linalg (one LAPACK call each)
+SMALL_SPD = 8
+
+
+def spd_inverse_logdet(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverses and log-determinants of a stack ``a`` (..., j, j) of symmetric positive definite
+    matrices (float64); see :func:`spd_inverse_entries`, which this wraps."""
+    j = a.shape[-1]
+    entries = np.moveaxis(np.moveaxis(a, -1, 0), -1, 0)  # (j, j, ...)
+    inv, logdet = spd_inverse_entries(entries)
+    return np.moveaxis(np.moveaxis(inv, 0, -1), 0, -1) if j else inv, logdet
+
+
+def spd_inverse_entries(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverses and log-determinants of symmetric positive definite matrices stored entry-major:
+    ``a`` (j, j, ...) holds entry (p, q) of every matrix of the stack in ``a[p, q]`` (float64);
+    returns ``(inverses (j, j, ...), log-determinants (...))``.
+
+    numpy.linalg calls LAPACK once per matrix, about a microsecond each: for the many tiny
+    matrices of the missing-value E-step the Cholesky factor and its inverse are written out
+    entry by entry instead (up to :data:`SMALL_SPD`), each entry one contiguous operation on the
+    whole stack. Raises ``numpy.linalg.LinAlgError`` when a matrix is not positive definite."""
+    j = a.shape[0]
+    batch = a.shape[2:]
+    if j == 0:
+        return np.zeros((0, 0) + batch), np.zeros(batch)
+    if j > SMALL_SPD:
+        stack = np.moveaxis(np.moveaxis(a, 0, -1), 0, -1)  # (..., j, j)
+        chol = np.linalg.cholesky(stack)
+        logdet = 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)
+        inv = np.linalg.inv(stack)
+        inv = 0.5 * (inv + np.swapaxes(inv, -1, -2))
+        return np.moveaxis(np.moveaxis(inv, -1, 0), -1, 0), logdet
+    if j == 1:
+        v = a[0, 0]
+        if not np.all(v > 0):
+            raise np.linalg.LinAlgError("not positive definite")
+        return (1.0 / v)[None, None], np.log(v)
+    low = [[None] * j for _ in range(j)]  # the Cholesky factor L, entry by entry
+    logdet = 0.0
+    for c in range(j):
+        s = a[c, c].copy()
+        for t in range(c):
+            s -= low[c][t] * low[c][t]
+        if not np.all(s > 0):
+            raise np.linalg.LinAlgError("not positive definite")
+        diag = np.sqrt(s)
+        logdet = logdet + np.log(s)
+        low[c][c] = diag
+        for r in range(c + 1, j):
+            v = a[r, c].copy()
+            for t in range(c):
+                v -= low[r][t] * low[c][t]
+            low[r][c] = v / diag
+    inv_low = [[None] * j for _ in range(j)]  # M = L^{-1}, lower triangular
+    for c in range(j):
+        inv_low[c][c] = 1.0 / low[c][c]
+        for r in range(c + 1, j):
+            v = low[r][c] * inv_low[c][c]
+            for t in range(c + 1, r):
+                v = v + low[r][t] * inv_low[t][c]
+            inv_low[r][c] = -v / low[r][r]
+    out = np.empty(a.shape)
+    for p in range(j):  # A^{-1} = M' M: entry (p, q) = sum over t >= max(p, q) of M[t, p] M[t, q]
+        for q in range(p, j):
+            v = inv_low[q][p] * inv_low[q][q]
+            for t in range(q + 1, j):
+                v = v + inv_low[t][p] * inv_low[t][q]
+            out[p, q] = v
+            out[q, p] = v
+    return out, logdet
+
+
+def _matvec_entries(h: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``w[a] = sum_b h[a, b] y[b]`` for entry-major stacks ``h`` (j, j, ...) and ``y`` (j, ...)."""
+    j = y.shape[0]
+    if j > SMALL_SPD:
+        return np.einsum("ab...,b...->a...", h, y)
+    w = np.empty((j,) + np.broadcast_shapes(h.shape[2:], y.shape[1:]), dtype=y.dtype)
+    for a in range(j):
+        np.multiply(h[a, 0], y[0], out=w[a])
+        for b in range(1, j):
+            w[a] += h[a, b] * y[b]
+    return w
+
+
+def _pattern_terms(mp: MissingPrepared, pats: MissingPatterns, products: bool = False):
+    """Per (component, pattern) constants of the observed log-density, (K, P) float64, and per
+    group of patterns (j missing entries, P_j patterns): the inverses of the precisions'
+    missing blocks ``(Lambda_k,mm)^{-1}``, the conditional covariances of the missing entries,
+    entry-major (j, j, K', P_j) (see :func:`spd_inverse_entries`).
+
+    With ``products`` (the products form) the constant also holds ``-(m*o)' Lambda (m*o) / 2``
+    (``m*o`` the mean with its missing entries set to 0) and each group's entry is
+    ``(inverses, means_m, shift_m)`` with ``means_m`` (K, j, P_j) the means' missing entries and
+    ``shift_m = (Lambda (m*o))_m`` (K, j, P_j), so that ``y_m = (Lambda x_0)_m - shift_m``."""
+    k = len(mp.log_w)
+    kk = mp.prec.shape[0]
+    log_det_mm = np.zeros((kk, len(pats.n_observed)))
+    const = np.zeros((k, len(pats.n_observed)))
+    d = mp.prec.shape[1]
+    prec_flat = mp.prec.reshape(kk, d * d)
+    groups = []
+    for j, p0, p1, missing in pats.groups:
+        if j == 0:
+            groups.append(None)
+            if products:
+                const[:, p0:p1] = -0.5 * mp.maha_means[:, None]
+            continue
+        cols = missing.T  # (j, P_j)
+        # (j, j, K', P_j), a view of a (K', j, j, P_j) gather: every entry (K', P_j) contiguous in P_j
+        block = np.take(prec_flat, cols[:, None, :] * d + cols[None, :, :], axis=1).transpose(1, 2, 0, 3)
+        try:
+            inv, log_det_mm[:, p0:p1] = spd_inverse_entries(block)  # (j, j, K', P_j)
+        except np.linalg.LinAlgError:
+            raise ValueError("a covariance is numerically singular for a missingness pattern; increase "
+                             "reg_covar or rescale the data") from None
+        if not products:
+            groups.append(inv)
+            continue
+        means_m = np.take(mp.means_c, cols, axis=1)  # (K, j, P_j)
+        prec_means_m = np.take(mp.prec_means, cols, axis=1)
+        lam_mu = np.zeros(means_m.shape)  # Lambda_mm m_m
+        for a in range(j):
+            for b in range(j):
+                lam_mu[:, a] += block[a, b] * means_m[:, b]
+        # (m*o)' Lambda (m*o) = m' Lambda m - 2 m_m' (Lambda m)_m + m_m' Lambda_mm m_m
+        c2 = mp.maha_means[:, None] + np.sum(means_m * (lam_mu - 2.0 * prec_means_m), axis=1)
+        const[:, p0:p1] = -0.5 * c2
+        groups.append((inv, means_m, prec_means_m - lam_mu))
+    # log det Sigma_oo = log det Sigma + log det Lambda_mm
+    const += mp.log_w[:, None] - 0.5 * (pats.n_observed[None, :] * LOG_2PI + mp.log_det_cov[:, None] + log_det_mm)
+    return const, groups
+
+
+def missing_pass(x: np.ndarray, mp: MissingPrepared, center: np.ndarray, scratch: Scratch, *,
+                 weights: np.ndarray | None = None, offsets: np.ndarray | None = None,
+                 far: np.ndarray | None = None, mode: str = "stats", block_rows: int | None = None,
+                 rows: np.ndarray | None = None):
+    """The E-step of rows with missing values (NumPy, NaN = missing), all patterns at once.
+
+    Rows are grouped by pattern (:class:`MissingPatterns`). Dense covariances use the precision
+    matrix Lambda_k: with ``z = (x - m_k)`` set to 0 at the missing entries and ``y = Lambda_k z``,
+    the Mahalanobis term of the observed coordinates is ``z'y - y_m' (Lambda_k,mm)^{-1} y_m``,
+    ``log det Sigma_k,oo = log det Sigma_k + log det Lambda_k,mm``, the conditional mean of the
+    missing entries is ``m_k,m - (Lambda_k,mm)^{-1} y_m`` and their conditional covariance
+    ``(Lambda_k,mm)^{-1}``: only the small missing blocks are factorised, per (pattern,
+    component), in one stacked computation per number of missing entries; the per-row work is
+    stacked products over blocks of rows (:func:`_missing_products`, or :func:`_missing_dense`
+    when the products form would round too much). Diagonal covariances need no factorisation
+    at all (:func:`_missing_diagonal`).
+
+    ``mode``: ``"stats"`` returns ``(n (K,), s1 (K, D), second (K, D, D), loglik)``, float64,
+    the statistics about the reference points ``center + offsets`` (K, D) (``second`` the
+    second moments with the conditional covariances, to be packed by the structure's
+    ``pack_second``; ``far``: the components whose offsets are not 0);
+    ``"log_joint"`` returns log p(x_o, z = k), (r, K); ``"impute"`` returns the centred
+    conditional expectations E[x | x_o], (r, D) float64. ``block_rows`` caps the rows of a
+    block (by default blocks hold about :data:`MISSING_BLOCK_BYTES` of temporaries each).
+    ``rows``: the rows of ``x`` (and ``weights``) to take (default all); results are in
+    their order."""
+    r, d = x.shape if rows is None else (len(rows), x.shape[1])
+    k = len(mp.log_w)
+    wd = mp.dtype
+    mask = np.isnan(x if rows is None else x[rows])
+    pats = MissingPatterns(mask)
+    order = pats.order if rows is None else np.asarray(rows)[pats.order]
+    missing = mask[pats.order]
+    xs = np.subtract(np.take(x, order, axis=0), center.astype(x.dtype), dtype=wd)
+    np.copyto(xs, 0.0, where=missing)
+    obs = ~missing
+    ws = None if weights is None else np.asarray(np.take(weights, order), dtype=wd)
+    if offsets is None:
+        offsets = np.zeros((k, d))
+    far = np.zeros(0, dtype=int) if far is None else np.asarray(far, dtype=int)
+    cap = r if block_rows is None else max(64, int(block_rows))
+    if mp.diagonal:
+        out = _missing_diagonal(xs, obs, mp, scratch, ws, offsets, far, mode, cap)
+    elif mp.expanded and mp.shared:
+        out = _missing_shared(xs, obs, mp, pats, scratch, ws, offsets, far, mode, cap)
+    elif mp.expanded:
+        out = _missing_products(xs, obs, mp, pats, scratch, ws, offsets, far, mode, cap)
+    else:
+        out = _missing_dense(xs, obs, mp, pats, scratch, ws, offsets, mode, cap)
+    if mode == "stats":
+        return out
+    back = np.empty_like(out)
+    back[pats.order] = out
+    return back
+
+
+def _scatter_blocks(k: int, d: int, cols: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(K, D, D): blocks ``weights`` (K, j, j, P) added at rows and columns ``cols`` (j, P) of
+    each component's matrix (one ``bincount`` per component: a few times faster than one over
+    all components, whose bins do not stay in the first-level cache)."""
+    pos = (cols[:, None, :] * d + cols[None, :, :]).ravel()
+    out = np.empty((k, d * d))
+    for c in range(k):
+        out[c] = np.bincount(pos, weights=weights[c].ravel(), minlength=d * d)
+    return out.reshape(k, d, d)
+
+
+def _missing_dense(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scratch: Scratch, ws, offsets, mode, cap):
+    """The dense form with (K, rows, D) temporaries: ``z``, ``y = Lambda_k z`` and the conditional
+    means per component (used when the products form would round too much, or D is large)."""
+    r, d = xs.shape
+    k = len(mp.log_w)
+    wd = mp.dtype
+    f64 = np.float64
+    const, inverses = _pattern_terms(mp, pats)
+    obs_w = obs.astype(wd)
+    shift = (mp.means_c - offsets).astype(wd)[:, None, :]
+    step = min(cap, max(64, MISSING_BLOCK_BYTES // (k * d * wd.itemsize)))
+    n, s1 = np.zeros(k), np.zeros((k, d))
+    second = np.zeros((k, d, d))
+    per_pattern = np.zeros((k, len(pats.n_observed)))
+    loglik = 0.0
+    out = np.empty((r, k) if mode == "log_joint" else (r, d)) if mode != "stats" else None
+    starts = pats.starts
+    for b0 in range(0, r, step):
+        b1 = min(r, b0 + step)
+        m = b1 - b0
+        z = np.subtract(xs[None, b0:b1], mp.means_w[:, None, :], out=scratch.array("miss_z", (k, m, d), wd))
+        z *= obs_w[None, b0:b1]
+        y = np.matmul(z, mp.prec_w, out=scratch.array("miss_y", (k, m, d), wd))
+        yf = y.reshape(k, m * d)
+        parts = []
+        for (j, p0, p1, missing), inv in zip(pats.groups, inverses):
+            l0, l1 = max(int(starts[p0]), b0), min(int(starts[p1]), b1)
+            if j == 0 or l0 >= l1:
+                continue
+            rows_pattern = pats.row_pattern[l0:l1] - p0
+            flat = (missing[rows_pattern] + (np.arange(l0 - b0, l1 - b0) * d)[:, None]).T  # (j, rows) in (m, d)
+            y_m = yf[:, flat].transpose(1, 0, 2)  # (j, K, rows)
+            h = np.take(inv, rows_pattern, axis=-1).astype(wd, copy=False)  # (j, j, K', rows)
+            w = _matvec_entries(h, y_m)
+            parts.append((l0 - b0, l1 - b0, flat, w, np.sum(w * y_m, axis=0)))
+        q = np.einsum("kmd,kmd->km", z, y)  # z' Lambda z, (K, m)
+        for a0, a1, _, _, corr in parts:
+            q[:, a0:a1] -= corr
+        lj = np.asarray(const[:, pats.row_pattern[b0:b1]], dtype=wd)
+        q *= 0.5
+        lj -= q
+        if mode == "log_joint":
+            out[b0:b1] = lj.T
+            continue
+        resp, ll = posterior_by_component(np, lj, scratch, None if ws is None else ws[b0:b1], row_loglik=False)
+        loglik += ll
+        # conditional expectations about the reference points: x_o - a at the observed entries,
+        # m_m - a_m - (Lambda_mm)^{-1} y_m at the missing ones
+        z += shift
+        zf = z.reshape(k, m * d)
+        for _, _, flat, w, _ in parts:
+            zf[:, flat] -= w.transpose(1, 0, 2)
+        if mode == "impute":
+            out[b0:b1] = np.einsum("km,kmd->md", resp, z)
+            continue
+        n += np.sum(resp, axis=1, dtype=f64)
+        s1 += np.matmul(resp[:, None, :], z)[:, 0].astype(f64)
+        zr = np.multiply(z, resp[:, :, None], out=y)
+        second += np.matmul(np.swapaxes(zr, 1, 2), z).astype(f64)
+        rows_pattern = pats.row_pattern[b0:b1]
+        first = np.concatenate([[0], np.flatnonzero(np.diff(rows_pattern)) + 1])
+        per_pattern[:, rows_pattern[first]] += np.add.reduceat(resp, first, axis=1)
+    if mode != "stats":
+        return out
+    # the conditional covariances: sum over patterns of (their responsibilities) x (Lambda_mm)^{-1}
+    for (j, p0, p1, missing), inv in zip(pats.groups, inverses):
+        if j:
+            second += _scatter_blocks(k, d, missing.T, per_pattern[:, None, None, p0:p1] * np.moveaxis(inv, 2, 0))
+    return n, s1, second, loglik
+
+
+def _take_rows(arr: np.ndarray, rp: np.ndarray, one_to_one: bool) -> np.ndarray:
+    """``arr[..., rp]`` (per-pattern values for each row); a view when the rows are the patterns
+    ``rp[0]..rp[-1]`` one each (the common case for patterns with several missing entries)."""
+    if one_to_one:
+        return arr[..., int(rp[0]):int(rp[-1]) + 1]
+    return np.take(arr, rp, axis=-1)
+
+
+def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scratch: Scratch, ws, offsets, far, mode,
+                      cap):
+    """The dense form on the products of the observed entries (``mp.expanded``): per row the
+    complete rows' layout ``[x_0; upper-triangle products of x_0]`` (``x_0`` the centred row,
+    0 at its missing entries) gives, in one product each, ``x_0' Lambda_k m_k - x_0' Lambda_k x_0 / 2``
+    and the moments of the observed entries; the missing entries (j per row) add
+    ``(Lambda_k x_0)_m``, computed column by column for the rows that miss that column, and
+    small (K, j, rows) corrections, a group of patterns at a time. With ``z = x_0 - m*o``
+    (``o`` the observed indicator)::
+
+        z' Lambda z = x_0' Lambda x_0 - 2 x_0' Lambda m + 2 m_m' (Lambda x_0)_m + (m*o)' Lambda (m*o)
+        y_m = (Lambda z)_m = (Lambda x_0)_m - (Lambda (m*o))_m
+
+    The conditional mean of the row is ``x_0 + e`` with ``e = m_m - (Lambda_mm)^{-1} y_m`` on the
+    missing entries, so its second moments are ``x_0 x_0'`` (the products), ``x_0 e' + e x_0'``
+    (column by column again) and ``e e'`` plus the conditional covariance (summed per pattern,
+    scattered once per group of patterns)."""
+    r, d = xs.shape
+    k = len(mp.log_w)
+    wd = mp.dtype
+    f64 = np.float64
+    t = d * (d + 1) // 2
+    const, groups = _pattern_terms(mp, pats, products=True)
+    groups_w = [None if g is None else tuple(a.astype(wd, copy=False) for a in g) for g in groups]
+    const_w = const.astype(wd)
+    step = min(cap, max(256, MISSING_BLOCK_BYTES // ((d + t + k) * wd.itemsize)))
+    n = np.zeros(k)
+    moments = np.zeros((k, d + t))
+    s1_m = np.zeros((k, d))
+    cross = np.zeros((k, d, d))
+    # per group of patterns: the sum over each pattern's rows of e e' (K, j, j, P_j); and the
+    # responsibilities per pattern (for the conditional covariances)
+    outer = [None if g is None else np.zeros((k, g[1].shape[1], g[1].shape[1], g[1].shape[2])) for g in groups]
+    per_pattern = np.zeros((k, len(pats.n_observed)))
+    far_s1, far_second = np.zeros((len(far), d)), np.zeros((len(far), d, d))
+    loglik = 0.0
+    out = np.empty((r, k) if mode == "log_joint" else (r, d)) if mode != "stats" else None
+    starts = pats.starts
+    prec_rows = np.ascontiguousarray(np.swapaxes(mp.prec_w, 0, 1))  # (D, K', D): row c of every Lambda_k
+    for b0 in range(0, r, step):
+        b1 = min(r, b0 + step)
+        m = b1 - b0
+        xb = xs[b0:b1]
+        st = scratch.array("miss_products", (d + t, m), wd)
+        st[:d] = xb.T
+        pos = d
+        for i in range(d):
+            np.multiply(st[i], st[i:d], out=st[pos:pos + d - i])
+            pos += d - i
+        lj = np.matmul(mp.coef, st, out=scratch.array("miss_log_joint", (k, m), wd))
+        rows_pattern = pats.row_pattern[b0:b1]
+        lj += np.take(const_w, rows_pattern, axis=1)
+        # the missing entries, group by group, and within a group slot by slot (j, rows)
+        parts, pair_rows, pair_cols = [], [], []
+        n_pairs = 0
+        for gi, (j, p0, p1, missing) in enumerate(pats.groups):
+            l0, l1 = max(int(starts[p0]), b0), min(int(starts[p1]), b1)
+            if j == 0 or l0 >= l1:
+                continue
+            rp = pats.row_pattern[l0:l1] - p0
+            one_to_one = int(rp[-1]) - int(rp[0]) + 1 == l1 - l0
+            cols = missing[rp].T  # (j, rows)
+            pair_cols.append(cols.ravel())
+            pair_rows.append(np.broadcast_to(np.arange(l0 - b0, l1 - b0), cols.shape).ravel())
+            parts.append((gi, j, l0 - b0, l1 - b0, n_pairs, rp, one_to_one))
+            n_pairs += cols.size
+        if n_pairs:  # (Lambda_k x_0)_c, column by column for the rows that miss column c
+            pair_row, pair_col = np.concatenate(pair_rows), np.concatenate(pair_cols)
+            by_col = np.argsort(pair_col, kind="stable")
+            col_start = np.concatenate([[0], np.cumsum(np.bincount(pair_col, minlength=d))])
+            present = np.flatnonzero(np.diff(col_start))
+            x_pairs = xb[pair_row[by_col]]  # (pairs, D), grouped by missing column
+            lam_by_col = np.empty((mp.prec_w.shape[0], n_pairs), dtype=wd)
+            for c in present.tolist():
+                c0, c1 = int(col_start[c]), int(col_start[c + 1])
+                np.matmul(prec_rows[c], x_pairs[c0:c1].T, out=lam_by_col[:, c0:c1])
+            in_row_order = np.empty_like(by_col)
+            in_row_order[by_col] = np.arange(n_pairs)
+            lam_x = np.take(lam_by_col, in_row_order, axis=1)
+        done = []
+        for gi, j, a0, a1, q0, rp, one_to_one in parts:
+            inv, means_m, shift_m = groups_w[gi]
+            rows = a1 - a0
+            lx = lam_x[:, q0:q0 + j * rows].reshape(-1, j, rows)  # (K', j, rows)
+            mu = _take_rows(means_m, rp, one_to_one)  # (K, j, rows)
+            h = _take_rows(inv, rp, one_to_one)  # (j, j, K', rows)
+            y_m = lx - _take_rows(shift_m, rp, one_to_one)
+            w = np.empty_like(y_m)
+            for a in range(j):
+                v = np.multiply(h[a, 0], y_m[:, 0], out=w[:, a])
+                for b in range(1, j):
+                    v += h[a, b] * y_m[:, b]
+            corr = w * y_m
+            corr *= 0.5
+            corr -= mu * lx
+            lj[:, a0:a1] += np.sum(corr, axis=1)
+            done.append((gi, j, a0, a1, q0, rp, one_to_one, mu, w))
+        if mode == "log_joint":
+            out[b0:b1] = lj.T
+            continue
+        resp, ll = posterior_by_component(np, lj, scratch, None if ws is None else ws[b0:b1], row_loglik=False)
+        loglik += ll
+        # conditional means of the missing entries (centred) e = m_m - w, pair by pair
+        e_pairs = np.empty((k, n_pairs), dtype=wd) if (mode == "impute" or far.size) else None
+        f_pairs = np.empty((k, n_pairs), dtype=wd)
+        for gi, j, a0, a1, q0, rp, one_to_one, mu, w in done:
+            e = np.subtract(mu, w, out=w)  # (K, j, rows)
+            rows = a1 - a0
+            if e_pairs is not None:
+                e_pairs[:, q0:q0 + j * rows] = e.reshape(k, -1)
+            if mode != "stats":
+                continue
+            fe = np.multiply(e, resp[:, None, a0:a1], out=f_pairs[:, q0:q0 + j * rows].reshape(k, j, rows))
+            prod = np.multiply(fe[:, :, None], e[:, None, :])  # (K, j, j, rows)
+            p_lo = int(rp[0])
+            if one_to_one:
+                outer[gi][..., p_lo:p_lo + rows] += prod
+            else:  # the rows of a pattern are contiguous: sum them
+                first = np.concatenate([[0], np.flatnonzero(np.diff(rp)) + 1])
+                outer[gi][..., p_lo:int(rp[-1]) + 1] += np.add.reduceat(prod, first, axis=3)
+        if mode == "impute":
+            filled = scratch.array("miss_filled", (k, m, d), wd)
+            filled[:] = xb[None]
+            if n_pairs:
+                filled[:, pair_row, pair_col] = e_pairs
+            out[b0:b1] = np.einsum("km,kmd->md", resp, filled)
+            continue
+        n += np.sum(resp, axis=1, dtype=f64)
+        moments += (resp @ st.T).astype(f64)
+        first = np.concatenate([[0], np.flatnonzero(np.diff(rows_pattern)) + 1])
+        per_pattern[:, int(rows_pattern[0]):int(rows_pattern[-1]) + 1] += np.add.reduceat(resp, first, axis=1)
+        if n_pairs:  # x_0 e' + e x_0', column by column of the missing entries
+            f_by_col = f_pairs[:, by_col]
+            s1_m[:, present] += np.add.reduceat(f_by_col, col_start[present], axis=1)
+            for c in present.tolist():
+                c0, c1 = int(col_start[c]), int(col_start[c + 1])
+                cross[:, c, :] += (f_by_col[:, c0:c1] @ x_pairs[c0:c1]).astype(f64)
+        for i, j in enumerate(far.tolist()):  # own product about the component's reference point
+            xh = xb - offsets[j].astype(wd)
+            if n_pairs:
+                xh[pair_row, pair_col] = e_pairs[j] - offsets[j][pair_col].astype(wd)
+            far_s1[i] += (resp[j] @ xh).astype(f64)
+            far_second[i] += ((xh * resp[j][:, None]).T @ xh).astype(f64)
+    if mode != "stats":
+        return out
+    s1 = moments[:, :d] + s1_m
+    second = cross + np.swapaxes(cross, 1, 2) + unpack_sym(moments[:, d:], d)
+    cond = np.zeros((k, d, d)) if far.size else None  # the conditional covariances alone
+    for (j, p0, p1, missing), g, ee in zip(pats.groups, groups, outer):
+        if j == 0:
+            continue
+        weighted = per_pattern[:, None, None, p0:p1] * np.moveaxis(g[0], 2, 0)  # (K, j, j, P_j)
+        if cond is not None:
+            cond += _scatter_blocks(k, d, missing.T, weighted)
+        weighted += ee
+        second += _scatter_blocks(k, d, missing.T, weighted)
+    if far.size:  # about their own reference points; the conditional covariances do not move
+        s1[far] = far_s1
+        second[far] = far_second + cond[far]
+    return n, s1, second, loglik
+
+
+def _missing_shared(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scratch: Scratch, ws, offsets, far, mode,
+                    cap):
+    """The dense form for one covariance shared by all components whose statistics are summed
+    over them (``mp.shared``, tied): ``Lambda x_0`` (one D x D product per row, ``x_0`` the
+    centred row with 0 at its missing entries) gives ``x_0' Lambda x_0`` and ``l = (Lambda x_0)_m``,
+    the same for every component. With ``s_k = (Lambda (m_k*o))_m``, ``H = (Lambda_mm)^{-1}`` and
+    ``V_k = -(H s_k + m_k,m)`` (per pattern), the log joint's correction for the missing entries is
+    ``l' H l / 2 + l' V_k + s_k' H s_k / 2`` and the conditional mean of the missing entries is
+    ``e_k = -(V_k + H l)``: per row and component only ``j`` products (no ``j x j`` work, no
+    products of the observed entries); the summed second moments take one weighted D x D
+    product, and their ``e e'`` part is ``sum_k r_k V_k V_k'`` (per pattern) plus row terms in
+    ``H l``."""
+    r, d = xs.shape
+    k = len(mp.log_w)
+    wd = mp.dtype
+    f64 = np.float64
+    const, groups = _pattern_terms(mp, pats, products=True)
+    extra = []
+    for g in groups:
+        if g is None:
+            extra.append(None)
+            continue
+        inv, means_m, shift_m = g
+        h = inv[:, :, 0]  # (j, j, P_j)
+        hs = np.einsum("abp,kbp->kap", h, shift_m)
+        extra.append((h, -(hs + means_m)))
+    for (j, p0, p1, _), g, ex in zip(pats.groups, groups, extra):
+        if j:
+            const[:, p0:p1] += 0.5 * np.sum(g[2] * (-ex[1] - g[1]), axis=1)  # s' H s / 2
+    const_w = const.astype(wd)
+    extra_w = [None if e is None else (e[0].astype(wd), e[1].astype(wd)) for e in extra]
+    near = np.setdiff1d(np.arange(k), far)
+    step = min(cap, max(256, 4 * MISSING_BLOCK_BYTES // ((2 * d + 2 * k) * wd.itemsize)))
+    n = np.zeros(k)
+    s1 = np.zeros((k, d))
+    total = np.zeros((d, d))  # second moments summed over the near components
+    cross = np.zeros((d, d))
+    outer = np.zeros(d * d)
+    per_pattern = np.zeros((k, len(pats.n_observed)))
+    far_s1, far_second = np.zeros((len(far), d)), np.zeros((len(far), d, d))
+    loglik = 0.0
+    out = np.empty((r, k) if mode == "log_joint" else (r, d)) if mode != "stats" else None
+    starts = pats.starts
+    for b0 in range(0, r, step):
+        b1 = min(r, b0 + step)
+        m = b1 - b0
+        xb = xs[b0:b1]
+        st = scratch.array("miss_rows", (d, m), wd)
+        st[:] = xb.T
+        lam_all = np.matmul(mp.prec_w[0], st, out=scratch.array("miss_lam_x", (d, m), wd))
+        quad = np.einsum("dm,dm->m", lam_all, st)
+        quad *= -0.5
+        lj = np.matmul(mp.coef, st, out=scratch.array("miss_log_joint", (k, m), wd))
+        lj += quad
+        rows_pattern = pats.row_pattern[b0:b1]
+        lj += np.take(const_w, rows_pattern, axis=1)
+        parts = []
+        for gi, (j, p0, p1, missing) in enumerate(pats.groups):
+            l0, l1 = max(int(starts[p0]), b0), min(int(starts[p1]), b1)
+            if j == 0 or l0 >= l1:
+                continue
+            a0, a1 = l0 - b0, l1 - b0
+            rp = pats.row_pattern[l0:l1] - p0
+            cols = missing[rp].T  # (j, rows)
+            lx = lam_all[cols, np.arange(a0, a1)]  # (j, rows)
+            h, v = extra_w[gi]
+            hr = np.take(h, rp, axis=-1)  # (j, j, rows)
+            vr = np.take(v, rp, axis=-1)  # (K, j, rows)
+            u = np.empty_like(lx)  # H l
+            for a in range(j):
+                acc = np.multiply(hr[a, 0], lx[0], out=u[a])
+                for b in range(1, j):
+                    acc += hr[a, b] * lx[b]
+            row_term = 0.5 * np.sum(lx * u, axis=0)  # (rows,)
+            lin = vr[:, 0] * lx[0]
+            for a in range(1, j):
+                lin += vr[:, a] * lx[a]
+            lin += row_term
+            lj[:, a0:a1] += lin
+            parts.append((gi, j, a0, a1, rp, cols, u, vr))
+        if mode == "log_joint":
+            out[b0:b1] = lj.T
+            continue
+        resp, ll = posterior_by_component(np, lj, scratch, None if ws is None else ws[b0:b1], row_loglik=False)
+        loglik += ll
+        if mode == "impute":
+            filled = np.array(xb, dtype=f64)
+            for gi, j, a0, a1, rp, cols, u, vr in parts:  # sum_k r_k e_k = -(sum_k r_k V_k + H l)
+                filled[np.arange(a0, a1), cols] = -(np.einsum("kr,kjr->jr", resp[:, a0:a1], vr) + u)
+            out[b0:b1] = filled
+            continue
+        n += np.sum(resp, axis=1, dtype=f64)
+        s1 += (resp @ xb).astype(f64)
+        resp_near = resp if not far.size else resp * np.isin(np.arange(k), near)[:, None]
+        weight = np.sum(resp_near, axis=0)
+        total += ((st * weight) @ xb).astype(f64)
+        first = np.concatenate([[0], np.flatnonzero(np.diff(rows_pattern)) + 1])
+        per_pattern[:, int(rows_pattern[0]):int(rows_pattern[-1]) + 1] += np.add.reduceat(resp, first, axis=1)
+        for gi, j, a0, a1, rp, cols, u, vr in parts:
+            resp_g = resp[:, a0:a1]
+            # per component: the missing entries' first moments, sum_r r_k e_k
+            e = vr + u  # -e, (K, j, rows)
+            e *= resp_g[:, None, :]
+            onehot = np.zeros((cols.size, d), dtype=wd)  # scatters the missing entries by column
+            onehot[np.arange(cols.size), cols.ravel()] = 1.0
+            s1 -= (e.reshape(k, -1) @ onehot).astype(f64)
+            # summed over the near components: x_0 e' (row by row, scattered by column) and the
+            # row terms of e e' (the r_k V_k V_k' part is per pattern, below)
+            rv = np.einsum("kr,kjr->jr", resp_near[:, a0:a1], vr)  # sum_k r_k V_k
+            w_g = weight[a0:a1]
+            fsum = -(rv + w_g * u)  # sum_k r_k e_k, (j, rows)
+            cross += (onehot.T @ (fsum.reshape(-1, 1) * np.tile(xb[a0:a1], (j, 1)))).astype(f64)
+            rows_term = rv[:, None] * u[None, :] + u[:, None] * rv[None, :] + w_g * (u[:, None] * u[None, :])
+            target = cols[:, None, :] * d + cols[None, :, :]
+            outer += np.bincount(target.ravel(), weights=rows_term.ravel(), minlength=d * d)
+        for i, j in enumerate(far.tolist()):  # own product about the component's reference point
+            xh = xb - offsets[j].astype(wd)
+            for gi, jj, a0, a1, rp, cols, u, vr in parts:
+                xh[np.arange(a0, a1), cols] = -(vr[j] + u) - offsets[j][cols].astype(wd)
+            far_s1[i] += (resp[j] @ xh).astype(f64)
+            far_second[i] += ((xh * resp[j][:, None]).T @ xh).astype(f64)
+    if mode != "stats":
+        return out
+    # per pattern: sum_k R_pk V_pk V_pk' (near components) and the conditional covariances
+    r_near = per_pattern[near]
+    cond = np.zeros((k, d, d))
+    for (j, p0, p1, missing), ex in zip(pats.groups, extra):
+        if not j:
+            continue
+        h, v = ex
+        vv = np.einsum("kp,kap,kbp->abp", r_near[:, p0:p1], v[near], v[near])
+        cond_all = per_pattern[:, None, None, p0:p1] * h[None]  # (K, j, j, P_j)
+        cond += _scatter_blocks(k, d, missing.T, cond_all)
+        outer += _scatter_blocks(1, d, missing.T, vv[None]).ravel()
+    second = np.zeros((k, d, d))
+    second[0] = total + cross + cross.T + outer.reshape(d, d) + cond[near].sum(axis=0)
+    if far.size:
+        s1[far] = far_s1
+        second[far] = far_second + cond[far]
+    return n, s1, second, loglik
+
+
+def _missing_diagonal(xs, obs, mp: MissingPrepared, scratch: Scratch, ws, offsets, far, mode, cap):
+    r, d = xs.shape
+    k = len(mp.log_w)
+    wd = xs.dtype
+    f64 = np.float64
+    step = min(cap, max(256, 4 * MISSING_BLOCK_BYTES // (3 * d * wd.itemsize)))
+    log_w = mp.log_w.astype(wd)[:, None]
+    far = np.zeros(0, dtype=int) if far is None else np.asarray(far, dtype=int)
+    moments = np.zeros((k, 3 * d))
+    far_moments = np.zeros((len(far), 2 * d))
+    n = np.zeros(k)
+    loglik = 0.0
+    out = np.empty((r, k) if mode == "log_joint" else (r, d)) if mode != "stats" else None
+    for b0 in range(0, r, step):
+        b1 = min(r, b0 + step)
+        m = b1 - b0
+        st = scratch.array("miss_stacked", (3 * d, m), wd)
+        st[:d] = xs[b0:b1].T
+        np.square(st[:d], out=st[d:2 * d])
+        st[2 * d:] = obs[b0:b1].T
+        lj = np.matmul(mp.coef, st, out=scratch.array("miss_log_joint", (k, m), wd))
+        lj += log_w
+        if mode == "log_joint":
+            out[b0:b1] = lj.T
+            continue
+        resp, ll = posterior_by_component(np, lj, scratch, None if ws is None else ws[b0:b1], row_loglik=False)
+        loglik += ll
+        if mode == "impute":
+            out[b0:b1] = xs[b0:b1] + (~obs[b0:b1]) * (resp.T @ mp.means_c)
+            continue
+        n += np.sum(resp, axis=1, dtype=f64)
+        moments += (resp @ st.T).astype(f64)
+        for i, j in enumerate(far.tolist()):  # own product about the component's reference point
+            u = np.subtract(st[:d], offsets[j].astype(wd)[:, None])
+            u *= st[2 * d:]
+            far_moments[i] += np.concatenate([u @ resp[j], (u * u) @ resp[j]]).astype(f64)
+    if mode != "stats":
+        return out
+    a1, a2, seen = moments[:, :d], moments[:, d:2 * d], moments[:, 2 * d:]
+    unseen = n[:, None] - seen  # responsibility of the rows where each coordinate is missing
+    o = np.asarray(offsets, dtype=f64)
+    mu = mp.means_c - o
+    s1 = a1 - seen * o + unseen * mu
+    s2 = a2 - 2.0 * o * a1 + o * o * seen + unseen * (mu * mu + mp.var)
+    if far.size:
+        s1[far] = far_moments[:, :d] + unseen[far] * mu[far]
+        s2[far] = far_moments[:, d:] + unseen[far] * (mu[far] ** 2 + mp.var[far])
+    second = np.zeros((k, d, d))
+    second[:, np.arange(d), np.arange(d)] = s2
+    return n, s1, second, loglik
 
 
 # --------------------------------------------------------------------------- M-step

@@ -1,0 +1,142 @@
+"""Wide data in the full covariance structure: the whitened form and one weighted Gram product
+per component (``Full.use_products`` False) give the statistics of the per-row products form;
+symmetric packing, the triangular inverse and the M-step for many features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import emkit
+from emkit.engine import statistics_pass
+from emkit.models import covariance as cv
+from emkit.models.gaussian import GaussianMixtureModel, data_center
+
+
+def _params(rng, k, d, far=False):
+    means = rng.normal(scale=3.0, size=(k, d))
+    if far:
+        means[0] += 1e4
+    a = rng.normal(size=(k, d, d))
+    covs = a @ np.swapaxes(a, 1, 2) / d + 0.5 * np.eye(d)
+    return {"weights": rng.dirichlet(np.full(k, 2.0)), "means": means, "covariances": covs}
+
+
+def _data(rng, params, n):
+    k = len(params["weights"])
+    labels = rng.choice(k, size=n, p=params["weights"])
+    return np.stack([rng.multivariate_normal(params["means"][c], params["covariances"][c]) for c in labels])
+
+
+@pytest.mark.parametrize("far", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gram_form_equals_products_form(monkeypatch, far, dtype):
+    rng = np.random.default_rng(0)
+    params = _params(rng, 3, 9, far=far)
+    x = _data(rng, params, 3000).astype(dtype)
+    model = GaussianMixtureModel(3, "full", center=data_center(x), has_missing=False)
+    monkeypatch.setattr(cv, "FULL_PRODUCTS_COST", (0.0, 0.0, 0.0))  # products always
+    assert model.structure.use_products(9, 3)
+    want, ll = statistics_pass(model, (x,), params, chunk_size=700)
+    monkeypatch.setattr(cv, "FULL_PRODUCTS_MAX_D", 0)  # Gram always
+    gram_model = model.replace()
+    assert not gram_model.structure.use_products(9, 3)
+    got, got_ll = statistics_pass(gram_model, (x,), params, chunk_size=700)
+    # (a far component: the products form's expanded quadratic form rounds at ~eps * |m|^2_P)
+    rtol = (1e-8 if far else 1e-11) if dtype == np.float64 else 2e-5
+    assert got_ll == pytest.approx(ll, rel=rtol)
+    for key in want:
+        np.testing.assert_allclose(got[key], want[key], rtol=rtol, atol=rtol * np.abs(want[key]).max(), err_msg=key)
+
+
+def test_cost_model_takes_products_for_many_components_and_gram_for_wide_data():
+    full = cv.COVARIANCE_STRUCTURES["full"]
+    assert full.use_products(16, 16) and full.use_products(2, 3)
+    assert not full.use_products(256, 4) and not full.use_products(5000, 1)
+    assert not full.use_products(cv.FULL_PRODUCTS_MAX_D + 1, 1000)
+
+
+def test_row_by_row_packing_equals_index_packing():
+    rng = np.random.default_rng(1)
+    d = cv.PACK_INDEX_MAX_D + 3
+    a = rng.normal(size=(2, d, d))
+    sym = a + np.swapaxes(a, 1, 2)
+    packed = cv.pack_sym(sym)
+    rows, cols = np.triu_indices(d)
+    np.testing.assert_array_equal(packed, sym[:, rows, cols])
+    np.testing.assert_array_equal(cv.unpack_sym(packed, d), sym)
+
+
+def test_lower_inverse():
+    rng = np.random.default_rng(2)
+    for d in (1, 5, 40):
+        low = np.tril(rng.normal(size=(3, d, d))) + 3 * np.eye(d)
+        inv = cv.lower_inverse(low)
+        np.testing.assert_allclose(inv @ low, np.broadcast_to(np.eye(d), low.shape), atol=1e-12)
+        assert np.all(np.triu(inv, 1) == 0)
+
+
+def test_wide_m_step_equals_the_scatter_about_the_new_means():
+    rng = np.random.default_rng(3)
+    d, n = cv.PACK_INDEX_MAX_D + 8, 40
+    x = rng.normal(size=(n, d)) * rng.uniform(0.5, 2.0, d) + 5.0
+    r = rng.uniform(0.1, 1.0, size=(n, 2))
+    model = GaussianMixtureModel(2, "full", center=data_center(x), reg_covar=1e-3)
+    stats = model._stats_from_resp(np, x, r, None)
+    new = model.m_step(stats, {"weights": np.full(2, 0.5), "means": np.zeros((2, d)),
+                               "covariances": np.repeat(np.eye(d)[None], 2, 0)})
+    for j in range(2):
+        nk = r[:, j].sum() + 10 * np.finfo(float).eps
+        mean = r[:, j] @ x / nk
+        diff = x - mean
+        cov = (diff * r[:, j, None]).T @ diff / nk + 1e-3 * np.eye(d)
+        np.testing.assert_allclose(new["means"][j], mean, rtol=1e-10)
+        np.testing.assert_allclose(new["covariances"][j], cov, rtol=1e-8, atol=1e-10)
+
+
+def test_one_component_on_wide_data_fits_the_sample_covariance():
+    rng = np.random.default_rng(4)
+    d, n = 600, 900
+    x = rng.normal(size=(n, d)) @ (np.eye(d) + 0.1 * rng.normal(size=(d, d)) / np.sqrt(d))
+    g = emkit.GaussianMixture(1, tol=0, max_iter=2, reg_covar=1e-6).fit(x)
+    np.testing.assert_allclose(g.means_[0], x.mean(axis=0), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(g.covariances_[0], np.cov(x.T, bias=True) + 1e-6 * np.eye(d), rtol=1e-7, atol=1e-10)
+    sk = pytest.importorskip("sklearn.mixture")
+    ref = sk.GaussianMixture(1, tol=0, max_iter=2, reg_covar=1e-6).fit(x)
+    assert g.score(x) == pytest.approx(ref.score(x), rel=1e-9)
+
+
+def test_one_component_log_joint_over_several_chunks_is_not_overwritten():
+    # K = 1: the (rows, 1) transpose of the chunk's log joint is "contiguous", so it must be
+    # copied explicitly out of the reused workspace before the next chunk overwrites it
+    from scipy.stats import multivariate_normal
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(200_000, 3))
+    g = emkit.GaussianMixture(1, tol=0, max_iter=2).fit(x)
+    assert g.model_.chunk_rows((x,)) < len(x)
+    expected = multivariate_normal(g.means_[0], g.covariances_[0]).logpdf(x)
+    np.testing.assert_allclose(g.score_samples(x), expected, rtol=1e-10)
+
+
+def test_wide_e_step_one_component_at_a_time_equals_the_direct_computation():
+    # K D > WHITENED_BLOCK: the whitened form goes component by component (triangular products)
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+
+    rng = np.random.default_rng(6)
+    k, d, n = 4, 270, 500
+    params = _params(rng, k, d)
+    x = _data(rng, params, n)
+    model = GaussianMixtureModel(k, "full", center=data_center(x), has_missing=False)
+    assert k * d > cv.WHITENED_BLOCK and model.large_products((x,))
+    stats, ll = statistics_pass(model, (x,), params)
+    lj = np.stack([np.log(params["weights"][j]) + multivariate_normal(params["means"][j], params["covariances"][j]).logpdf(x)
+                   for j in range(k)], axis=1)
+    assert ll == pytest.approx(logsumexp(lj, axis=1).sum(), rel=1e-10)
+    r = np.exp(lj - logsumexp(lj, axis=1, keepdims=True))
+    xc = x - model.center
+    np.testing.assert_allclose(stats["n"], r.sum(axis=0), rtol=1e-10)
+    np.testing.assert_allclose(stats["s1"], r.T @ xc, rtol=1e-9, atol=1e-9)
+    second = np.einsum("rk,rd,re->kde", r, xc, xc)
+    np.testing.assert_allclose(stats["s2"], cv.pack_sym(second), rtol=1e-9, atol=1e-8)
