@@ -25,6 +25,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from emkit.models.gaussian import GaussianMixtureModel
+
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 #: seeds per (kind, covariance type)
 SEEDS_PER_KIND = 5
@@ -244,6 +246,9 @@ class Outcome:
     wall_seconds: float = 0.0
     n_iter: int | None = None
     decreased: bool = False
+    #: decreased beyond what the engine tolerates for this fit (rounding, or the regularised
+    #: M-step's allowance: ``GaussianMixtureModel.REGULARISED_MONOTONE_RTOL`` with reg_covar > 0)
+    beyond_tolerance: bool = False
     #: the largest decrease of the log-likelihood between two iterations, relative to max(1, |l|)
     worst_drop: float = 0.0
     warnings: tuple = ()
@@ -305,6 +310,8 @@ def _parameters_finite(est) -> bool:
 #: a decrease of the log-likelihood counted as rounding, in machine epsilons of the data's dtype
 #: relative to max(1, |loglik|): the engine's rule (beyond it, emkit warns MonotonicityWarning)
 ROUNDING_EPS = 1e4
+#: the relative decrease a regularised Gaussian M-step may cause (it is not an exact maximiser)
+REGULARISED_MONOTONE_RTOL = GaussianMixtureModel.REGULARISED_MONOTONE_RTOL
 
 
 def _worst_drop(trace: np.ndarray) -> float:
@@ -344,8 +351,11 @@ def fit_case(case: Case, library: str) -> Outcome:
     if library != "emkit":
         trace = trace * len(case.X)
     drop = _worst_drop(trace)
-    decreased = drop > ROUNDING_EPS * float(np.finfo(case.X.dtype).eps)
-    return Outcome(case, library, "fitted", seconds, decreased=decreased, worst_drop=drop, warnings=names,
+    rounding = ROUNDING_EPS * float(np.finfo(case.X.dtype).eps)
+    decreased = drop > rounding
+    beyond = drop > max(rounding, REGULARISED_MONOTONE_RTOL)  # default reg_covar > 0 in both libraries
+    return Outcome(case, library, "fitted", seconds, decreased=decreased, beyond_tolerance=beyond,
+                   worst_drop=drop, warnings=names,
                    loglik_trace=trace, wall_seconds=wall, n_iter=n_iter)
 
 

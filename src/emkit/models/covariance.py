@@ -175,6 +175,9 @@ class CovarianceStructure:
     name: str = ""
     #: the M-step keeps an empty component's own covariance (False: one shared covariance)
     per_component: bool = True
+    #: the model gives an empty component its old covariance back (False: the M-step keeps the
+    #: structure's constraints for empty components itself)
+    restore_empty: bool = True
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -291,12 +294,13 @@ class CovarianceStructure:
         return None
 
     # ------------------------------------------------------------------ M-step
-    def m_step(self, n, nk, s1, s2, about, reg_covar: float, d: int, slack=None) -> np.ndarray:
+    def m_step(self, n, nk, s1, s2, about, reg_covar: float, d: int, slack=None, current=None) -> np.ndarray:
         """Covariances maximising Q: the scatter about the means ``about`` (K, D) from the
         statistics, divided by ``nk`` (``n`` plus scikit-learn's 10 eps), plus ``reg_covar``
         on the diagonal. ``slack`` (K, D), when given, is the rounding error the statistics
         may carry in each variance: a variance in [-slack, 0) is rounding, not data, and is
-        clipped to 0 before ``reg_covar`` is added."""
+        clipped to 0 before ``reg_covar`` is added. ``current``: the covariances the statistics
+        were computed at (NumPy float64, or None), where an iterative M-step starts."""
         raise NotImplementedError
 
     def complete_loglik(self, total: float, n, s1, s2, means_c, cov, d: int) -> float:
@@ -553,7 +557,7 @@ class Full(_Dense):
     def shift_s2(self, n, s1, s2, delta):
         return self._shift_packed(n, s1, s2, delta)
 
-    def m_step(self, n, nk, s1, s2, about, reg_covar, d, slack=None):
+    def m_step(self, n, nk, s1, s2, about, reg_covar, d, slack=None, current=None):
         if d > PACK_INDEX_MAX_D:  # wide: one (K, D, D) array, updated in place (no (D, D) temporaries)
             cov = unpack_sym(s2, d)
             for j in range(len(n)):
@@ -676,7 +680,7 @@ class Tied(_Dense):
     def min_variance(self, cov, k, d):
         return np.full(k, np.linalg.eigvalsh(np.asarray(cov, dtype=np.float64)).min())
 
-    def m_step(self, n, nk, s1, s2, about, reg_covar, d, slack=None):
+    def m_step(self, n, nk, s1, s2, about, reg_covar, d, slack=None, current=None):
         second = unpack_sym(s2, d)
         cross = s1.T @ about
         scatter = second - cross - cross.T + (about.T * n) @ about
@@ -778,7 +782,7 @@ class Diag(CovarianceStructure):
         var = np.asarray(cov, dtype=np.float64)
         return var if var.ndim == 1 else var.min(axis=1)
 
-    def m_step(self, n, nk, s1, s2, about, reg_covar, d, slack=None):
+    def m_step(self, n, nk, s1, s2, about, reg_covar, d, slack=None, current=None):
         var = (s2 - 2.0 * s1 * about + n[:, None] * about * about) / nk[:, None]
         if slack is not None:  # negative by rounding only: 0 (a one-point component's variance)
             var = np.where((var < 0) & (var >= -slack), 0.0, var)

@@ -1097,7 +1097,7 @@ def _missing_diagonal(xs, obs, mp: MissingPrepared, scratch: Scratch, ws, offset
 
 # --------------------------------------------------------------------------- M-step
 def m_step_numpy(stats: dict, structure: CovarianceStructure, reg_covar: float, d: int, fixed_means_c=None,
-                 eps: float = 2.2e-16, center=None):
+                 eps: float = 2.2e-16, center=None, current=None):
     """Maximiser of the expected complete-data log-likelihood from float64 statistics.
 
     Matches scikit-learn's M-step: weights = n_k / sum n_k, means = a_k + s1 / n_k (``a_k`` the
@@ -1128,7 +1128,7 @@ def m_step_numpy(stats: dict, structure: CovarianceStructure, reg_covar: float, 
         offset = ref if center is None else ref - np.asarray(center, dtype=np.float64)
         slack = 64.0 * max(eps, np.finfo(np.float64).eps) * (
             np.abs(s2) / nk[:, None] + offset * offset + about * about + step * step)
-    cov = structure.m_step(n, nk, s1, s2, about, reg_covar, d, slack=slack)
+    cov = structure.m_step(n, nk, s1, s2, about, reg_covar, d, slack=slack, current=current)
     return weights, anchor + step, cov, empty
 
 
