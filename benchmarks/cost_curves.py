@@ -47,7 +47,7 @@ QUICK = {
     "D": dict(values=[2, 8, 32], fixed=dict(n=5_000, k=2)),
 }
 #: each fit runs this many iterations ...
-ITERATIONS = 5
+ITERATIONS = 3
 #: ... and is repeated (best kept) until the repeats take this long, at most REPEATS times
 MIN_SECONDS = 1.0
 REPEATS = 3
@@ -59,13 +59,19 @@ def _point(sweep: str, value: int, fixed: dict) -> bench.Workload:
     return bench.Workload(f"{sweep}={value}", shape["n"], shape["d"], shape["k"], "full", "float64")
 
 
+#: "wall" (time.perf_counter) or "cpu" (time.process_time: CPU seconds of every thread of the
+#: process, BLAS included; steadier on a shared machine, equal to wall time times the cores used)
+CLOCK = "wall"
+
+
 def _seconds_per_iteration(library: str, workload: bench.Workload, X: np.ndarray, init: dict) -> float:
     run, _, n_iter = bench.FITTERS[library](X, workload, init, "cpu")
     best, spent, repeats = float("inf"), 0.0, 0
+    clock = time.process_time if CLOCK == "cpu" else time.perf_counter
     while repeats < REPEATS and (repeats == 0 or spent < MIN_SECONDS):
-        start = time.perf_counter()
+        start = clock()
         run()
-        elapsed = time.perf_counter() - start
+        elapsed = clock() - start
         best, spent, repeats = min(best, elapsed / max(n_iter(), 1)), spent + elapsed, repeats + 1
     return best
 
@@ -156,14 +162,25 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="write the results and machine facts here")
     parser.add_argument("--png", help="draw the three panels here")
     parser.add_argument("--no-avx512", action="store_true", help="as on a CPU without AVX-512 (see run.py)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall time, or CPU time of the process (steadier on a shared machine)")
+    parser.add_argument("--max-n", type=int, help="leave out N sweep points above this")
+    parser.add_argument("--max-d", type=int, help="leave out D sweep points above this")
     args = parser.parse_args(argv)
+    global CLOCK
+    CLOCK = args.clock
     if args.no_avx512 and "NPY_DISABLE_CPU_FEATURES" not in os.environ:  # NumPy reads it at import
         bench.emulate_no_avx512()
         os.execv(sys.executable, [sys.executable, *sys.argv])
     libraries = [lib for lib in args.libraries.split(",") if bench._available(lib)]
     chosen = {name: spec for name, spec in (QUICK if args.quick else SWEEPS).items()
               if name in args.sweeps.split(",")}
+    if args.max_n and "N" in chosen:
+        chosen["N"] = dict(chosen["N"], values=[v for v in chosen["N"]["values"] if v <= args.max_n])
+    if args.max_d and "D" in chosen:
+        chosen["D"] = dict(chosen["D"], values=[v for v in chosen["D"]["values"] if v <= args.max_d])
     facts = bench.machine_facts()
+    facts["clock"] = args.clock
     print("machine:", json.dumps(facts))
     results = run_sweeps(chosen, libraries)
     print(format_tables(results, libraries))

@@ -403,7 +403,11 @@ def test_integer_weights_equal_duplicated_rows(name):
         start = _start(spec, seed)
         a, b = _run(model, weighted, start), _run(model2, repeated, start)
         assert_close(a.params, b.params, "weights against duplicated rows")
-        assert a.loglik == pytest.approx(b.loglik, rel=RTOL)
+        # the multivariate normal family keeps uncentred sums (sum x x^T), whose rounding depends
+        # on the summation order (n rows against sum(w) rows are cut into other chunks): after
+        # N_ITER iterations its log-likelihood agrees to 1e-9 (parameters still to RTOL)
+        rtol = 1e-9 if name == "multivariate-normal" else RTOL
+        assert a.loglik == pytest.approx(b.loglik, rel=rtol)
     check()
 
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence, cast
@@ -41,6 +40,7 @@ import numpy as np
 
 from emkit.core.arrays import asarray_like, float_eps, to_numpy
 from emkit.core.params import copy_params, flatten_full
+from emkit.core.sklearn_twins import sklearn_twin, twin_module_getattr
 from emkit.core.validation import check_fixed_groups, check_random_state
 from emkit.engine.accelerate import AndersonAccelerator, SquaremAccelerator, get_accelerator
 from emkit.engine.checkpoint import (Checkpoint, check_checkpoint_settings, data_fingerprint, describe_value,
@@ -76,33 +76,14 @@ class ConvergenceWarning(UserWarning):
     """
 
 
-_SKLEARN_CONVERGENCE: dict = {}
-
-
 def convergence_warning_category() -> type:
     """The class of the convergence warnings emkit issues: :class:`ConvergenceWarning`, or,
     once scikit-learn is imported, ``SklearnConvergenceWarning`` (a subclass of it and of
-    ``sklearn.exceptions.ConvergenceWarning``)."""
-    base = getattr(sys.modules.get("sklearn.exceptions"), "ConvergenceWarning", None)
-    if not (isinstance(base, type) and issubclass(base, Warning)):
-        return ConvergenceWarning
-    category = _SKLEARN_CONVERGENCE.get(base)
-    if category is None:
-        category = type("SklearnConvergenceWarning", (ConvergenceWarning, base),
-                        {"__module__": __name__, "__doc__": "emkit's ConvergenceWarning, also scikit-learn's."})
-        _SKLEARN_CONVERGENCE[base] = category
-        globals()["SklearnConvergenceWarning"] = category  # found by name: pickle
-    return category
+    ``sklearn.exceptions.ConvergenceWarning``; see :mod:`emkit.core.sklearn_twins`)."""
+    return sklearn_twin(ConvergenceWarning, "ConvergenceWarning", __name__)
 
 
-def __getattr__(name: str):
-    if name == "SklearnConvergenceWarning":  # an unpickled warning in a fresh process
-        try:
-            import sklearn.exceptions  # noqa: F401 - only to rebuild a pickled scikit-learn warning
-        except ImportError:  # pragma: no cover
-            raise AttributeError(name) from None
-        return convergence_warning_category()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = twin_module_getattr(__name__, ConvergenceWarning, "ConvergenceWarning")
 
 
 class IdentifiabilityWarning(UserWarning):

@@ -45,7 +45,6 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-import sys
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Collection
@@ -53,6 +52,7 @@ from typing import TYPE_CHECKING, Any, Callable, Collection
 import numpy as np
 
 from emkit import inference, online
+from emkit.core.sklearn_twins import sklearn_twin, twin_module_getattr
 from emkit.core.validation import check_fixed_groups
 from emkit.engine import EMResult, em
 from emkit.engine.loop import convergence_warning_category
@@ -76,32 +76,14 @@ class NotFittedError(ValueError, AttributeError):
     """
 
 
-_SKLEARN_NOT_FITTED: dict = {}
-
-
 def not_fitted_error_class() -> type:
     """The class of emkit's not-fitted errors: :class:`NotFittedError`, or, once scikit-learn
-    is imported, ``SklearnNotFittedError`` (a subclass of it and of scikit-learn's)."""
-    base = getattr(sys.modules.get("sklearn.exceptions"), "NotFittedError", None)
-    if not (isinstance(base, type) and issubclass(base, Exception)):
-        return NotFittedError
-    cls = _SKLEARN_NOT_FITTED.get(base)
-    if cls is None:
-        cls = type("SklearnNotFittedError", (NotFittedError, base),
-                   {"__module__": __name__, "__doc__": "emkit's NotFittedError, also scikit-learn's."})
-        _SKLEARN_NOT_FITTED[base] = cls
-        globals()["SklearnNotFittedError"] = cls  # found by name: pickle
-    return cls
+    is imported, ``SklearnNotFittedError`` (a subclass of it and of scikit-learn's; see
+    :mod:`emkit.core.sklearn_twins`)."""
+    return sklearn_twin(NotFittedError, "NotFittedError", __name__)
 
 
-def __getattr__(name: str):
-    if name == "SklearnNotFittedError":  # an unpickled error in a fresh process
-        try:
-            import sklearn.exceptions  # noqa: F401 - only to rebuild a pickled scikit-learn error
-        except ImportError:  # pragma: no cover
-            raise AttributeError(name) from None
-        return not_fitted_error_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = twin_module_getattr(__name__, NotFittedError, "NotFittedError")
 
 
 #: attributes that live only in memory: never pickled, copied or saved
