@@ -334,15 +334,19 @@ class _Dense(CovarianceStructure):
     def covariances_from_init(self, arr: np.ndarray, name: str) -> np.ndarray:
         check_symmetric_positive_definite(
             self._stack(arr), lambda j, problem: self._where(name, j, problem == "positive definite"))
-        if name == "precisions_init":  # the inverse from the Cholesky factor (LAPACK potri)
-            stack = np.array(self._stack(arr), dtype=np.float64)
-            for j, a in enumerate(stack):
-                chol = np.linalg.cholesky(a)
-                inv, info = lapack.dpotri(chol.T, lower=0, overwrite_c=1)  # C lower = Fortran upper
+        if name == "precisions_init":  # inverted in place from the Cholesky factor (LAPACK potrf, potri)
+            stack = np.array(self._stack(arr), dtype=np.float64)  # C order: Fortran sees each transposed
+            for j in range(len(stack)):
+                a = stack[j]
+                c, info = lapack.dpotrf(a.T, lower=0, overwrite_a=1)  # Fortran upper = our lower
+                if info == 0:
+                    c, info = lapack.dpotri(c, lower=0, overwrite_c=1)
                 if info != 0:  # pragma: no cover - checked positive definite above
                     raise np.linalg.LinAlgError("precision not positive definite")
-                inv = inv.T  # potri filled Fortran's upper triangle: our lower one
-                stack[j] = np.tril(inv) + np.tril(inv, -1).T
+                if not np.shares_memory(c, a):  # pragma: no cover - overwrite honoured for F-ordered input
+                    a[...] = c.T
+                for i in range(a.shape[0] - 1):  # potri filled our lower triangle: mirror it
+                    a[i, i + 1:] = a[i + 1:, i]
             arr = stack.reshape(np.shape(arr))
         return arr
 

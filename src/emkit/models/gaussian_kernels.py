@@ -11,7 +11,9 @@ Design (why it is fast and memory-bounded):
 * ``full``: all components' Mahalanobis terms come from ONE matrix product
   ``Xc @ [L_1 ... L_K]`` (L_k the precision Cholesky factor, as scikit-learn), and the M-step
   scatter ``sum_i r_ik x_i x_i^T`` of all components from ONE product ``R^T @ Z`` with ``Z`` the
-  per-row outer products' upper triangles (D(D+1)/2 columns).
+  per-row outer products' upper triangles (D(D+1)/2 columns). Wide data (a cost model,
+  ``Full.use_products``) take the whitened form and one weighted Gram product
+  ``X^T diag(r_k) X`` per component instead (D x D products; D, not D^2 / 2, temporaries per row).
   ``diag`` / ``spherical``: two (rows, D) x (D, K) products on the centred data and its squares.
   ``tied``: one whitening product, then a (rows, K, D) chunk-local difference.
 * Statistics are accumulated in float64 whatever the data type; per-chunk products run in the
@@ -41,12 +43,16 @@ its standard deviation (:func:`reference_points`): the new mean is close to ``a_
 component lies from the centre), and near convergence successive passes share ``a_k`` exactly,
 so a fixed point of EM is one bit for bit.
 With missing values the conditional expectations E[x x^T | observed, k] enter ``s2``
-(conditional covariances included).
+(conditional covariances included). They are computed for all missingness patterns at once
+(:func:`missing_pass`): rows grouped by pattern, the precision's small missing blocks factorised
+per (pattern, component) in stacked operations, one loop iteration per NUMBER of missing
+entries, never per pattern.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import threading
 
 import numpy as np
@@ -63,6 +69,26 @@ __all__ = ["COVARIANCE_STRUCTURES", "COVARIANCE_TYPES", "EXPANDED_MAX_ERROR", "L
 
 #: a scratch array larger than this is allocated afresh each time (never kept alive)
 WORKSPACE_MAX_BYTES = 24 * 2**20
+
+
+def _vector_exp64() -> bool:
+    """Whether numpy's float64 ``exp`` runs vectorised here (its AVX-512 kernel is dispatched;
+    elsewhere it is scalar, ~10-30 ns a value). ``NPY_DISABLE_CPU_FEATURES`` is honoured."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as features
+    except ImportError:  # pragma: no cover - older or other numpy layouts
+        try:
+            from numpy.core._multiarray_umath import __cpu_features__ as features
+        except ImportError:
+            return False
+    disabled = os.environ.get("NPY_DISABLE_CPU_FEATURES", "").replace(",", " ").split()
+    if "AVX512F" in disabled or "AVX512_SKX" in disabled:
+        return False
+    return bool(features.get("AVX512F")) and bool(features.get("AVX512_SKX"))
+
+
+#: numpy's float64 exp is vectorised on this CPU (see :func:`posterior_by_component`)
+VECTOR_EXP64 = _vector_exp64()
 
 def far_components(maha_means: np.ndarray, eps: float) -> np.ndarray:
     """Indices of the components whose statistics about the common centre would lose more
@@ -272,11 +298,17 @@ def posterior_by_component(xp, log_joint, scratch: Scratch, weights=None, row_lo
         # scalar on CPUs without AVX-512 (~10-30 ns, slowest for large negative arguments) and
         # with well-separated components most terms are such. Their responsibilities become 0
         # instead of < eps / (16 K). (float32 exp is vectorised and faster than any mask.)
+        # Where numpy's float64 exp is vectorised (AVX-512), exp of everything and a multiply by
+        # the mask cost far less than the masked exp (numpy's ``where=`` loops are not
+        # vectorised): same result, the dead terms exactly 0.
         k = log_joint.shape[0]
         live = None
         if k >= 4 and log_joint.dtype == np.float64:  # K < 4: never 70 % below
             live = log_joint > math.log(np.finfo(log_joint.dtype).eps / (16 * k))
-        if live is not None and np.count_nonzero(live) < 0.3 * live.size:
+        if live is not None and VECTOR_EXP64:
+            e = np.exp(log_joint, out=log_joint)
+            np.multiply(e, live, out=e)
+        elif live is not None and np.count_nonzero(live) < 0.3 * live.size:
             e = scratch.array("exp", log_joint.shape, log_joint.dtype)
             e.fill(0.0)
             np.exp(log_joint, out=e, where=live)
