@@ -358,10 +358,12 @@ def is_symmetric(m: Any) -> bool:
     return bool(np.all(np.abs(m - m.T) <= 1e-12 * max(1.0, float(np.abs(m).max(initial=0.0))) + 1e-8 * np.abs(m.T)))
 
 
-def check_symmetric_positive_definite(matrices: Any, describe: Any) -> None:
+def check_symmetric_positive_definite(matrices: Any, describe: Any, factorise: bool = True) -> None:
     """Raise ValueError for the first matrix of the stack ``matrices`` (..., d, d) that is not
     finite, not symmetric or has no Cholesky factor. ``describe(j, problem)`` names matrix j
-    in the message ("covariances_init[1] is not symmetric")."""
+    in the message ("covariances_init[1] is not symmetric"). ``factorise=False`` leaves the
+    Cholesky factorisation to the caller (who factorises anyway and reports a failure with
+    ``describe(j, "positive definite")``)."""
     arr = np.asarray(matrices, dtype=float)
     stack = arr.reshape((-1,) + arr.shape[-2:])
     for j, m in enumerate(stack):
@@ -369,6 +371,8 @@ def check_symmetric_positive_definite(matrices: Any, describe: Any) -> None:
             raise ValueError(f"{describe(j, 'finite')} contains NaN or inf")
         if not is_symmetric(m):
             raise ValueError(f"{describe(j, 'symmetric')} is not symmetric")
+        if not factorise:
+            continue
         try:
             np.linalg.cholesky(m)
         except np.linalg.LinAlgError:

@@ -50,6 +50,8 @@ from emkit.engine.variants import ALGORITHMS
 from emkit.models.base import DiscreteLatentModel, Model
 
 STOP_RULES = ("loglik", "loglik_mean", "loglik_rel", "params", "params_maxabs")
+#: the rules that compare log-likelihoods only (the loop need not keep the previous parameters)
+LOGLIK_RULES = ("loglik", "loglik_mean", "loglik_rel")
 #: ``"loglik_rel"`` never uses a tolerance below this many machine epsilons of the data's dtype
 #: (the log-likelihood's own rounding): float64 1.1e-14, float32 6.0e-6
 LOGLIK_REL_FLOOR_EPS = 50
@@ -228,7 +230,17 @@ def _run_from(em_map: EMMap, params, *, stop, tol, max_iter, callback, check_mon
     for it in range(n_iter + 1, max_iter + 1) if not converged else ():
         rng_before = rng.bit_generator.state if (save is not None and rng is not None) else None
         plain_now = accelerator is None or finishing
-        new, new_stats, new_ll = (_plain_step if plain_now else step)(em_map, params, stats, loglik)
+        if plain_now:
+            new = em_map.m_step(params, stats)
+            # neither the old statistics nor (unless a parameter rule compares them) the old
+            # parameters are needed again: let them go before the E-step, which is where the
+            # memory peaks (wide data: (K, D, D) covariances and (K, D (D + 1) / 2) statistics)
+            stats = new_stats = None
+            if stop in LOGLIK_RULES:
+                params = None
+            new_stats, new_ll = em_map.e_step(new)
+        else:
+            new, new_stats, new_ll = step(em_map, params, stats, loglik)
         n_iter = it
         trace.append(new_ll)
         if keep_history:

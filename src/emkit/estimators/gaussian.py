@@ -108,7 +108,8 @@ class GaussianMixture(MixtureEstimator):
                 "Added to the diagonal of every covariance in each M-step (scikit-learn's meaning)."),
         Setting("init_params", "kmeans", options(*INIT_METHODS),
                 "Initialisation, see :meth:`emkit.models.gaussian.GaussianMixtureModel.initialize` "
-                "(emkit's own k-means, no scikit-learn)."),
+                "(emkit's own k-means, no scikit-learn; ``\"hc\"`` is R mclust's hierarchical start, "
+                "``\"hc:VARS\"`` etc. with another ``hcUse`` transform)."),
         _init_setting("weights_init", "Starting weights (K,), summing to 1."),
         _init_setting("means_init", "Starting means (K, D)."),
         _init_setting("precisions_init", "Starting precisions, shaped as the covariances (give precisions or "
@@ -372,8 +373,7 @@ def _check_cov_init(value: Any, name: str, covariance_type: str, k: int, d: int)
         raise ValueError(f"{name} contains NaN or inf")
     if name == "precisions_init":  # scikit-learn's messages (emkit's own name the component below)
         if covariance_type in ("full", "tied"):
-            bad = [j for j, a in enumerate(arr.reshape((-1, d, d)))
-                   if not (np.allclose(a, a.T) and np.all(np.linalg.eigvalsh(0.5 * (a + a.T)) > 0))]
+            bad = [j for j, a in enumerate(arr.reshape((-1, d, d))) if not _symmetric_positive_definite(a)]
             if bad:
                 where = f"precisions_init[{bad[0]}] (component {bad[0]})" if covariance_type == "full" else name
                 raise ValueError(f"'{label}' should be symmetric, positive-definite: {where} is not")
@@ -381,6 +381,19 @@ def _check_cov_init(value: Any, name: str, covariance_type: str, k: int, d: int)
             j = int(np.argwhere(arr <= 0)[0][0])
             raise ValueError(f"'{label}' should be positive: precisions_init must be positive; component {j} is not")
     return structure.covariances_from_init(arr, name)
+
+
+def _symmetric_positive_definite(a: np.ndarray) -> bool:
+    """scikit-learn's test of a precision matrix (symmetric to ``allclose``, positive
+    eigenvalues of its symmetric part), by a Cholesky factorisation: a tenth of an eigenvalue
+    decomposition's cost (seconds at D = 5,000)."""
+    if not np.allclose(a, a.T):
+        return False
+    try:
+        np.linalg.cholesky(0.5 * (a + a.T))
+    except np.linalg.LinAlgError:
+        return False
+    return True
 
 
 def _init_array(value: Any, name: str) -> np.ndarray:

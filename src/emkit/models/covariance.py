@@ -50,7 +50,7 @@ __all__ = ["COVARIANCE_STRUCTURES", "COVARIANCE_TYPES", "CovarianceStructure", "
 LOG_2PI = math.log(2.0 * math.pi)
 
 #: rows per block of the whitened full-covariance form (its (K D, rows) temporary stays small) ...
-WHITENED_BLOCK = 1024
+WHITENED_BLOCK = 512
 #: ... and at most this many bytes (wide data: fewer rows per block)
 WHITENED_BLOCK_BYTES = 2 * 2**20
 #: the full structure's E-step takes the per-row products of the features (T = D (D + 1) / 2 of
@@ -63,6 +63,9 @@ WHITENED_BLOCK_BYTES = 2 * 2**20
 FULL_PRODUCTS_COST = (1.23, 0.089, 2.6)
 FULL_GRAM_COST = (0.069, 1.83, 1.0)
 FULL_PRODUCTS_MAX_D = 256
+#: from this many features the full structure bounds each component's smallest variance from
+#: below by 1 / tr(precision) (``Prepared.min_variance``) instead of an eigen-decomposition
+MIN_VARIANCE_BOUND_D = 128
 #: packing and unpacking symmetric matrices beyond this size goes row by row (no index arrays
 #: of D^2 / 2 entries)
 PACK_INDEX_MAX_D = 512
@@ -332,16 +335,21 @@ class _Dense(CovarianceStructure):
         raise NotImplementedError
 
     def covariances_from_init(self, arr: np.ndarray, name: str) -> np.ndarray:
-        check_symmetric_positive_definite(
-            self._stack(arr), lambda j, problem: self._where(name, j, problem == "positive definite"))
-        if name == "precisions_init":  # inverted in place from the Cholesky factor (LAPACK potrf, potri)
+        def describe(j: int, problem: str) -> str:
+            return self._where(name, j, problem == "positive definite")
+
+        inverting = name == "precisions_init"
+        # precisions: their own factorisation below is the positive-definiteness check
+        check_symmetric_positive_definite(self._stack(arr), describe, factorise=not inverting)
+        if inverting:  # inverted in place from the Cholesky factor (LAPACK potrf, potri)
             stack = np.array(self._stack(arr), dtype=np.float64)  # C order: Fortran sees each transposed
             for j in range(len(stack)):
                 a = stack[j]
                 c, info = lapack.dpotrf(a.T, lower=0, overwrite_a=1)  # Fortran upper = our lower
-                if info == 0:
-                    c, info = lapack.dpotri(c, lower=0, overwrite_c=1)
-                if info != 0:  # pragma: no cover - checked positive definite above
+                if info != 0:
+                    raise ValueError(f"{describe(j, 'positive definite')} is not positive definite")
+                c, info = lapack.dpotri(c, lower=0, overwrite_c=1)
+                if info != 0:  # pragma: no cover - a factor with a positive diagonal has an inverse
                     raise np.linalg.LinAlgError("precision not positive definite")
                 if not np.shares_memory(c, a):  # pragma: no cover - overwrite honoured for F-ordered input
                     a[...] = c.T
@@ -465,6 +473,11 @@ class Full(_Dense):
         shift = (inv_chol @ means_c[:, :, None])[:, :, 0]  # L^{-1} m
         maha_means = np.sum(shift * shift, axis=1)  # |m_k - center|^2 in component k's metric
         p.maha_means = maha_means
+        if d >= MIN_VARIANCE_BOUND_D:
+            # 1 / tr(Sigma^-1) <= smallest eigenvalue (within a factor D): O(D^2) from L^{-1},
+            # where an eigen-decomposition would be O(D^3) every pass (reference points only
+            # need a power of two at or below the smallest standard deviation)
+            p.min_variance = 1.0 / np.einsum("kij,kij->k", inv_chol, inv_chol)
         p.expanded = self.use_products(d, k) and float(eps * maha_means.max()) <= max_error
         if p.expanded:
             prec = np.swapaxes(inv_chol, 1, 2) @ inv_chol

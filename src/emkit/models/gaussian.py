@@ -23,12 +23,14 @@ from emkit.models.base import DiscreteLatentModel
 from emkit.models.covariance import COVARIANCE_STRUCTURES as _SKLEARN_STRUCTURES
 from emkit.models.covariance import CovarianceStructure, Full, triu_pairs
 from emkit.models.covariance_mclust import MCLUST_ALIASES, MCLUST_STRUCTURES
+from emkit.models.hierarchical import HC_INIT_METHODS, HC_SEED, HC_SUBSET, hc_labels
 from emkit.models.kmeans import kmeans
 
 __all__ = ["COVARIANCE_TYPES", "EmptyComponentWarning", "GaussianMixtureModel", "INIT_METHODS",
            "covariance_structure", "data_center"]
 
-INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
+#: "hc" / "hc:<transform>": mclust's model-based hierarchical start (emkit.models.hierarchical)
+INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data") + HC_INIT_METHODS
 #: covariance_type -> structure: scikit-learn's four, mclust's ten others, and mclust's names
 #: of scikit-learn's four (VVV = full, EEE = tied, VVI = diag, VII = spherical)
 COVARIANCE_STRUCTURES = {**_SKLEARN_STRUCTURES, **MCLUST_STRUCTURES,
@@ -59,8 +61,9 @@ MISSING_TASK_FACTOR = 4
 MISSING_CHUNK_FACTOR = 8
 #: from this many features, wide data's chunk products use BLAS threads (``large_products``) and ...
 WIDE_MIN_FEATURES = 256
-#: ... a chunk of wide data holds up to D rows (each chunk's Gram products write D x D per
-#: component: enough rows per chunk amortise that) if their two (rows, D) copies fit this many bytes
+#: ... a chunk of wide data holds as many rows as its two (rows, D) copies fit in this many bytes
+#: (each chunk's Gram products write D x D per component: large chunks amortise that, and BLAS
+#: runs its products at full speed only on many rows)
 WIDE_CHUNK_BYTES = 64 * 2**20
 #: the centring vector is the mean of about this many evenly spaced rows
 CENTER_ROWS = 4096
@@ -105,7 +108,9 @@ class GaussianMixtureModel(DiscreteLatentModel):
         The covariance structure (see :mod:`emkit.models.covariance`).
     reg_covar : float
         Added to the diagonal of every covariance in the M-step (scikit-learn's meaning).
-    init_params : {"kmeans", "k-means++", "random", "random_from_data"}
+    init_params : {"kmeans", "k-means++", "random", "random_from_data", "hc", "hc:<use>"}
+        ``"hc"`` is mclust's default start (``"hc:SVD"``); ``"hc:VARS"``, ``"hc:STD"``,
+        ``"hc:SPH"``, ``"hc:PCS"``, ``"hc:PCR"`` pick another transform of ``hcUse``.
     center : array of shape (n_features,), optional
         Fixed centring vector for the quadratic statistics (zero when None); the estimator
         passes :func:`data_center` of the data. Any value gives the same mathematics; a value
@@ -214,7 +219,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         budget = min(CHUNK_BYTES, max(MIN_CHUNK_BYTES, small, int(CHUNK_FRACTION * data_bytes)))
         rows = max(256, budget // self._row_bytes(x))
         if d >= WIDE_MIN_FEATURES and not self.structure.use_products(d, self.n_components):
-            rows = max(rows, min(d, WIDE_CHUNK_BYTES // (2 * d * itemsize)))
+            rows = max(rows, WIDE_CHUNK_BYTES // (2 * d * itemsize))
         return rows
 
     def chunk_rows(self, data) -> int:
@@ -260,13 +265,14 @@ class GaussianMixtureModel(DiscreteLatentModel):
             return
         self._prepared(params, x)
 
-    def _anchors(self, means, cov, eps: float, maha_means=None) -> tuple[np.ndarray, np.ndarray]:
+    def _anchors(self, means, cov, eps: float, maha_means=None, min_var=None) -> tuple[np.ndarray, np.ndarray]:
         """The reference points of an E-step at these parameters, (K, D) absolute, and the far
         components: the centre for a component whose statistics about it lose nothing
         (:func:`~emkit.models.gaussian_kernels.far_components`, from ``maha_means``, the means'
         squared distances from the centre in their components' metrics, computed here when not
         given), else the mean rounded to a power-of-two grid below its standard deviation
-        (representable in the data's dtype)."""
+        (representable in the data's dtype; ``min_var``, (K,), a lower bound of each component's
+        smallest variance where the E-step's precomputation has one)."""
         means = np.asarray(to_numpy(means), dtype=np.float64)
         k, d = means.shape
         center = self._center(d)
@@ -277,7 +283,8 @@ class GaussianMixtureModel(DiscreteLatentModel):
         far = kern.far_components(maha_means, eps)
         anchors = np.broadcast_to(center, (k, d)).copy()
         if far.size:  # their own product runs on x - a_k in the data's dtype: a_k representable there
-            min_var = self.structure.min_variance(to_numpy(cov), k, d)
+            if min_var is None:
+                min_var = self.structure.min_variance(to_numpy(cov), k, d)
             data_dtype = np.float32 if eps > 1e-10 else np.float64
             points = kern.reference_points(means[far], min_var[far])
             anchors[far] = np.asarray(points, dtype=data_dtype).astype(np.float64)
@@ -293,7 +300,9 @@ class GaussianMixtureModel(DiscreteLatentModel):
         cache = shared.get("prepared")
         if cache is not None and cache[0] is w and cache[1] is m and cache[2] is c and cache[3] == key_like:
             return cache[4]
-        shared.pop("prepared", None)  # the old one goes first: wide data's are (K, D, D)
+        # the old one goes first (wide data's are (K, D, D)), with this frame's reference to it
+        del cache
+        shared.pop("prepared", None)
         d = int(to_numpy(m).shape[1])
         xp = get_namespace(x)
         if xp is np:  # NumPy kernels need no index arrays (they would hold D^2 entries)
@@ -305,7 +314,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         prep = kern.prepare(params, self.structure, self._center(d), to_xp, eps=eps)
         # the statistics are taken about the current means (see gaussian_kernels): their offsets
         # from the centre, and the components too far from it for the one common product
-        anchors, far = self._anchors(m, c, eps, prep.maha_means)
+        anchors, far = self._anchors(m, c, eps, prep.maha_means, getattr(prep, "min_variance", None))
         prep_pairs = (prep, pairs, anchors, far)
         shared["prepared"] = (w, m, c, key_like, prep_pairs)
         return prep_pairs
@@ -563,6 +572,11 @@ class GaussianMixtureModel(DiscreteLatentModel):
         * ``"random_from_data"``: means at K distinct random rows, the data's covariance for
           every component, equal weights (scikit-learn instead starts with covariance
           ``reg_covar * I``, which is degenerate).
+        * ``"hc"`` / ``"hc:<use>"``: R mclust's default start, deterministic (``rng`` unused):
+          model-based hierarchical agglomeration (VVV criterion, data transform ``<use>``,
+          default ``"SVD"``) of at most 2,000 rows (a fixed stratified subset of larger data,
+          as mclust's ``subset``), cut into K groups, then one M-step from that classification
+          (see :mod:`emkit.models.hierarchical`).
 
         NaN entries are replaced by column means for initialisation only.
         """
@@ -572,6 +586,9 @@ class GaussianMixtureModel(DiscreteLatentModel):
         itemsize = int(getattr(getattr(x, "dtype", None), "itemsize", 8) or 8)
         n_max = n_total if n_total <= INIT_MAX_ROWS else \
             min(INIT_MAX_ROWS, max(5000, n_total * itemsize // 128))  # float64 copy <= 1/16 of X
+        hc_use = (self.init_params.partition(":")[2] or "SVD") if self.init_params in HC_INIT_METHODS else None
+        if hc_use is not None:  # mclust's subset size; a fixed seed keeps the start deterministic
+            n_max, rng = min(n_total, HC_SUBSET), np.random.default_rng(HC_SEED)
         sample = np.asarray(host_rows(x, n_max, rng), dtype=np.float64)
         w = self.row_weights(data)
         w_sample = None
@@ -600,8 +617,11 @@ class GaussianMixtureModel(DiscreteLatentModel):
                 resp = rng.uniform(size=(n, k))
                 resp /= resp.sum(axis=1, keepdims=True)
             else:
-                lloyd = 300 if self.init_params == "kmeans" else 0
-                labels = kmeans(sample, k, rng, max_iter=lloyd, sample_weight=w_sample)
+                if hc_use is not None:
+                    labels = hc_labels(sample, k, use=hc_use)
+                else:
+                    lloyd = 300 if self.init_params == "kmeans" else 0
+                    labels = kmeans(sample, k, rng, max_iter=lloyd, sample_weight=w_sample)
                 resp = np.zeros((n, k))
                 resp[np.arange(n), labels] = 1.0
             if w_sample is not None:

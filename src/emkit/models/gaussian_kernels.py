@@ -207,7 +207,8 @@ class Prepared:
     the expanded quadratic forms (float64 full, diag, spherical); ``whiten_t`` / ``shift`` hold
     the precision Cholesky factors for the whitened form (float32 full, tied)."""
 
-    __slots__ = ("log_norm", "whiten_t", "shift", "coef", "center", "expanded", "maha_means", "products")
+    __slots__ = ("log_norm", "whiten_t", "shift", "coef", "center", "expanded", "maha_means", "products",
+                 "min_variance")
 
     def __init__(self):
         for s in self.__slots__:
