@@ -106,6 +106,22 @@ def test_statistics_and_loglik_equal_the_direct_reference(cov_type, weighted):
     _assert_stats(got, want, 1e-9)
 
 
+@pytest.mark.parametrize("cov_type", ["full", "diag"])
+def test_per_pattern_outer_products_equal_the_dense_blocks(cov_type, monkeypatch):
+    # few features take the missing entries' moments from dense blocks; many features, per
+    # pattern: both against the direct reference
+    from emkit.models import gaussian_kernels as kern
+
+    monkeypatch.setattr(kern, "DENSE_MISSING_MOMENTS_MAX_D", 0)
+    x, params = _problem(cov_type)
+    model = _model_for(x, cov_type, len(params["weights"]))
+    anchors = model._prepared(params, x)[2]
+    *_, want, ll = _reference(x, params, model.structure, anchors, None)
+    got, got_ll = model.e_step((x, None), params)
+    assert got_ll == pytest.approx(ll, rel=1e-11)
+    _assert_stats(got, want, 1e-9)
+
+
 @pytest.mark.parametrize("cov_type", TYPES)
 def test_float32_agrees_with_float64_to_1e4(cov_type):
     x, params = _problem(cov_type, seed=2)

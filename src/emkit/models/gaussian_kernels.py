@@ -764,6 +764,12 @@ def _missing_dense(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scratch:
     return n, s1, second, loglik
 
 
+#: up to this many features the products form of the missing-value E-step takes the missing
+#: entries' moments from dense (K, rows, D) blocks (cost ~ D^2 per row) rather than per-row
+#: (K, j, j) outer products summed per pattern (cost ~ j^2 per row, but many small operations)
+DENSE_MISSING_MOMENTS_MAX_D = 32
+
+
 def _take_rows(arr: np.ndarray, rp: np.ndarray, one_to_one: bool) -> np.ndarray:
     """``arr[..., rp]`` (per-pattern values for each row); a view when the rows are the patterns
     ``rp[0]..rp[-1]`` one each (the common case for patterns with several missing entries)."""
@@ -804,7 +810,12 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
     cross = np.zeros((k, d, d))
     # per group of patterns: the sum over each pattern's rows of e e' (K, j, j, P_j); and the
     # responsibilities per pattern (for the conditional covariances)
-    outer = [None if g is None else np.zeros((k, g[1].shape[1], g[1].shape[1], g[1].shape[2])) for g in groups]
+    # few features: the missing entries' moments from dense (K, rows, D) blocks, two small
+    # products per block, instead of per-row (K, j, j) outer products summed per pattern
+    dense = d <= DENSE_MISSING_MOMENTS_MAX_D
+    outer = [None if (g is None or dense) else np.zeros((k, g[1].shape[1], g[1].shape[1], g[1].shape[2]))
+             for g in groups]
+    ee_dense = np.zeros((k, d, d)) if dense else None
     per_pattern = np.zeros((k, len(pats.n_observed)))
     far_s1, far_second = np.zeros((len(far), d)), np.zeros((len(far), d, d))
     loglik = 0.0
@@ -875,14 +886,14 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
         resp, ll = posterior_by_component(np, lj, scratch, None if ws is None else ws[b0:b1], row_loglik=False)
         loglik += ll
         # conditional means of the missing entries (centred) e = m_m - w, pair by pair
-        e_pairs = np.empty((k, n_pairs), dtype=wd) if (mode == "impute" or far.size) else None
+        e_pairs = np.empty((k, n_pairs), dtype=wd) if (mode == "impute" or far.size or dense) else None
         f_pairs = np.empty((k, n_pairs), dtype=wd)
         for gi, j, a0, a1, q0, rp, one_to_one, mu, w in done:
             e = np.subtract(mu, w, out=w)  # (K, j, rows)
             rows = a1 - a0
             if e_pairs is not None:
                 e_pairs[:, q0:q0 + j * rows] = e.reshape(k, -1)
-            if mode != "stats":
+            if mode != "stats" or dense:
                 continue
             fe = np.multiply(e, resp[:, None, a0:a1], out=f_pairs[:, q0:q0 + j * rows].reshape(k, j, rows))
             prod = np.multiply(fe[:, :, None], e[:, None, :])  # (K, j, j, rows)
@@ -903,7 +914,17 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
         moments += (resp @ st.T).astype(f64)
         first = np.concatenate([[0], np.flatnonzero(np.diff(rows_pattern)) + 1])
         per_pattern[:, int(rows_pattern[0]):int(rows_pattern[-1]) + 1] += np.add.reduceat(resp, first, axis=1)
-        if n_pairs:  # x_0 e' + e x_0', column by column of the missing entries
+        if n_pairs and dense:  # e (K, rows, D), 0 at the observed entries; f = r e
+            e_dense = scratch.array("miss_e_dense", (k, m, d), wd)
+            e_dense.fill(0)
+            e_dense[:, pair_row, pair_col] = e_pairs
+            f_dense = np.multiply(e_dense, resp[:, :, None], out=scratch.array("miss_f_dense", (k, m, d), wd))
+            f_t = np.swapaxes(f_dense, 1, 2)
+            # a product with ones: a reduction with dtype=float64 would cast every entry first
+            s1_m += (f_t @ np.ones(m, dtype=wd)).astype(f64)
+            cross += (f_t @ xb).astype(f64)  # x_0 e' + e x_0' (cross and its transpose)
+            ee_dense += (f_t @ e_dense).astype(f64)  # e e'
+        elif n_pairs:  # x_0 e' + e x_0', column by column of the missing entries
             f_by_col = f_pairs[:, by_col]
             s1_m[:, present] += np.add.reduceat(f_by_col, col_start[present], axis=1)
             for c in present.tolist():
@@ -926,8 +947,11 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
         weighted = per_pattern[:, None, None, p0:p1] * np.moveaxis(g[0], 2, 0)  # (K, j, j, P_j)
         if cond is not None:
             cond += _scatter_blocks(k, d, missing.T, weighted)
-        weighted += ee
+        if ee is not None:
+            weighted += ee
         second += _scatter_blocks(k, d, missing.T, weighted)
+    if ee_dense is not None:
+        second += ee_dense
     if far.size:  # about their own reference points; the conditional covariances do not move
         s1[far] = far_s1
         second[far] = far_second + cond[far]
