@@ -219,7 +219,8 @@ class GaussianMixtureModel(DiscreteLatentModel):
         budget = min(CHUNK_BYTES, max(MIN_CHUNK_BYTES, small, int(CHUNK_FRACTION * data_bytes)))
         rows = max(256, budget // self._row_bytes(x))
         if d >= WIDE_MIN_FEATURES and not self.structure.use_products(d, self.n_components):
-            rows = max(rows, WIDE_CHUNK_BYTES // (2 * d * itemsize))
+            # (but a quarter of the rows at most, D at least: the temporaries stay small beside the data)
+            rows = max(rows, min(WIDE_CHUNK_BYTES // (2 * d * itemsize), max(d, n // 4)))
         return rows
 
     def chunk_rows(self, data) -> int:
