@@ -6,7 +6,7 @@ float32 data at an offset of 1e6, heavy imbalance, K at and above the number of 
 ...) with both libraries, default settings except the case's ``n_components``,
 ``covariance_type`` and ``random_state``, and prints one row per library:
 
-    fitted | clear errors | unhelpful errors | NaN parameters | decreases | over 5 s | slowest fit
+    fitted | clear errors | unhelpful errors | NaN parameters | decreases | over 10 s | slowest fit
 
 The generator and the judging of a fit are the test suite's own (this script puts
 ``tests/hostile`` on ``sys.path`` and imports ``corpus``), so the table describes exactly what

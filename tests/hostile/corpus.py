@@ -30,8 +30,10 @@ from emkit.models.gaussian import GaussianMixtureModel
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 #: seeds per (kind, covariance type)
 SEEDS_PER_KIND = 5
-#: a fit slower than this (CPU seconds of the fitting thread) fails the suite
-MAX_SECONDS = 5.0
+#: a fit slower than this (CPU seconds of the fitting thread) fails the suite: the slowest case
+#: (duplicates-and-noise/full/4: 30 rows that never meet tol=1e-14, so all max_iter=10,000
+#: iterations run) takes 2.4-3.7 s alone and up to 6 s beside another test worker on 2 cores
+MAX_SECONDS = 10.0
 #: wall-clock seconds after which a fit is stopped whatever its CPU time (a loaded machine)
 MAX_WALL_SECONDS = 6 * MAX_SECONDS
 
@@ -383,7 +385,7 @@ def run(corpus: Iterable[Case], libraries: Iterable[str] = ("emkit", "sklearn"),
 
 
 # =========================================================================== the table
-COLUMNS = ("fitted", "clear errors", "unhelpful errors", "NaN parameters", "decreases", "over 5 s",
+COLUMNS = ("fitted", "clear errors", "unhelpful errors", "NaN parameters", "decreases", "over 10 s",
            "slowest fit (CPU s)")
 
 
@@ -393,7 +395,7 @@ def summary(outcomes: list[Outcome]) -> dict[str, float]:
             "unhelpful errors": sum(o.status == "unhelpful" for o in outcomes),
             "NaN parameters": sum(o.status == "nan" for o in outcomes),
             "decreases": sum(o.decreased for o in outcomes),
-            "over 5 s": sum(o.status == "slow" or o.seconds > MAX_SECONDS for o in outcomes),
+            "over 10 s": sum(o.status == "slow" or o.seconds > MAX_SECONDS for o in outcomes),
             "slowest fit (CPU s)": max((o.seconds for o in outcomes), default=0.0)}
 
 

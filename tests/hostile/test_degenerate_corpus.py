@@ -12,7 +12,7 @@ promise on every case, listing every case that breaks it:
 * every emkit failure is a one-line ValueError naming its cause (``corpus.CLEAR_ERRORS``);
 * emkit fits at least as many cases as scikit-learn, and every case scikit-learn fits;
 * emkit's log-likelihood trace never decreases beyond rounding (the engine's own rule);
-* no emkit fit takes more than 5 s;
+* no emkit fit takes more than 10 s (CPU);
 * with more components than distinct rows emkit fits, as scikit-learn does, and warns.
 """
 
@@ -88,7 +88,7 @@ def test_emkit_log_likelihood_never_decreases_beyond_its_tolerance(results):
                      f"{corpus.REGULARISED_MONOTONE_RTOL:g} of its size:\n{_listing(bad)}")
 
 
-def test_no_emkit_fit_takes_more_than_5_seconds(results):
+def test_no_emkit_fit_takes_more_than_10_seconds(results):
     slow = [o for o in results["emkit"] if o.status == "slow" or o.seconds > corpus.MAX_SECONDS]
     assert not slow, f"{len(slow)} emkit fits over {corpus.MAX_SECONDS:g} s:\n{_listing(slow)}"
 
