@@ -157,6 +157,7 @@ def parallel_map(fn: Callable[[T], R], items: Iterable[T], n_threads: int | None
                 _pool.shutdown(wait=False)
             _pool, _pool_size = ThreadPoolExecutor(threads, thread_name_prefix="emkit"), threads
         pool = _pool
+        assert pool is not None
     return _windowed(pool, fn, items, 4 * threads)
 
 

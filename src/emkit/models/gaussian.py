@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -160,7 +160,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
     # ------------------------------------------------------------------ construction helpers
     def replace(self, **changes) -> "GaussianMixtureModel":
         """A new model with some constructor arguments changed (this one is unchanged)."""
-        settings = {"n_components": self.n_components, "covariance_type": self.structure,
+        settings: dict[str, Any] = {"n_components": self.n_components, "covariance_type": self.structure,
                     "reg_covar": self.reg_covar, "init_params": self.init_params, "center": self.center,
                     "has_missing": self.has_missing}
         settings.update(changes)
@@ -494,11 +494,11 @@ class GaussianMixtureModel(DiscreteLatentModel):
             width = d + (self.structure.product_columns(d) if products else 2 * d)  # Gram: weighted copies
             chunk = max(64, 2**20 // (8 * width))
         if xp is np and n > chunk:
-            total = None
+            total: dict = {}
             for s in range(0, n, chunk):
                 part = self._stats_from_resp(np, x[s:s + chunk], resp[s:s + chunk],
                                              None if w is None else w[s:s + chunk], chunk, center)
-                total = part if total is None else {k: total[k] + part[k] for k in part}
+                total = {k: total[k] + part[k] for k in part} if total else part
             return total
         center = self._center(d) if center is None else center
         if xp is np:

@@ -54,6 +54,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+from typing import Any
 
 import numpy as np
 
@@ -78,7 +79,7 @@ def _vector_exp64() -> bool:
         from numpy._core._multiarray_umath import __cpu_features__ as features
     except ImportError:  # pragma: no cover - older or other numpy layouts
         try:
-            from numpy.core._multiarray_umath import __cpu_features__ as features
+            from numpy.core._multiarray_umath import __cpu_features__ as features  # type: ignore[no-redef]
         except ImportError:
             return False
     disabled = os.environ.get("NPY_DISABLE_CPU_FEATURES", "").replace(",", " ").split()
@@ -157,7 +158,7 @@ class Scratch:
         self.local = threading.local()
         #: read-only things every thread may use: the per-parameter precomputations (name ->
         #: (key..., value)), built once per pass whichever thread needs them first
-        self.shared = {}
+        self.shared: dict[str, Any] = {}
 
     def array(self, name: str, shape: tuple, dtype, keep: bool = False) -> np.ndarray:
         """A NumPy array of ``shape`` and ``dtype`` reused across chunks and iterations by
@@ -209,6 +210,16 @@ class Prepared:
 
     __slots__ = ("log_norm", "whiten_t", "shift", "coef", "center", "expanded", "maha_means", "products",
                  "min_variance")
+
+    log_norm: Any
+    whiten_t: Any
+    shift: Any
+    coef: Any
+    center: Any
+    expanded: Any
+    maha_means: Any
+    products: Any
+    min_variance: Any
 
     def __init__(self):
         for s in self.__slots__:
@@ -422,6 +433,21 @@ class MissingPrepared:
     __slots__ = ("diagonal", "expanded", "shared", "log_w", "means_c", "dtype", "var", "coef", "prec", "prec_w",
                  "means_w", "log_det_cov", "prec_means", "maha_means")
 
+    diagonal: Any
+    expanded: Any
+    shared: Any
+    log_w: Any
+    means_c: Any
+    dtype: Any
+    var: Any
+    coef: Any
+    prec: Any
+    prec_w: Any
+    means_w: Any
+    log_det_cov: Any
+    prec_means: Any
+    maha_means: Any
+
     def __init__(self):
         for s in self.__slots__:
             setattr(self, s, None)
@@ -529,7 +555,7 @@ def spd_inverse_entries(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if not np.all(v > 0):
             raise np.linalg.LinAlgError("not positive definite")
         return (1.0 / v)[None, None], np.log(v)
-    low = [[None] * j for _ in range(j)]  # the Cholesky factor L, entry by entry
+    low: list[list[Any]] = [[None] * j for _ in range(j)]  # the Cholesky factor L, entry by entry
     logdet = 0.0
     for c in range(j):
         s = a[c, c].copy()
@@ -545,7 +571,7 @@ def spd_inverse_entries(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             for t in range(c):
                 v -= low[r][t] * low[c][t]
             low[r][c] = v / diag
-    inv_low = [[None] * j for _ in range(j)]  # M = L^{-1}, lower triangular
+    inv_low: list[list[Any]] = [[None] * j for _ in range(j)]  # M = L^{-1}, lower triangular
     for c in range(j):
         inv_low[c][c] = 1.0 / low[c][c]
         for r in range(c + 1, j):
@@ -593,7 +619,7 @@ def _pattern_terms(mp: MissingPrepared, pats: MissingPatterns, products: bool = 
     const = np.zeros((k, len(pats.n_observed)))
     d = mp.prec.shape[1]
     prec_flat = mp.prec.reshape(kk, d * d)
-    groups = []
+    groups: list[Any] = []
     for j, p0, p1, missing in pats.groups:
         if j == 0:
             groups.append(None)
@@ -708,7 +734,7 @@ def _missing_dense(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scratch:
     second = np.zeros((k, d, d))
     per_pattern = np.zeros((k, len(pats.n_observed)))
     loglik = 0.0
-    out = np.empty((r, k) if mode == "log_joint" else (r, d)) if mode != "stats" else None
+    out: Any = np.empty((r, k) if mode == "log_joint" else (r, d)) if mode != "stats" else None
     starts = pats.starts
     for b0 in range(0, r, step):
         b1 = min(r, b0 + step)
@@ -801,7 +827,7 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
     f64 = np.float64
     t = d * (d + 1) // 2
     const, groups = _pattern_terms(mp, pats, products=True)
-    groups_w = [None if g is None else tuple(a.astype(wd, copy=False) for a in g) for g in groups]
+    groups_w: list[Any] = [None if g is None else tuple(a.astype(wd, copy=False) for a in g) for g in groups]
     const_w = const.astype(wd)
     step = min(cap, max(256, MISSING_BLOCK_BYTES // ((d + t + k) * wd.itemsize)))
     n = np.zeros(k)
@@ -813,13 +839,13 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
     # few features: the missing entries' moments from dense (K, rows, D) blocks, two small
     # products per block, instead of per-row (K, j, j) outer products summed per pattern
     dense = d <= DENSE_MISSING_MOMENTS_MAX_D
-    outer = [None if (g is None or dense) else np.zeros((k, g[1].shape[1], g[1].shape[1], g[1].shape[2]))
+    outer: list[Any] = [None if (g is None or dense) else np.zeros((k, g[1].shape[1], g[1].shape[1], g[1].shape[2]))
              for g in groups]
     ee_dense = np.zeros((k, d, d)) if dense else None
     per_pattern = np.zeros((k, len(pats.n_observed)))
     far_s1, far_second = np.zeros((len(far), d)), np.zeros((len(far), d, d))
     loglik = 0.0
-    out = np.empty((r, k) if mode == "log_joint" else (r, d)) if mode != "stats" else None
+    out: Any = np.empty((r, k) if mode == "log_joint" else (r, d)) if mode != "stats" else None
     starts = pats.starts
     prec_rows = np.ascontiguousarray(np.swapaxes(mp.prec_w, 0, 1))  # (D, K', D): row c of every Lambda_k
     for b0 in range(0, r, step):
@@ -886,7 +912,7 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
         resp, ll = posterior_by_component(np, lj, scratch, None if ws is None else ws[b0:b1], row_loglik=False)
         loglik += ll
         # conditional means of the missing entries (centred) e = m_m - w, pair by pair
-        e_pairs = np.empty((k, n_pairs), dtype=wd) if (mode == "impute" or far.size or dense) else None
+        e_pairs: Any = np.empty((k, n_pairs), dtype=wd) if (mode == "impute" or far.size or dense) else None
         f_pairs = np.empty((k, n_pairs), dtype=wd)
         for gi, j, a0, a1, q0, rp, one_to_one, mu, w in done:
             e = np.subtract(mu, w, out=w)  # (K, j, rows)
@@ -940,7 +966,7 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
         return out
     s1 = moments[:, :d] + s1_m
     second = cross + np.swapaxes(cross, 1, 2) + unpack_sym(moments[:, d:], d)
-    cond = np.zeros((k, d, d)) if far.size else None  # the conditional covariances alone
+    cond: Any = np.zeros((k, d, d)) if far.size else None  # the conditional covariances alone
     for (j, p0, p1, missing), g, ee in zip(pats.groups, groups, outer):
         if j == 0:
             continue
@@ -975,7 +1001,7 @@ def _missing_shared(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scratch
     wd = mp.dtype
     f64 = np.float64
     const, groups = _pattern_terms(mp, pats, products=True)
-    extra = []
+    extra: list[Any] = []
     for g in groups:
         if g is None:
             extra.append(None)
@@ -988,7 +1014,7 @@ def _missing_shared(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scratch
         if j:
             const[:, p0:p1] += 0.5 * np.sum(g[2] * (-ex[1] - g[1]), axis=1)  # s' H s / 2
     const_w = const.astype(wd)
-    extra_w = [None if e is None else (e[0].astype(wd), e[1].astype(wd)) for e in extra]
+    extra_w: list[Any] = [None if e is None else (e[0].astype(wd), e[1].astype(wd)) for e in extra]
     near = np.setdiff1d(np.arange(k), far)
     step = min(cap, max(256, 4 * MISSING_BLOCK_BYTES // ((2 * d + 2 * k) * wd.itemsize)))
     n = np.zeros(k)
@@ -999,7 +1025,7 @@ def _missing_shared(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scratch
     per_pattern = np.zeros((k, len(pats.n_observed)))
     far_s1, far_second = np.zeros((len(far), d)), np.zeros((len(far), d, d))
     loglik = 0.0
-    out = np.empty((r, k) if mode == "log_joint" else (r, d)) if mode != "stats" else None
+    out: Any = np.empty((r, k) if mode == "log_joint" else (r, d)) if mode != "stats" else None
     starts = pats.starts
     for b0 in range(0, r, step):
         b1 = min(r, b0 + step)
@@ -1112,7 +1138,7 @@ def _missing_diagonal(xs, obs, mp: MissingPrepared, scratch: Scratch, ws, offset
     far_moments = np.zeros((len(far), 2 * d))
     n = np.zeros(k)
     loglik = 0.0
-    out = np.empty((r, k) if mode == "log_joint" else (r, d)) if mode != "stats" else None
+    out: Any = np.empty((r, k) if mode == "log_joint" else (r, d)) if mode != "stats" else None
     for b0 in range(0, r, step):
         b1 = min(r, b0 + step)
         m = b1 - b0
