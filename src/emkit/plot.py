@@ -8,7 +8,9 @@ interactive session's backend alone. Save with ``ax.figure.savefig(path)``.
 * :func:`trace` - observed log-likelihood per iteration, restarts overlaid.
 * :func:`snapshots` - a 2-D Gaussian mixture at chosen iterations: points coloured by
   responsibility, covariance ellipses (the "after the n-th iteration" slides).
-* :func:`bic` - BIC / ICL against the number of components (``select_mixture``'s table).
+* :func:`bic` - BIC / ICL against the number of components (``select_mixture``'s table), one
+  line per covariance type (mclust's fourteen forms too; ``mclust_sign=True`` for mclust's plot).
+* :func:`uncertainty` - classification uncertainty of each row (mclust's uncertainty plot).
 * :func:`posterior` - membership probabilities of each row (coins) or along x (1-D data).
 * :func:`animate` - an animated GIF of the snapshots.
 """
@@ -22,10 +24,9 @@ from typing import Any, Iterable, Sequence, cast
 import numpy as np
 
 from emkit.core.arrays import to_numpy
-from emkit.models.covariance import COVARIANCE_STRUCTURES, COVARIANCE_TYPES
-from emkit.models.gaussian import GaussianMixtureModel, data_center
+from emkit.models.gaussian import COVARIANCE_STRUCTURES, COVARIANCE_TYPES, GaussianMixtureModel, data_center
 
-__all__ = ["trace", "snapshots", "bic", "posterior", "animate",
+__all__ = ["trace", "snapshots", "bic", "posterior", "uncertainty", "animate",
            "full_covariances"]
 
 #: component colours (colour-blind safe, Okabe & Ito)
@@ -281,7 +282,12 @@ def _records(table: Any) -> list[dict]:
     return records
 
 
-def bic(table: Any, ax: Any = None, *, criteria: Sequence[str] = ("bic", "icl"), zoom: bool = True) -> Any:
+#: line markers of the covariance types, so that fourteen lines stay apart beside the colours
+MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*", "<", ">", "h", "p", "d", "8")
+
+
+def bic(table: Any, ax: Any = None, *, criteria: Sequence[str] = ("bic", "icl"), zoom: bool = True,
+        mclust_sign: bool = False) -> Any:
     """BIC and ICL against the number of components, one line per covariance type.
 
     Parameters
@@ -292,6 +298,10 @@ def bic(table: Any, ax: Any = None, *, criteria: Sequence[str] = ("bic", "icl"),
     zoom : bool
         Limit the y axis to the better part of the values (a poor covariance type's values can
         be far above and would flatten the interesting region near the minimum).
+    mclust_sign : bool
+        Plot mclust's sign (the negative: higher is better), as R's ``plot(mclustBIC(...))``:
+        one line per covariance type in the table's order (mclust's fourteen forms), the best
+        value starred. Degenerate and failed fits are left out (mclust's NA).
 
     Returns
     -------
@@ -301,26 +311,32 @@ def bic(table: Any, ax: Any = None, *, criteria: Sequence[str] = ("bic", "icl"),
     for crit in criteria:
         if not any(crit in r for r in records):
             raise ValueError(f"the selection table has no {crit!r} column; it has {sorted(records[0])}")
-    ax = _new_axes(ax)
-    types = sorted({str(r.get("covariance_type", "")) for r in records})
-    styles = {"bic": ("-", "o"), "icl": ("--", "s"), "aic": (":", "^")}
+    ax = _new_axes(ax, figsize=(7.0, 4.5) if mclust_sign else (6.0, 4.0))
+    types = list(dict.fromkeys(str(r.get("covariance_type", "")) for r in records))
+    if not mclust_sign:
+        types = sorted(types)
+    factor = -1.0 if mclust_sign else 1.0
+    styles = {"bic": "-", "icl": "--", "aic": ":"}
     best: dict[str, tuple[float, int, str]] = {}
     for t_index, cov_type in enumerate(types):
-        rows = sorted((r for r in records if str(r.get("covariance_type", "")) == cov_type),
+        rows = sorted((r for r in records if str(r.get("covariance_type", "")) == cov_type
+                       and not r.get("degenerate") and not r.get("error")),
                       key=lambda r: r["n_components"])
         ks = [int(r["n_components"]) for r in rows]
         for crit in criteria:
-            values = [float(r.get(crit, np.nan)) for r in rows]
-            ls, marker = styles.get(crit, ("-", "."))
-            label = f"{crit.upper()} {cov_type}".strip()
-            ax.plot(ks, values, ls=ls, marker=marker, color=COLORS[t_index % len(COLORS)], label=label)
+            values = [factor * float(r.get(crit, np.nan)) for r in rows]
+            label = cov_type if (mclust_sign and len(criteria) == 1) else f"{crit.upper()} {cov_type}".strip()
+            ax.plot(ks, values, ls=styles.get(crit, "-"), marker=MARKERS[t_index % len(MARKERS)],
+                    color=COLORS[t_index % len(COLORS)], label=label, ms=5)
             for k, v in zip(ks, values):
-                if np.isfinite(v) and (crit not in best or v < best[crit][0]):
+                if np.isfinite(v) and (crit not in best or factor * v < factor * best[crit][0]):
                     best[crit] = (v, k, cov_type)
-    finite = np.array([float(r.get(c, np.nan)) for r in records for c in criteria], dtype=float)
+    finite = np.array([factor * float(r.get(c, np.nan)) for r in records for c in criteria
+                       if not r.get("degenerate") and not r.get("error")], dtype=float)
     finite = finite[np.isfinite(finite)]
     if zoom and finite.size > 4:
-        low, upper = finite.min(), np.quantile(finite, 0.6)
+        low, upper = (finite.min(), np.quantile(finite, 0.6)) if not mclust_sign else \
+            (np.quantile(finite, 0.4), finite.max())
         if upper > low:
             pad = 0.05 * (upper - low)
             ax.set_ylim(low - pad, upper + pad)
@@ -329,8 +345,72 @@ def bic(table: Any, ax: Any = None, *, criteria: Sequence[str] = ("bic", "icl"),
         ax.annotate(f"best {crit.upper()}: K={k} {cov_type}".strip(), (k, v), textcoords="offset points",
                     xytext=(6, -14 if crit == "bic" else 10), fontsize="small")
     ax.set_xlabel("number of components")
-    ax.set_ylabel("criterion (lower is better)")
-    ax.legend(fontsize="small")
+    if mclust_sign:
+        ax.set_ylabel(f"{'/'.join(c.upper() for c in criteria)} (mclust's sign: higher is better)")
+        ax.legend(fontsize="x-small", ncol=2, loc="lower right")
+    else:
+        ax.set_ylabel("criterion (lower is better)")
+        ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def uncertainty(estimator: Any, X: Any, ax: Any = None, *, dims: tuple[int, int] = (0, 1),
+                feature_names: Sequence[str] | None = None, quantiles: tuple[float, float] = (0.75, 0.95)) -> Any:
+    """Classification uncertainty of each row, as mclust's ``plot(fit, what = "uncertainty")``.
+
+    Each row of ``X`` is drawn in the colour of its most probable component; the more uncertain
+    its classification (``1 - max_k p(k | x)``), the larger the point: small below the
+    ``quantiles[0]`` quantile of the uncertainties, medium up to ``quantiles[1]``, large above
+    (mclust's three sizes). A Gaussian mixture's components get their 1- and 2-sd ellipses.
+
+    Parameters
+    ----------
+    estimator : fitted mixture estimator with ``predict_proba``
+    X : array-like of shape (n_samples, n_features)
+    dims : pair of int
+        The two columns drawn (the ellipses are the covariances' margins on them).
+    feature_names : sequence of str, optional
+        Axis labels (default the estimator's ``feature_names_in_`` or "x0", "x1"...).
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    from matplotlib.patches import Ellipse
+
+    x = np.asarray(to_numpy(X), dtype=float)
+    if x.ndim != 2 or x.shape[1] < 2:
+        raise ValueError(f"uncertainty needs at least two columns, got shape {x.shape}")
+    i, j = dims
+    proba = np.asarray(to_numpy(estimator.predict_proba(X)), dtype=float)
+    labels = proba.argmax(axis=1)
+    unc = 1.0 - proba.max(axis=1)
+    lo, hi = np.quantile(unc, quantiles)
+    sizes = np.where(unc <= lo, 4.0, np.where(unc <= hi, 16.0, 48.0))
+    ax = _new_axes(ax)
+    k = proba.shape[1]
+    palette = COLORS[np.arange(k) % len(COLORS)]
+    ax.scatter(x[:, i], x[:, j], c=palette[labels], s=sizes, edgecolors="none", alpha=0.85)
+    params = getattr(estimator, "params_", None)
+    if isinstance(params, dict) and "covariances" in params and "means" in params:
+        means = np.asarray(to_numpy(params["means"]), dtype=float)
+        covs = full_covariances(params["covariances"], k, means.shape[1],
+                                getattr(estimator, "covariance_type", None))
+        for c in range(k):
+            vals, vecs = np.linalg.eigh(covs[c][np.ix_([i, j], [i, j])])
+            angle = float(np.degrees(np.arctan2(vecs[1, -1], vecs[0, -1])))
+            for n_sd in (1.0, 2.0):
+                width, height = 2 * n_sd * np.sqrt(np.maximum(vals[::-1], 0))
+                ax.add_patch(Ellipse(cast(Any, means[c, [i, j]]), width, height, angle=angle, fill=False,
+                                     edgecolor=palette[c], lw=1.5 if n_sd == 1 else 0.8,
+                                     ls="-" if n_sd == 1 else "--"))
+    names = list(feature_names) if feature_names is not None else \
+        [str(v) for v in getattr(estimator, "feature_names_in_", [f"x{c}" for c in range(x.shape[1])])]
+    ax.set_xlabel(names[i])
+    ax.set_ylabel(names[j])
+    ax.set_title(f"classification uncertainty (larger: above the {quantiles[0]:.0%} / {quantiles[1]:.0%} "
+                 "quantiles)", fontsize="small")
     ax.grid(alpha=0.3)
     return ax
 

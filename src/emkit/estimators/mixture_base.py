@@ -232,9 +232,11 @@ class MixtureEstimator(EMEstimator):
         return -2.0 * ll + 2.0 * self._n_parameters()
 
     def icl(self, X: Any, sample_weight: Any = None, **inputs: Any) -> float:
-        """Integrated completed likelihood (Biernacki et al. 2000) in BIC form:
-        BIC + 2 * sum_i entropy of row i's responsibilities (lower is better)."""
-        resp = np.clip(to_numpy(self.predict_proba(X, **inputs)), 1e-300, 1.0)
-        ent = -np.sum(resp * np.log(resp), axis=1)
-        w = np.ones(len(ent)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        return self.bic(X, sample_weight, **inputs) + 2.0 * float(np.sum(w * ent))
+        """Integrated completed likelihood (Biernacki, Celeux & Govaert 2000) in BIC form, as
+        R mclust's ``icl()``: BIC - 2 * sum_i log max_k p(k | x_i), the BIC plus twice the
+        classification cost of each row's most probable component (lower is better; mclust's
+        ICL is the negative)."""
+        resp = np.asarray(to_numpy(self.predict_proba(X, **inputs)), dtype=float)
+        cost = -np.log(np.clip(resp.max(axis=1), 1e-300, 1.0))
+        w = np.ones(len(cost)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        return self.bic(X, sample_weight, **inputs) + 2.0 * float(np.sum(w * cost))

@@ -34,6 +34,9 @@ FUNCTIONS: dict[str, str] = {
     "select_mixture": "emkit.estimators.selection",
     "degenerate_components": "emkit.estimators.selection",
     "DegenerateFitWarning": "emkit.estimators.selection",
+    "MixtureSelection": "emkit.estimators.selection",
+    "bootstrap_lrt": "emkit.estimators.lrt",
+    "BootstrapLRT": "emkit.estimators.lrt",
     "MixtureEstimator": "emkit.estimators.mixture_base",
 }
 

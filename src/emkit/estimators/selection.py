@@ -35,7 +35,9 @@ from emkit.core.arrays import to_numpy
 from emkit.core.validation import as_array, check_n_components
 from emkit.engine.loop import ConvergenceWarning, MonotonicityWarning
 from emkit.estimators.gaussian import GaussianMixture
-from emkit.models.gaussian import COVARIANCE_TYPES, EmptyComponentWarning
+from emkit.models.covariance_mclust import MCLUST_NAMES
+from emkit.models.gaussian import COVARIANCE_TYPES, EmptyComponentWarning, covariance_structure
+from emkit.models.hierarchical import HC_INIT_METHODS
 
 __all__ = ["DegenerateFitWarning", "MixtureSelection", "degenerate_components", "select_mixture",
            "warn_if_degenerate"]
@@ -52,6 +54,11 @@ SELECT_RANDOM_STATE = 0
 SELECT_N_INIT = 5
 #: the short runs' stopping rule: scikit-learn's (mean log-likelihood change below 1e-3)
 SCREEN_STOP, SCREEN_TOL, SCREEN_MAX_ITER = "loglik_mean", 1e-3, 100
+#: scikit-learn's four covariance types, the default grid of :func:`select_mixture`
+SKLEARN_TYPES = ("full", "tied", "diag", "spherical")
+#: named grids of covariance types: ``covariance_types="mclust"`` is mclust's fourteen forms
+#: in mclust's order (and then mclust's hierarchical start by default)
+COVARIANCE_GRIDS = {"mclust": MCLUST_NAMES, "sklearn": SKLEARN_TYPES}
 #: the estimator of the search (its constructor is written from its declared settings, which
 #: static type checkers do not see)
 _GAUSSIAN: Any = GaussianMixture
@@ -74,7 +81,10 @@ def _variance_group(estimator) -> tuple[str | None, Any]:
     if "covariances" in params:
         cov = np.asarray(to_numpy(params["covariances"]), dtype=np.float64)
         kind = getattr(estimator, "covariance_type", None)
-        if kind not in COVARIANCE_TYPES:
+        # mclust's names map to their storage: VVV is "full", EEE "tied"...; the other ten
+        # forms are stored as full (K, D, D) matrices
+        kind = covariance_structure(kind).name if kind in COVARIANCE_TYPES else None
+        if kind not in SKLEARN_TYPES or (kind == "tied" and cov.ndim == 3):
             kind = "full" if cov.ndim == 3 else "diag" if cov.ndim == 2 else "spherical"
         return kind, cov
     if "variances" in params:  # the normal family: (K,) or (K, d) variances
@@ -205,6 +215,11 @@ class MixtureSelection:
     best_params : dict
         ``{"n_components": K, "covariance_type": type}`` of ``best_``.
     criterion : str
+    classification_ : ndarray of shape (n_samples,)
+        The most probable component of each row under ``best_`` (mclust's ``classification``).
+    uncertainty_ : ndarray of shape (n_samples,)
+        Classification uncertainty of each row under ``best_``: 1 - max_k p(k | x_i)
+        (mclust's ``uncertainty``; see :func:`emkit.plot.uncertainty`).
     """
 
     table: list
@@ -212,9 +227,61 @@ class MixtureSelection:
     best_params: dict
     criterion: str
     models: dict = field(default_factory=dict, repr=False)
+    classification_: Any = field(default=None, repr=False)
+    uncertainty_: Any = field(default=None, repr=False)
 
     def __iter__(self):  # allows ``table, best = select_mixture(...)``
         return iter((self.table, self.best_))
+
+    def top(self, n: int = 3, criterion: str | None = None) -> list[dict]:
+        """The ``n`` best records by ``criterion`` (default: the one of the search), degenerate
+        and failed fits left out, best first (mclust's "Top 3 models based on the BIC
+        criterion")."""
+        criterion = criterion or self.criterion
+        usable = [r for r in self.table if not r["degenerate"] and r["error"] is None
+                  and math.isfinite(float(r[criterion]))]
+        return sorted(usable, key=lambda r: float(r[criterion]))[:n]
+
+    def criterion_table(self, criterion: str | None = None, *, mclust_sign: bool = False
+                        ) -> tuple[list[int], list[str], np.ndarray]:
+        """The criterion as a matrix in mclust's layout: rows the numbers of components,
+        columns the covariance types (in the order searched).
+
+        Returns ``(n_components, covariance_types, values)`` with ``values`` of shape
+        (len(n_components), len(covariance_types)); NaN where a fit failed or was degenerate
+        (mclust prints NA where it fits nothing). ``mclust_sign=True`` gives mclust's sign
+        (``-criterion``, higher is better)."""
+        criterion = criterion or self.criterion
+        ks = sorted({int(r["n_components"]) for r in self.table})
+        types = list(dict.fromkeys(str(r["covariance_type"]) for r in self.table))
+        values = np.full((len(ks), len(types)), np.nan)
+        for r in self.table:
+            if r["degenerate"] or r["error"] is not None:
+                continue
+            values[ks.index(int(r["n_components"])), types.index(str(r["covariance_type"]))] = float(r[criterion])
+        return ks, types, (-values if mclust_sign else values)
+
+    def summary(self, criterion: str | None = None, *, mclust_sign: bool = True, n_top: int = 3,
+                width: int = 7) -> str:
+        """A text report like R's ``print(mclustBIC(...))`` then ``summary()``: the criterion
+        table (``width`` columns per block; mclust's sign by default, higher is better) and
+        the top ``n_top`` models ("EEE,3 VVE,2 VEE,3")."""
+        criterion = criterion or self.criterion
+        ks, types, values = self.criterion_table(criterion, mclust_sign=mclust_sign)
+        sign = "mclust's sign: higher is better" if mclust_sign else "lower is better"
+        lines = [f"{criterion.upper()} ({sign}; NA: not fitted or degenerate)"]
+        for c0 in range(0, len(types), width):
+            block = types[c0:c0 + width]
+            lines.append("   " + "".join(f"{t:>11}" for t in block))
+            for i, k in enumerate(ks):
+                cells = (f"{'NA':>11}" if not np.isfinite(v) else f"{v:>11.3f}" for v in values[i, c0:c0 + width])
+                lines.append(f"{k:>3}" + "".join(cells))
+        top = self.top(n_top, criterion)
+        factor = -1.0 if mclust_sign else 1.0
+        lines.append(f"Top {len(top)} models based on the {criterion.upper()} criterion:")
+        lines.append("   " + "".join(f"{r['covariance_type'] + ',' + str(r['n_components']):>11}" for r in top))
+        lines.append("   " + "".join(f"{factor * float(r[criterion]):>11.3f}" for r in top))
+        return "\n".join(lines)
 
 
 def _screen_settings(gmm_kwargs: dict) -> dict:
@@ -242,12 +309,24 @@ def _fit_quietly(gmm: GaussianMixture, X, sample_weight, short: bool) -> Gaussia
         return gmm.fit(X, sample_weight=sample_weight)
 
 
+def _covariance_grid(covariance_types: str | Sequence[str]) -> list[str]:
+    if isinstance(covariance_types, str):
+        types = list(COVARIANCE_GRIDS.get(covariance_types, (covariance_types,)))
+    else:
+        types = list(covariance_types)
+    for t in types:
+        if t not in COVARIANCE_TYPES:
+            raise ValueError(f"unknown covariance_type {t!r}; choose from {COVARIANCE_TYPES} or a grid name "
+                             f"{tuple(COVARIANCE_GRIDS)}")
+    return types
+
+
 def select_mixture(X: Any, n_components: Sequence[int] = range(1, 10),
-                   covariance_types: Sequence[str] = ("full", "tied", "diag", "spherical"),
+                   covariance_types: str | Sequence[str] = SKLEARN_TYPES,
                    criterion: str = "bic", sample_weight: Any = None, *, random_state: Any = SELECT_RANDOM_STATE,
                    n_init: int = SELECT_N_INIT, **gmm_kwargs: Any) -> MixtureSelection:
     """Fit a Gaussian mixture for every (n_components, covariance_type) and pick the best by an
-    information criterion (mclust-style model search).
+    information criterion (mclust's ``mclustBIC`` + ``Mclust``).
 
     Every grid point is fitted in two stages (the "em-EM" strategy of Biernacki, Celeux &
     Govaert 2003): ``n_init`` short runs from k-means starts, stopped by scikit-learn's rule
@@ -257,13 +336,24 @@ def select_mixture(X: Any, n_components: Sequence[int] = range(1, 10),
     A fit that is degenerate after the short runs (see :func:`degenerate_components`) is not
     run further: it is recorded as the short runs left it, marked, and never chosen.
 
+    With mclust's hierarchical start (``init_params="hc"``, the default of
+    ``covariance_types="mclust"``) the start is deterministic: each grid point is one run from
+    the hierarchical clustering cut at its number of components (the tree is built once per
+    data set), as ``mclustBIC`` does, to the tight default tolerance.
+
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
     n_components : iterable of int
-    covariance_types : iterable of {"full", "tied", "diag", "spherical"}
+    covariance_types : "mclust", "sklearn" or iterable of str
+        Covariance types of :class:`GaussianMixture` (scikit-learn's four names and mclust's
+        fourteen). ``"mclust"`` is mclust's fourteen forms in mclust's order (EII ... VVV),
+        searched from mclust's hierarchical start unless ``init_params`` says otherwise;
+        ``"sklearn"`` (the default) scikit-learn's four.
     criterion : {"bic", "aic", "icl"}
-        Lower is better (scikit-learn's sign; mclust's BIC is the negative).
+        Lower is better (scikit-learn's sign; mclust's BIC and ICL are the negatives:
+        ``2 loglik - n_parameters log n``, higher is better). ICL is mclust's: the BIC plus
+        twice the classification cost ``-sum_i log max_k p(k | x_i)``.
     sample_weight : array-like, optional
     random_state : int, Generator or None, default 0
         Seed of the short runs of every grid point, so the same data give the same table and
@@ -271,7 +361,7 @@ def select_mixture(X: Any, n_components: Sequence[int] = range(1, 10),
         starting points.
     n_init : int, default 5
         Short runs (k-means starts) per grid point; the one with the highest log-likelihood
-        is run to convergence.
+        is run to convergence. Unused with the hierarchical start.
     **gmm_kwargs
         Passed to every :class:`GaussianMixture` (``reg_covar``, ``init_params``...); ``tol``,
         ``stop``, ``max_iter`` and ``accelerate`` apply to the final run of each grid point.
@@ -281,23 +371,33 @@ def select_mixture(X: Any, n_components: Sequence[int] = range(1, 10),
     MixtureSelection
         ``.table`` (list of dict records, degenerate fits marked), ``.best_`` (fitted model,
         started from its best short run: its ``*_init`` settings hold that start),
-        ``.best_params``; iterating gives ``(table, best_)``.
+        ``.best_params``, ``.top(3)``, ``.summary()`` (mclust's layout),
+        ``.classification_`` and ``.uncertainty_`` of the rows under ``best_``; iterating
+        gives ``(table, best_)``.
 
     Raises
     ------
     ValueError
         Bad arguments, or no model in the grid that could be fitted and is not degenerate.
+
+    Examples
+    --------
+    mclust's ``Mclust(faithful)``::
+
+        sel = emkit.select_mixture(X, range(1, 10), covariance_types="mclust")
+        print(sel.summary())          # the BIC table, then "EEE,3 ..." (mclust's sign)
+        sel.best_, sel.uncertainty_
     """
     if criterion not in ("bic", "aic", "icl"):
         raise ValueError(f"unknown criterion {criterion!r}; choose 'bic', 'aic' or 'icl'")
     ks = [check_n_components(int(k)) if isinstance(k, (numbers.Integral, np.integer)) else check_n_components(k)
           for k in n_components]
-    types = [covariance_types] if isinstance(covariance_types, str) else list(covariance_types)
+    types = _covariance_grid(covariance_types)
     if not ks or not types:
         raise ValueError("select_mixture needs at least one n_components and one covariance_type")
-    for t in types:
-        if t not in COVARIANCE_TYPES:
-            raise ValueError(f"unknown covariance_type {t!r}; choose from {COVARIANCE_TYPES}")
+    if isinstance(covariance_types, str) and covariance_types == "mclust":
+        gmm_kwargs.setdefault("init_params", "hc")
+    hierarchical = gmm_kwargs.get("init_params") in HC_INIT_METHODS
     X = as_array(X, "X", ndim=2, allow_nan=True)
     if isinstance(random_state, np.random.Generator):  # the same starting points for every grid point
         random_state = int(random_state.integers(2**31 - 1))
@@ -310,18 +410,22 @@ def select_mixture(X: Any, n_components: Sequence[int] = range(1, 10),
     for cov_type in types:
         for k in ks:
             record: dict[str, Any] = {"n_components": k, "covariance_type": cov_type}
-            screen = _GAUSSIAN(k, covariance_type=cov_type, random_state=random_state, n_init=n_init,
-                               stop=SCREEN_STOP, tol=SCREEN_TOL, max_iter=SCREEN_MAX_ITER, **screen_settings)
+            if hierarchical:  # one deterministic start: no short runs to choose among
+                screen = _GAUSSIAN(k, covariance_type=cov_type, random_state=random_state,
+                                   **{**screen_settings, **final_settings})
+            else:
+                screen = _GAUSSIAN(k, covariance_type=cov_type, random_state=random_state, n_init=n_init,
+                                   stop=SCREEN_STOP, tol=SCREEN_TOL, max_iter=SCREEN_MAX_ITER, **screen_settings)
             try:
-                _fit_quietly(screen, X, sample_weight, short=True)
-            except ValueError as exc:
+                _fit_quietly(screen, X, sample_weight, short=not hierarchical)
+            except (ValueError, np.linalg.LinAlgError) as exc:
                 record.update(loglik=math.nan, n_parameters=math.nan, bic=math.nan, aic=math.nan,
                               icl=math.nan, converged=False, degenerate=False, degenerate_reason=None,
                               error=str(exc))
                 table.append(record)
                 continue
             gmm, reasons = screen, degenerate_components(screen, X, sample_weight)
-            if not reasons:  # run the best short run to convergence
+            if not reasons and not hierarchical:  # run the best short run to convergence
                 start = {name: np.asarray(to_numpy(getattr(screen, name + "_")), dtype=np.float64)
                          for name in ("weights", "means", "covariances")}
                 final = _GAUSSIAN(k, covariance_type=cov_type, **{
@@ -345,7 +449,9 @@ def select_mixture(X: Any, n_components: Sequence[int] = range(1, 10),
         raise ValueError("no model in the grid could be fitted without degenerating (a component with fewer "
                          "than D + 1 effective points or a covariance at the reg_covar floor): "
                          + "; ".join(failed))
-    return MixtureSelection(table=table, best_=best, best_params=best_params, criterion=criterion, models=models)
+    proba = np.asarray(to_numpy(best.predict_proba(X)), dtype=np.float64)
+    return MixtureSelection(table=table, best_=best, best_params=best_params, criterion=criterion, models=models,
+                            classification_=proba.argmax(axis=1), uncertainty_=1.0 - proba.max(axis=1))
 
 
 def _points(n: float) -> str:
