@@ -376,6 +376,32 @@ def test_select_text_output_names_the_winner():
     assert f"{2 * -one + 2 * np.log(len(w)):.3f}" in result.stdout  # BIC of one normal, 2 parameters
 
 
+def test_select_mclust_grid_prints_mclusts_table(tmp_path):
+    """`--covariance-type mclust`: the fourteen forms from mclust's hierarchical start, mclust's
+    table layout and sign (mclust 6.0 on faithful: EEE,3 BIC -2314.316 at its looser tolerance)."""
+    picture = tmp_path / "bic.png"
+    result = run("select", DATA / "faithful.csv", "-k", "1-3", "--covariance-type", "mclust", "--plot", picture)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    header = [line.split() for line in lines if line.strip().startswith("EII")][0]
+    assert header == ["EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE"]
+    assert "Top 3 models based on the BIC criterion:" in result.stdout
+    assert "EEE,3" in result.stdout and "-2314.296" in result.stdout
+    assert "winner by BIC: 3 component(s), EEE covariance" in result.stdout
+    assert picture.stat().st_size > 0
+    bad = run("select", DATA / "faithful.csv", "-k", "1", "--covariance-type", "mclust", "--covariance-type", "full")
+    assert bad.exit_code == 2 and "names a whole grid" in bad.output
+
+
+def test_fit_takes_mclust_names(tmp_path):
+    result = run("fit", DATA / "faithful.csv", "-m", "gaussian", "-k", "3", "--covariance-type", "VVE",
+                 "--init-params", "hc", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    reference = json.loads((Path(__file__).parent / "data" / "mclust_reference.json").read_text())
+    assert out["loglik"] >= reference["fits"]["VVE,3"]["loglik"] - 1e-6
+
+
 # --------------------------------------------------------------------------- engine options from the command line
 def test_gaussian_fit_plots_and_predict(tmp_path):
     picture, model = tmp_path / "fit.png", tmp_path / "g.emkit"

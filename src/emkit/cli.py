@@ -46,9 +46,10 @@ from emkit.core.arrays import to_numpy
 from emkit.core.validation import check_fixed_groups
 from emkit.demo import main as demo_main
 from emkit.estimators.registry import ESTIMATORS, estimator_class, registry_name
-from emkit.estimators.selection import degenerate_components
+from emkit.estimators.selection import COVARIANCE_GRIDS, degenerate_components
 from emkit.io import load as load_model
 from emkit.models.families import get_family
+from emkit.models.gaussian import COVARIANCE_TYPES
 from emkit.progress import FitProgress
 
 try:
@@ -1537,8 +1538,9 @@ if click is not None:
                   help="Estimator: " + ", ".join(f"{m} ({c.estimator})" for m, c in MODELS.items()) + ".")
     @click.option("--components", "-k", type=click.IntRange(min=1), default=None,
                   help="Number of components (default 2; 1 for exponential).")
-    @click.option("--covariance-type", type=click.Choice(["full", "tied", "diag", "spherical"]),
-                  help="Gaussian covariance structure.")
+    @click.option("--covariance-type", type=click.Choice(list(COVARIANCE_TYPES)),
+                  help="Gaussian covariance structure: scikit-learn's names (full, tied, diag, spherical) "
+                       "or mclust's fourteen (EII ... VVV).")
     @_engine_options
     @click.option("--fixed", multiple=True,
                   help="Parameter group(s) held at their start, e.g. weights (give the start with "
@@ -1638,8 +1640,10 @@ if click is not None:
     @click.option("--components", "-k", default="1-9", show_default=True,
                   help="Numbers of components to compare: 3, 1-9 or 1,2,5.")
     @click.option("--covariance-type", "covariance_types", multiple=True,
-                  type=click.Choice(["full", "tied", "diag", "spherical"]),
-                  help="Covariance structure(s) to compare (default: all four).")
+                  type=click.Choice(list(COVARIANCE_GRIDS) + list(COVARIANCE_TYPES)),
+                  help="Covariance structure(s) to compare (default: scikit-learn's four); 'mclust' "
+                       "compares mclust's fourteen forms from its hierarchical start and prints "
+                       "mclust's table (BIC with mclust's sign, the top three).")
     @click.option("--columns", "-c", multiple=True, help="Columns to use (comma separated or repeated; default: "
                                                          "every numeric column).")
     @click.option("--weights", help="Column of row frequencies.")
@@ -1683,8 +1687,12 @@ if click is not None:
         if weights:
             table.require_complete([weights])
             kwargs["sample_weight"] = table.column(weights)
+        grids = [t for t in covariance_types if t in COVARIANCE_GRIDS]
+        if grids and len(covariance_types) > 1:
+            raise click.UsageError(f"--covariance-type {grids[0]} names a whole grid: give it alone")
+        mclust_layout = covariance_types == ("mclust",)
         if covariance_types:
-            kwargs["covariance_types"] = list(covariance_types)
+            kwargs["covariance_types"] = grids[0] if grids else list(covariance_types)
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -1702,10 +1710,18 @@ if click is not None:
         best = next((r for r in finite if best_params and all(r.get(k) == v for k, v in best_params.items())),
                     min(finite, key=lambda r: r[criterion]))
         if opts.get("plot"):
-            plot.bic(records).figure.savefig(opts["plot"])
+            plot.bic(records, mclust_sign=mclust_layout,
+                     criteria=(criterion,) if mclust_layout else ("bic", "icl")).figure.savefig(opts["plot"])
         if opts["as_json"]:
             click.echo(json.dumps(_jsonable({"file": data, "columns": names, "criterion": criterion,
                                              "table": records, "best": best}), indent=2))
+            return
+        if mclust_layout and hasattr(selection, "summary"):
+            click.echo(f"Gaussian mixtures on {data} (columns: {', '.join(names)}), mclust's forms")
+            click.echo(selection.summary(criterion))
+            click.echo(f"winner by {criterion.upper()}: {best['n_components']} component(s), "
+                       f"{best.get('covariance_type')} covariance ({criterion.upper()} {best[criterion]:.3f}; "
+                       f"mclust's sign {-best[criterion]:.3f})")
             return
         console = Console(width=max(Console().width, 100))
         console.print(f"Gaussian mixtures on {data} (columns: {', '.join(names)}); lower is better",
