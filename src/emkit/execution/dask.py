@@ -56,7 +56,7 @@ _BLOCK_CACHE: dict[int, tuple[list, list]] = {}
 _BLOCK_CACHE_SIZE = 8
 
 
-def dask_statistics_pass(model, data: Sequence[Any], params: dict, *,
+def dask_statistics_pass(model: Any, data: Sequence[Any], params: dict, *,
                          chunk_function: ChunkFunction = e_step_chunk,
                          rng: np.random.Generator | None = None,
                          chunk_size: int | None = None) -> tuple[Any, float]:

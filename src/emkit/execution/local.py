@@ -36,13 +36,14 @@ from emkit.execution.threads import parallel_map, single_threaded_blas, usable_t
 ChunkFunction = Callable[[Any, Any, dict, Any], tuple[Any, float]]
 
 
-def e_step_chunk(model, chunk, params: dict, rng=None) -> tuple[Any, float]:
+def e_step_chunk(model: Any, chunk: tuple, params: dict,
+                 rng: np.random.Generator | None = None) -> tuple[Any, float]:
     """The model's exact E-step on one chunk of rows (the default chunk function)."""
     stats, loglik = model.e_step(chunk, params)
     return stats, float(loglik)
 
 
-def chunk_plan(model, data, n: int, threads: int, chunk_size: int | None = None) -> int:
+def chunk_plan(model: Any, data: tuple, n: int, threads: int, chunk_size: int | None = None) -> int:
     """Rows per chunk of a pass over ``n`` rows on ``threads`` threads (``n`` or more: one
     chunk). An explicit ``chunk_size`` is used as it is. Otherwise the model's ``chunk_rows``
     (the memory budget of a whole pass) is shared between the threads, and the chunks are
@@ -71,7 +72,7 @@ def chunk_plan(model, data, n: int, threads: int, chunk_size: int | None = None)
     return math.ceil(n / count)
 
 
-def local_statistics_pass(model, data, params: dict, *, chunk_function: ChunkFunction = e_step_chunk,
+def local_statistics_pass(model: Any, data: tuple, params: dict, *, chunk_function: ChunkFunction = e_step_chunk,
                           rng: np.random.Generator | None = None, chunk_size: int | None = None,
                           n_threads: int | None = None, threaded: bool = True) -> tuple[Any, float]:
     """Sum of ``chunk_function`` over row chunks of in-memory ``data``.

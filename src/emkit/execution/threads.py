@@ -98,7 +98,7 @@ _hold_saved: list = []  # (library controller, its thread count before the hold)
 
 
 @contextlib.contextmanager
-def single_threaded_blas():
+def single_threaded_blas() -> Iterator[None]:
     """Hold BLAS at one thread for the duration (process-wide, re-entrant and shared: nested
     or concurrent holders, such as the threads of a Dask worker, keep it held until the last
     one leaves; then the previous thread counts come back).

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any, Callable
 
 import numpy as np
 from scipy.linalg import blas, lapack, solve_triangular
@@ -198,11 +199,11 @@ class CovarianceStructure:
         """Free parameters of the covariances."""
         raise NotImplementedError
 
-    def full_matrices(self, cov, k: int, d: int) -> np.ndarray:
+    def full_matrices(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         """The covariances as a (K, D, D) stack of matrices (NumPy float64)."""
         raise NotImplementedError
 
-    def precision_cholesky(self, cov) -> np.ndarray:
+    def precision_cholesky(self, cov: np.ndarray) -> np.ndarray:
         """scikit-learn's ``precisions_cholesky_`` (NumPy float64)."""
         raise NotImplementedError
 
@@ -231,7 +232,7 @@ class CovarianceStructure:
     def fill_products(self, buf: np.ndarray, d: int) -> None:
         """Write the per-row products into ``buf[d:]`` from ``buf[:d]`` = ``Xc^T`` (NumPy)."""
 
-    def stacked_xp(self, xp, xct, pairs, products: bool = True):
+    def stacked_xp(self, xp: Any, xct: Any, pairs: Any, products: bool = True) -> Any:
         """The stacked chunk from ``Xc^T`` (D, rows) in any array library."""
         raise NotImplementedError
 
@@ -241,7 +242,8 @@ class CovarianceStructure:
         rows without them (``stacked_extra(d, False)``). The default: always."""
         return True
 
-    def prepare(self, p, cov, means_c: np.ndarray, to_xp, eps: float, max_error: float):
+    def prepare(self, p: Any, cov: np.ndarray, means_c: np.ndarray, to_xp: Callable[[np.ndarray], Any], eps: float,
+                max_error: float) -> tuple[Any, Any]:
         """Fill the E-step's precomputations on ``p`` (a ``Prepared``: ``expanded`` and
         ``coef``, or ``whiten_t`` and ``shift``; always ``maha_means``, the squared distance
         of each mean from the centre in its component's metric, NumPy (K,)); returns ``(log_det, const)``, (K,) each (the
@@ -249,11 +251,11 @@ class CovarianceStructure:
         quadratic form), from NumPy float64 parameters."""
         raise NotImplementedError
 
-    def log_joint_whitened(self, xp, xct, prep, scratch):
+    def log_joint_whitened(self, xp: Any, xct: Any, prep: Any, scratch: Any) -> Any:
         """log p(x_i, z_i = k), (K, rows), by the whitened form (``prep.expanded`` False)."""
         raise NotImplementedError(f"covariance_type={self.name!r} always uses the expanded form")
 
-    def stats(self, xp, stacked, resp_t, d: int, pairs, weights=None) -> dict:
+    def stats(self, xp: Any, stacked: Any, resp_t: Any, d: int, pairs: Any, weights: Any = None) -> dict:
         """Sufficient statistics (float64) from component-major responsibilities (K, rows)
         with row weights multiplied in (``weights``, (rows,) or None, for structures that
         need them again)."""
@@ -263,13 +265,13 @@ class CovarianceStructure:
         both = xp.astype(resp_t @ st, f64)  # ONE product gives first and second moments
         return {"n": n_k, "s1": both[:, :d], "s2": both[:, d:]}
 
-    def shift_s2(self, n, s1, s2, delta) -> np.ndarray:
+    def shift_s2(self, n: Any, s1: np.ndarray, s2: np.ndarray, delta: np.ndarray) -> np.ndarray:
         """``s2`` about references moved by ``delta`` (K, D) from second moments ``s2`` and first
         moments ``s1`` about the old references (NumPy float64):
         sum r (x - a - delta)(x - a - delta)^T = s2 - s1 delta^T - delta s1^T + n delta delta^T."""
         raise NotImplementedError
 
-    def min_variance(self, cov, k: int, d: int) -> np.ndarray:
+    def min_variance(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         """The smallest variance (eigenvalue) of each component's covariance, (K,) float64."""
         return np.linalg.eigvalsh(self.full_matrices(cov, k, d)).min(axis=1)
 
@@ -288,7 +290,7 @@ class CovarianceStructure:
         k, d = second.shape[0], second.shape[1]
         return self.missing_s2(np.zeros((1, k)), np.zeros((k, 1, d)), second, np.ones(k))
 
-    def missing_variances(self, cov, k: int, d: int) -> np.ndarray | None:
+    def missing_variances(self, cov: np.ndarray, k: int, d: int) -> np.ndarray | None:
         """Per-coordinate variances (K, D) float64 when every covariance is diagonal AND the
         statistics need only per-coordinate second moments (``s2`` from the diagonal of
         :meth:`pack_second`'s input): the missing-value E-step then takes its cheap diagonal
@@ -297,7 +299,8 @@ class CovarianceStructure:
         return None
 
     # ------------------------------------------------------------------ M-step
-    def m_step(self, n, nk, s1, s2, about, reg_covar: float, d: int, slack=None, current=None) -> np.ndarray:
+    def m_step(self, n: Any, nk: np.ndarray, s1: np.ndarray, s2: np.ndarray, about: np.ndarray, reg_covar: float,
+               d: int, slack: Any = None, current: np.ndarray | None = None) -> np.ndarray:
         """Covariances maximising Q: the scatter about the means ``about`` (K, D) from the
         statistics, divided by ``nk`` (``n`` plus scikit-learn's 10 eps), plus ``reg_covar``
         on the diagonal. ``slack`` (K, D), when given, is the rounding error the statistics
@@ -306,7 +309,8 @@ class CovarianceStructure:
         were computed at (NumPy float64, or None), where an iterative M-step starts."""
         raise NotImplementedError
 
-    def complete_loglik(self, total: float, n, s1, s2, means_c, cov, d: int) -> float:
+    def complete_loglik(self, total: float, n: Any, s1: np.ndarray, s2: np.ndarray, means_c: np.ndarray,
+                        cov: np.ndarray, d: int) -> float:
         """``total`` plus the Gaussian part of Q(theta | theta') from the statistics (the
         weights' part is the caller's)."""
         raise NotImplementedError
@@ -405,23 +409,23 @@ class Full(_Dense):
 
     name = "full"
 
-    def shape(self, k, d):
+    def shape(self, k: int, d: int) -> tuple:
         return (k, d, d)
 
-    def n_parameters(self, k, d):
+    def n_parameters(self, k: int, d: int) -> int:
         return k * d * (d + 1) // 2
 
-    def full_matrices(self, cov, k, d):
+    def full_matrices(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         return np.asarray(cov, dtype=np.float64)
 
-    def precision_cholesky(self, cov):
+    def precision_cholesky(self, cov: np.ndarray) -> np.ndarray:
         chol = cholesky_or_raise(np.asarray(cov, dtype=np.float64), "covariance")
         return np.swapaxes(lower_inverse(chol), 1, 2)
 
-    def precisions(self, prec_chol):
+    def precisions(self, prec_chol: np.ndarray) -> np.ndarray:
         return prec_chol @ np.swapaxes(prec_chol, 1, 2)
 
-    def from_covariance(self, cov, k, d):
+    def from_covariance(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         return np.repeat(cov[None], k, axis=0)
 
     def _stack(self, arr):
@@ -430,7 +434,7 @@ class Full(_Dense):
     def _where(self, name, j, named):
         return f"{name}[{j}] (component {j})" if named else f"{name}[{j}]"
 
-    def use_products(self, d, k):
+    def use_products(self, d: int, k: int) -> bool:
         """Whether the E-step takes the per-row products of ``d`` features for ``k`` components
         (else the whitened form and the Gram products; see :data:`FULL_PRODUCTS_COST`)."""
         if d > FULL_PRODUCTS_MAX_D:
@@ -441,23 +445,24 @@ class Full(_Dense):
         return t * (a + b * k) + c * k <= k * (alpha * d * d + beta * d + gamma)
 
     # ------------------------------------------------------------------ E-step
-    def stacked_extra(self, d, products=True):
+    def stacked_extra(self, d: int, products: bool = True) -> int:
         return d * (d + 1) // 2 if products else 0
 
-    def fill_products(self, buf, d):
+    def fill_products(self, buf: np.ndarray, d: int) -> None:
         # row i of the upper triangle: x_i * x_j for j >= i, written in place (no copies)
         pos = d
         for i in range(d):
             np.multiply(buf[i], buf[i:d], out=buf[pos:pos + d - i])
             pos += d - i
 
-    def stacked_xp(self, xp, xct, pairs, products=True):
+    def stacked_xp(self, xp: Any, xct: Any, pairs: Any, products: bool = True) -> Any:
         if not products:
             return xct
         prod = xp.take(xct, pairs[0], axis=0) * xp.take(xct, pairs[1], axis=0)
         return xp.concat([xct, prod], axis=0)
 
-    def prepare(self, p, cov, means_c, to_xp, eps, max_error):
+    def prepare(self, p: Any, cov: np.ndarray, means_c: np.ndarray, to_xp: Callable[[np.ndarray], Any], eps: float,
+                max_error: float) -> tuple[Any, Any]:
         """The expanded quadratic form x'Px - 2 m'Px + m'Pm on centred data is one product on
         the same stacked rows as the M-step statistics, but it cancels: its rounding error near
         m_k is about ``eps * |m_k - center|^2_{P_k}``. It is used when that is below
@@ -491,7 +496,7 @@ class Full(_Dense):
         p.shift = to_xp(shift.reshape(k * d, 1))
         return log_det, 0.0
 
-    def log_joint_whitened(self, xp, xct, prep, scratch):
+    def log_joint_whitened(self, xp: Any, xct: Any, prep: Any, scratch: Any) -> Any:
         d = xct.shape[0]
         k = prep.log_norm.shape[0]
         if xp is np and k * d > WHITENED_BLOCK:
@@ -536,7 +541,8 @@ class Full(_Dense):
         maha = xp.sum(xp.reshape(y, (k, d, -1)), axis=1)
         return prep.log_norm - 0.5 * maha
 
-    def stats(self, xp, stacked, resp_t, d, pairs, weights=None, scratch=None):
+    def stats(self, xp: Any, stacked: Any, resp_t: Any, d: int, pairs: Any, weights: Any = None,
+              scratch: Any = None) -> dict:
         if stacked.shape[0] != d:  # the products are there: one product gives everything
             return super().stats(xp, stacked, resp_t, d, pairs, weights)
         # the Gram form: s1 from one product, each component's scatter from X' diag(r_k) X
@@ -571,10 +577,11 @@ class Full(_Dense):
         return {"n": n_k, "s1": s1, "s2": xp.stack(grams)}
 
     # ------------------------------------------------------------------ M-step
-    def shift_s2(self, n, s1, s2, delta):
+    def shift_s2(self, n: Any, s1: np.ndarray, s2: np.ndarray, delta: np.ndarray) -> np.ndarray:
         return self._shift_packed(n, s1, s2, delta)
 
-    def m_step(self, n, nk, s1, s2, about, reg_covar, d, slack=None, current=None):
+    def m_step(self, n: Any, nk: np.ndarray, s1: np.ndarray, s2: np.ndarray, about: np.ndarray, reg_covar: float,
+               d: int, slack: Any = None, current: np.ndarray | None = None) -> np.ndarray:
         if d > PACK_INDEX_MAX_D:  # wide: one (K, D, D) array, updated in place (no (D, D) temporaries)
             cov = unpack_sym(s2, d)
             for j in range(len(n)):
@@ -602,10 +609,10 @@ class Full(_Dense):
     def _own_second(self, second, j):
         return second[j]
 
-    def product_columns(self, d):
+    def product_columns(self, d: int) -> int:
         return d * (d + 1) // 2
 
-    def whitened_columns(self, k, d):
+    def whitened_columns(self, k: int, d: int) -> int:
         # the Gram form's whitened values: (K D, rows) in blocks of at most WHITENED_BLOCK rows,
         # or (D, rows) one component at a time (wide data)
         if self.use_products(d, k):
@@ -619,24 +626,24 @@ class Tied(_Dense):
     name = "tied"
     per_component = False
 
-    def shape(self, k, d):
+    def shape(self, k: int, d: int) -> tuple:
         return (d, d)
 
-    def n_parameters(self, k, d):
+    def n_parameters(self, k: int, d: int) -> int:
         return d * (d + 1) // 2
 
-    def full_matrices(self, cov, k, d):
+    def full_matrices(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         return np.broadcast_to(np.asarray(cov, dtype=np.float64), (k, d, d)).copy()
 
-    def precision_cholesky(self, cov):
+    def precision_cholesky(self, cov: np.ndarray) -> np.ndarray:
         cov = np.asarray(cov, dtype=np.float64)
         chol = cholesky_or_raise(cov, "covariance")
         return solve_triangular(chol, np.eye(cov.shape[-1]), lower=True).T
 
-    def precisions(self, prec_chol):
+    def precisions(self, prec_chol: np.ndarray) -> np.ndarray:
         return prec_chol @ prec_chol.T
 
-    def from_covariance(self, cov, k, d):
+    def from_covariance(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         return cov
 
     def _stack(self, arr):
@@ -646,13 +653,14 @@ class Tied(_Dense):
         return name
 
     # ------------------------------------------------------------------ E-step
-    def stacked_extra(self, d, products=True):
+    def stacked_extra(self, d: int, products: bool = True) -> int:
         return 0
 
-    def stacked_xp(self, xp, xct, pairs, products=True):
+    def stacked_xp(self, xp: Any, xct: Any, pairs: Any, products: bool = True) -> Any:
         return xct
 
-    def prepare(self, p, cov, means_c, to_xp, eps, max_error):
+    def prepare(self, p: Any, cov: np.ndarray, means_c: np.ndarray, to_xp: Callable[[np.ndarray], Any], eps: float,
+                max_error: float) -> tuple[Any, Any]:
         k = means_c.shape[0]
         prec_chol = self.precision_cholesky(cov)
         log_det = np.full(k, np.log(np.diagonal(prec_chol)).sum())
@@ -663,13 +671,13 @@ class Tied(_Dense):
         p.shift = to_xp(whitened_means[:, :, None])
         return log_det, 0.0
 
-    def log_joint_whitened(self, xp, xct, prep, scratch):
+    def log_joint_whitened(self, xp: Any, xct: Any, prep: Any, scratch: Any) -> Any:
         y = prep.whiten_t @ xct
         diff = y[None, :, :] - prep.shift
         maha = xp.sum(diff * diff, axis=1)
         return prep.log_norm - 0.5 * maha
 
-    def stats(self, xp, stacked, resp_t, d, pairs, weights=None):
+    def stats(self, xp: Any, stacked: Any, resp_t: Any, d: int, pairs: Any, weights: Any = None) -> dict:
         f64 = xp.float64
         n_k = xp.sum(resp_t, axis=1, dtype=f64)
         xct = stacked
@@ -683,21 +691,22 @@ class Tied(_Dense):
         s2 = xp.take(xp.reshape(scatter, (d * d,)), pairs[0] * d + pairs[1], axis=0)
         return {"n": n_k, "s1": s1, "s2": s2}
 
-    def missing_s2(self, resp, xhat, cond, n_k):
+    def missing_s2(self, resp: Any, xhat: np.ndarray, cond: np.ndarray, n_k: np.ndarray) -> np.ndarray:
         return super().missing_s2(resp, xhat, cond, n_k).sum(axis=0)
 
-    def pack_second(self, second):
+    def pack_second(self, second: np.ndarray) -> np.ndarray:
         return pack_sym(second.sum(axis=0))
 
     # ------------------------------------------------------------------ M-step
-    def shift_s2(self, n, s1, s2, delta):
+    def shift_s2(self, n: Any, s1: np.ndarray, s2: np.ndarray, delta: np.ndarray) -> np.ndarray:
         rows, cols = triu_pairs(s1.shape[1])
         return s2 + (self._shift_packed(n, s1, np.zeros((len(n), len(rows))), delta)).sum(axis=0)
 
-    def min_variance(self, cov, k, d):
+    def min_variance(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         return np.full(k, np.linalg.eigvalsh(np.asarray(cov, dtype=np.float64)).min())
 
-    def m_step(self, n, nk, s1, s2, about, reg_covar, d, slack=None, current=None):
+    def m_step(self, n: Any, nk: np.ndarray, s1: np.ndarray, s2: np.ndarray, about: np.ndarray, reg_covar: float,
+               d: int, slack: Any = None, current: np.ndarray | None = None) -> np.ndarray:
         second = unpack_sym(s2, d)
         cross = s1.T @ about
         scatter = second - cross - cross.T + (about.T * n) @ about
@@ -712,7 +721,7 @@ class Tied(_Dense):
     def _shared_term(self, second, covs) -> float:
         return -0.5 * np.sum(np.linalg.inv(covs[0]) * second)
 
-    def whitened_columns(self, k, d):
+    def whitened_columns(self, k: int, d: int) -> int:
         return k * d
 
 
@@ -722,19 +731,19 @@ class Diag(CovarianceStructure):
 
     name = "diag"
 
-    def shape(self, k, d):
+    def shape(self, k: int, d: int) -> tuple:
         return (k, d)
 
     def constraint(self) -> Constraint:
         return Positive()
 
-    def n_parameters(self, k, d):
+    def n_parameters(self, k: int, d: int) -> int:
         return k * d
 
-    def full_matrices(self, cov, k, d):
+    def full_matrices(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         return np.stack([np.diag(c) for c in np.asarray(cov, dtype=np.float64)])
 
-    def precision_cholesky(self, cov):
+    def precision_cholesky(self, cov: np.ndarray) -> np.ndarray:
         cov = np.asarray(cov, dtype=np.float64)
         bad = np.argwhere(~(cov > 0))
         if bad.size:
@@ -745,33 +754,34 @@ class Diag(CovarianceStructure):
             raise ValueError(f"variance of component {j} is not positive; increase reg_covar")
         return 1.0 / np.sqrt(cov)
 
-    def precisions(self, prec_chol):
+    def precisions(self, prec_chol: np.ndarray) -> np.ndarray:
         return prec_chol ** 2
 
-    def from_covariance(self, cov, k, d):
+    def from_covariance(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         return np.repeat(np.diag(cov)[None], k, axis=0)
 
-    def covariances_from_init(self, arr, name):
+    def covariances_from_init(self, arr: np.ndarray, name: str) -> np.ndarray:
         bad = np.argwhere(~(arr > 0))
         if bad.size:
             raise ValueError(f"{name} must be positive; component {int(bad[0][0])} is not")
         return 1.0 / arr if name == "precisions_init" else arr
 
     # ------------------------------------------------------------------ E-step
-    def stacked_extra(self, d, products=True):
+    def stacked_extra(self, d: int, products: bool = True) -> int:
         return d
 
-    def fill_products(self, buf, d):
+    def fill_products(self, buf: np.ndarray, d: int) -> None:
         np.multiply(buf[:d], buf[:d], out=buf[d:])
 
-    def stacked_xp(self, xp, xct, pairs, products=True):
+    def stacked_xp(self, xp: Any, xct: Any, pairs: Any, products: bool = True) -> Any:
         return xp.concat([xct, xct * xct], axis=0)
 
     def _precision_terms(self, prec_chol, d):
         """Per-coordinate precisions (K, D) and the log-determinants (K,)."""
         return prec_chol ** 2, np.log(prec_chol).sum(axis=1)
 
-    def prepare(self, p, cov, means_c, to_xp, eps, max_error):
+    def prepare(self, p: Any, cov: np.ndarray, means_c: np.ndarray, to_xp: Callable[[np.ndarray], Any], eps: float,
+                max_error: float) -> tuple[Any, Any]:
         prec, log_det = self._precision_terms(self.precision_cholesky(cov), means_c.shape[1])
         # -0.5 (p . x^2 - 2 (m p) . x) with the stacked rows [Xc; Xc^2]: one product
         p.expanded = True
@@ -779,33 +789,35 @@ class Diag(CovarianceStructure):
         p.maha_means = (means_c ** 2 * prec).sum(axis=1)
         return log_det, p.maha_means
 
-    def missing_s2(self, resp, xhat, cond, n_k):
+    def missing_s2(self, resp: Any, xhat: np.ndarray, cond: np.ndarray, n_k: np.ndarray) -> np.ndarray:
         return np.einsum("rk,krd->kd", resp, xhat * xhat) + n_k[:, None] * np.diagonal(cond, axis1=1, axis2=2)
 
-    def pack_second(self, second):
+    def pack_second(self, second: np.ndarray) -> np.ndarray:
         return np.diagonal(second, axis1=1, axis2=2).copy()
 
-    def missing_variances(self, cov, k, d):
+    def missing_variances(self, cov: np.ndarray, k: int, d: int) -> np.ndarray | None:
         return self._per_coordinate(np.asarray(cov, dtype=np.float64), d)
 
     # ------------------------------------------------------------------ M-step
     def _variances(self, var):
         return var
 
-    def shift_s2(self, n, s1, s2, delta):
+    def shift_s2(self, n: Any, s1: np.ndarray, s2: np.ndarray, delta: np.ndarray) -> np.ndarray:
         return s2 - 2.0 * s1 * delta + n[:, None] * delta * delta
 
-    def min_variance(self, cov, k, d):
+    def min_variance(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         var = np.asarray(cov, dtype=np.float64)
         return var if var.ndim == 1 else var.min(axis=1)
 
-    def m_step(self, n, nk, s1, s2, about, reg_covar, d, slack=None, current=None):
+    def m_step(self, n: Any, nk: np.ndarray, s1: np.ndarray, s2: np.ndarray, about: np.ndarray, reg_covar: float,
+               d: int, slack: Any = None, current: np.ndarray | None = None) -> np.ndarray:
         var = (s2 - 2.0 * s1 * about + n[:, None] * about * about) / nk[:, None]
         if slack is not None:  # negative by rounding only: 0 (a one-point component's variance)
             var = np.where((var < 0) & (var >= -slack), 0.0, var)
         return self._variances(var + reg_covar)
 
-    def complete_loglik(self, total, n, s1, s2, means_c, cov, d):
+    def complete_loglik(self, total: float, n: Any, s1: np.ndarray, s2: np.ndarray, means_c: np.ndarray,
+                        cov: np.ndarray, d: int) -> float:
         var = np.asarray(cov, dtype=np.float64)
         var = self._per_coordinate(var, d)
         quad = (s2 - 2.0 * s1 * means_c + n[:, None] * means_c ** 2) / var
@@ -821,16 +833,16 @@ class Spherical(Diag):
 
     name = "spherical"
 
-    def shape(self, k, d):
+    def shape(self, k: int, d: int) -> tuple:
         return (k,)
 
-    def n_parameters(self, k, d):
+    def n_parameters(self, k: int, d: int) -> int:
         return k
 
-    def full_matrices(self, cov, k, d):
+    def full_matrices(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         return np.stack([np.eye(d) * c for c in np.asarray(cov, dtype=np.float64)])
 
-    def from_covariance(self, cov, k, d):
+    def from_covariance(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         return np.full(k, np.trace(cov) / d)
 
     def _precision_terms(self, prec_chol, d):

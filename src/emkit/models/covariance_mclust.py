@@ -62,11 +62,12 @@ standard errors by the delta method (a constant Jacobian) are not available for 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from scipy.linalg import schur
 
-from emkit.core.params import SymmetricPositiveDefinite
+from emkit.core.params import Constraint, SymmetricPositiveDefinite
 from emkit.core.validation import is_symmetric_positive_definite
 from emkit.models.covariance import CovarianceStructure, Full
 
@@ -502,22 +503,22 @@ class MclustCovariance(SymmetricPositiveDefinite):
     def __hash__(self) -> int:
         return hash((type(self).__name__, self.structure.name))
 
-    def to_free(self, value):
+    def to_free(self, value: Any) -> np.ndarray:
         return self.structure.to_free(np.asarray(value, dtype=np.float64))
 
-    def from_free(self, vec, shape):
+    def from_free(self, vec: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         return self.structure.from_free(np.asarray(vec, dtype=np.float64), int(shape[0]), int(shape[-1]))
 
-    def n_free(self, shape):
+    def n_free(self, shape: tuple[int, ...]) -> int:
         return self.structure.n_parameters(int(shape[0]), int(shape[-1]))
 
-    def is_valid(self, value):
+    def is_valid(self, value: Any) -> bool:
         value = np.asarray(value)
         if value.ndim != 3 or value.shape[1] != value.shape[2] or not is_symmetric_positive_definite(value):
             return False
         return self.structure.in_form(value)
 
-    def jacobian(self, shape):
+    def jacobian(self, shape: tuple[int, ...]) -> np.ndarray:
         if self.structure.linear_chart:
             return super(SymmetricPositiveDefinite, self).jacobian(shape)
         raise NotImplementedError(
@@ -553,19 +554,19 @@ class MclustStructure(Full):
         return (type(self), ())
 
     # ------------------------------------------------------------------ parameters
-    def constraint(self):
+    def constraint(self) -> Constraint:
         return MclustCovariance(self)
 
-    def n_parameters(self, k, d):
+    def n_parameters(self, k: int, d: int) -> int:
         volume = 1 if self.volume == "E" else k
         shape = {"I": 0, "E": d - 1, "V": k * (d - 1)}[self.shape_kind]
         orientation = {"I": 0, "E": d * (d - 1) // 2, "V": k * d * (d - 1) // 2}[self.orientation]
         return volume + shape + orientation
 
-    def from_covariance(self, cov, k, d):
+    def from_covariance(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         return self.project(np.repeat(_sym(np.asarray(cov, dtype=np.float64))[None], k, axis=0))
 
-    def covariances_from_init(self, arr, name):
+    def covariances_from_init(self, arr: np.ndarray, name: str) -> np.ndarray:
         arr = super().covariances_from_init(arr, name)  # symmetric positive definite, precisions inverted
         arr = np.asarray(arr, dtype=np.float64)
         if not self.in_form(arr):
@@ -579,7 +580,7 @@ class MclustStructure(Full):
                 f"{words[self.orientation]} orientation")
 
     # ------------------------------------------------------------------ the form
-    def parts(self, cov: np.ndarray):
+    def parts(self, cov: np.ndarray) -> tuple[Any, Any, Any]:
         """``(lambda (K,), A (K, D), O (K, D, D))`` of covariances of the form (the E parts
         averaged, so ``compose`` of them is the projection onto the form)."""
         cov = _sym(np.asarray(cov, dtype=np.float64))
@@ -662,7 +663,8 @@ class MclustStructure(Full):
         return _compose(lam, a, o)
 
     # ------------------------------------------------------------------ M-step
-    def m_step(self, n, nk, s1, s2, about, reg_covar, d, slack=None, current=None):
+    def m_step(self, n: Any, nk: np.ndarray, s1: np.ndarray, s2: np.ndarray, about: np.ndarray, reg_covar: float,
+               d: int, slack: Any = None, current: np.ndarray | None = None) -> np.ndarray:
         """The covariances of the form maximising Q (see the module docstring); ``current``
         (K, D, D), the covariances the statistics were computed at, warm-starts the
         iterative M-steps and keeps the result at least as good as them."""
@@ -712,11 +714,11 @@ class _LinearChart(MclustStructure):
 class EII(_LinearChart):
     """Equal spherical covariances, ``lambda I`` (free: lambda)."""
 
-    def to_free(self, cov):
+    def to_free(self, cov: np.ndarray) -> np.ndarray:
         d = cov.shape[-1]
         return np.array([float(np.mean(np.einsum("kii->k", cov))) / d])
 
-    def from_free(self, vec, k, d):
+    def from_free(self, vec: np.ndarray, k: int, d: int) -> np.ndarray:
         return np.broadcast_to(vec[0] * np.eye(d), (k, d, d)).copy()
 
     def _fit(self, w, s, current):
@@ -728,10 +730,10 @@ class EII(_LinearChart):
 class EEI(_LinearChart):
     """Equal diagonal covariances, ``lambda A`` (free: the common diagonal)."""
 
-    def to_free(self, cov):
+    def to_free(self, cov: np.ndarray) -> np.ndarray:
         return np.diagonal(cov, axis1=1, axis2=2).mean(axis=0)
 
-    def from_free(self, vec, k, d):
+    def from_free(self, vec: np.ndarray, k: int, d: int) -> np.ndarray:
         return np.broadcast_to(np.diag(vec), (k, d, d)).copy()
 
     def _fit(self, w, s, current):
@@ -786,19 +788,19 @@ class VEV(MclustStructure):
 class EVV(MclustStructure):
     """Equal volumes, ``lambda C_k`` with ``|C_k| = 1`` (closed form)."""
 
-    def parts(self, cov):
+    def parts(self, cov: np.ndarray) -> tuple[Any, Any, Any]:
         raise NotImplementedError  # EVV uses its own chart (below)
 
-    def project(self, cov):
+    def project(self, cov: np.ndarray) -> np.ndarray:
         cov = _sym(np.asarray(cov, dtype=np.float64))
         g = _det_root(cov)
         return cov * (_geomean(g, axis=0) / g)[:, None, None]
 
-    def to_free(self, cov):
+    def to_free(self, cov: np.ndarray) -> np.ndarray:
         g = _det_root(cov)
         return np.concatenate([[math.log(_geomean(g, axis=0))], _unit_det_to_free(cov).ravel()])
 
-    def from_free(self, vec, k, d):
+    def from_free(self, vec: np.ndarray, k: int, d: int) -> np.ndarray:
         c = _unit_det_from_free(vec[1:].reshape(k, -1), d)
         return math.exp(vec[0]) * c
 
@@ -814,7 +816,7 @@ class VEE(MclustStructure):
 
     _closed_form = False
 
-    def parts(self, cov):
+    def parts(self, cov: np.ndarray) -> tuple[Any, Any, Any]:
         raise NotImplementedError  # VEE uses its own chart (below)
 
     def _split(self, cov):
@@ -823,15 +825,15 @@ class VEE(MclustStructure):
         c = np.mean(cov / g[:, None, None], axis=0)
         return g, c / _det_root(c[None])[0]
 
-    def project(self, cov):
+    def project(self, cov: np.ndarray) -> np.ndarray:
         g, c = self._split(cov)
         return g[:, None, None] * c[None]
 
-    def to_free(self, cov):
+    def to_free(self, cov: np.ndarray) -> np.ndarray:
         g, c = self._split(cov)
         return np.concatenate([np.log(g), _unit_det_to_free(c)])
 
-    def from_free(self, vec, k, d):
+    def from_free(self, vec: np.ndarray, k: int, d: int) -> np.ndarray:
         return np.exp(vec[:k])[:, None, None] * _unit_det_from_free(vec[k:], d)[None]
 
     def _fit(self, w, s, current):

@@ -73,7 +73,7 @@ class EmptyComponentWarning(UserWarning):
     """A mixture component received no responsibility in an M-step."""
 
 
-def data_center(x) -> np.ndarray:
+def data_center(x: Any) -> np.ndarray:
     """The centring vector for data ``x`` (n, D): the mean of every m-th row, about
     :data:`CENTER_ROWS` rows (plenty to centre; the copy stays small and no random numbers are
     used). Missing values (NaN) are skipped; a column with no observed entry there gets 0."""
@@ -158,7 +158,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         self._scratch = kern.Scratch()
 
     # ------------------------------------------------------------------ construction helpers
-    def replace(self, **changes) -> "GaussianMixtureModel":
+    def replace(self, **changes: Any) -> "GaussianMixtureModel":
         """A new model with some constructor arguments changed (this one is unchanged)."""
         settings: dict[str, Any] = {"n_components": self.n_components, "covariance_type": self.structure,
                     "reg_covar": self.reg_covar, "init_params": self.init_params, "center": self.center,
@@ -166,7 +166,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         settings.update(changes)
         return type(self)(**settings)
 
-    def prepare_data(self, data, rng=None) -> "GaussianMixtureModel":
+    def prepare_data(self, data: tuple, rng: np.random.Generator | None = None) -> "GaussianMixtureModel":
         """A copy of this model centred for ``data`` (:func:`data_center` of its ``X``); this
         model is unchanged (a model is complete when constructed)."""
         return self.replace(center=data_center(data[0]))
@@ -189,7 +189,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
     def _center(self, d: int) -> np.ndarray:
         return np.zeros(d) if self.center is None else self.center
 
-    def row_weights(self, data):
+    def row_weights(self, data: tuple) -> Any:
         if isinstance(data, Data):
             return data.get(ROW_WEIGHTS)
         return data[1] if len(data) > 1 else None
@@ -223,7 +223,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
             rows = max(rows, min(WIDE_CHUNK_BYTES // (2 * d * itemsize), max(d, n // 4)))
         return rows
 
-    def chunk_rows(self, data) -> int:
+    def chunk_rows(self, data: tuple) -> int:
         """Rows per chunk: the temporaries of a whole statistics pass (all its threads) stay
         below min(16 MiB, data size / 8), but 2 MiB are always allowed, and up to 8 MiB for
         small data (:data:`SMALL_DATA_AREA`; smaller chunks cost more in fixed per-chunk work
@@ -242,7 +242,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
             return max(1024, -(-int(x.shape[0]) // MISSING_CHUNK_FACTOR))
         return self._block_rows(x)
 
-    def min_chunk_rows(self, data) -> int:
+    def min_chunk_rows(self, data: tuple) -> int:
         """The smallest chunk worth a task of its own (:mod:`emkit.execution.local`): about
         :data:`MIN_TASK_BYTES` of temporaries, so that its work is a few times its fixed cost."""
         rows = max(512, MIN_TASK_BYTES // self._row_bytes(data[0]))
@@ -250,7 +250,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
             rows *= MISSING_TASK_FACTOR
         return rows
 
-    def large_products(self, data) -> bool:
+    def large_products(self, data: tuple) -> bool:
         """Whether the chunks' matrix products are large enough for BLAS threads (wide data in
         the whitened and Gram form, :data:`WIDE_MIN_FEATURES` features or more): the statistics
         pass then runs its chunks one after another (:mod:`emkit.execution.local`)."""
@@ -258,7 +258,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         d = int(x.shape[1])
         return d >= WIDE_MIN_FEATURES and not self.structure.use_products(d, self.n_components)
 
-    def prepare_pass(self, data, params) -> None:
+    def prepare_pass(self, data: tuple, params: dict) -> None:
         """The per-parameter precomputation of a pass, once, before its chunks (they find it in
         the shared cache; see :mod:`emkit.execution.local`)."""
         x = data[0]
@@ -325,7 +325,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         xp = get_namespace(x)
         return to_numpy(xp.any(xp.isnan(x), axis=1))
 
-    def e_step(self, data, params):
+    def e_step(self, data: tuple, params: dict) -> tuple[dict, Any]:
         """Statistics and observed log-likelihood of one chunk, in one fused pass."""
         x, w = data[0], self.row_weights(data)
         xp = get_namespace(x)
@@ -451,7 +451,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         return stats, loglik
 
     # ------------------------------------------------------------------ discrete-latent API
-    def log_joint(self, data, params):
+    def log_joint(self, data: tuple, params: dict) -> Any:
         """log p(x_i (observed coordinates), z_i = k), shape (rows, K), chunked internally."""
         x = data[0]
         xp = get_namespace(x)
@@ -474,7 +474,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
                                       self._scratch, mode="log_joint")
         return asarray_like(out, x)
 
-    def stats_from_responsibilities(self, data, resp):
+    def stats_from_responsibilities(self, data: tuple, resp: Any) -> dict:
         """Statistics when row i belongs to component k with weight ``resp[i, k]``."""
         x, w = data[0], self.row_weights(data)
         xp = get_namespace(x)
@@ -517,7 +517,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         return stats
 
     # ------------------------------------------------------------------ M-step
-    def m_step(self, stats, params, fixed: frozenset = frozenset()):
+    def m_step(self, stats: dict, params: dict, fixed: frozenset = frozenset()) -> dict:
         """scikit-learn's M-step (see :func:`emkit.models.gaussian_kernels.m_step_numpy`),
         computed in float64 and returned in the library and dtype of the current parameters.
         With ``"means"`` in ``fixed`` the covariances are the scatter about the current (fixed)
@@ -542,7 +542,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         return {"weights": asarray_like(weights, params["weights"]), "means": asarray_like(means, template),
                 "covariances": asarray_like(cov, params["covariances"])}
 
-    def complete_loglik(self, stats, params) -> float:
+    def complete_loglik(self, stats: dict, params: dict) -> float:
         """Expected complete-data log-likelihood Q(params | params') from statistics at params'."""
         d = int(params["means"].shape[1])
         stats_np = {k: to_numpy(v) for k, v in stats.items()}
@@ -550,7 +550,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         return kern.expected_complete_loglik(stats_np, np.asarray(to_numpy(params["weights"]), dtype=np.float64),
                                              means, to_numpy(params["covariances"]), self.structure)
 
-    def rebase_stats(self, stats, params):
+    def rebase_stats(self, stats: dict, params: dict) -> dict:
         """The same statistics about the reference points of an E-step at ``params`` (online EM
         shifts its running statistics there before adding a batch's, so that every part of a sum
         shares its reference points)."""
@@ -563,7 +563,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         return {key: asarray_like(v, stats[key]) for key, v in out.items()}
 
     # ------------------------------------------------------------------ initialisation
-    def initialize(self, data, rng):
+    def initialize(self, data: tuple, rng: np.random.Generator) -> dict:
         """Starting values from ``init_params`` on up to 20,000 rows drawn with ``host_rows``.
 
         * ``"kmeans"``: k-means++ seeding then Lloyd iterations; responsibilities = the
@@ -645,14 +645,14 @@ class GaussianMixtureModel(DiscreteLatentModel):
         return {name: asarray_like(np.asarray(v, dtype=np.float64), x) for name, v in params.items()}
 
     # ------------------------------------------------------------------ misc
-    def n_parameters(self, params, fixed: Sequence[str] = ()) -> int:
+    def n_parameters(self, params: dict, fixed: Sequence[str] = ()) -> int:
         """Free parameters: K - 1 weights, K D means, covariances by type (minus fixed groups)."""
         k = self.n_components
         d = int(to_numpy(params["means"]).shape[1])
         counts = {"weights": k - 1, "means": k * d, "covariances": self.structure.n_parameters(k, d)}
         return int(sum(v for name, v in counts.items() if name not in fixed))
 
-    def sample(self, params, n: int, rng: np.random.Generator):
+    def sample(self, params: dict, n: int, rng: np.random.Generator) -> tuple[Any, np.ndarray]:
         """Draw ``n`` rows: returns ``(X, labels)`` (X in the parameters' library and dtype)."""
         weights = np.asarray(to_numpy(params["weights"]), dtype=np.float64)
         means = np.asarray(to_numpy(params["means"]), dtype=np.float64)
@@ -664,7 +664,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         x = means[labels] + np.einsum("nij,nj->ni", chol[labels], z)
         return asarray_like(x, params["means"]), labels
 
-    def impute(self, x, params) -> np.ndarray:
+    def impute(self, x: Any, params: dict) -> np.ndarray:
         """``x`` as a NumPy float64 copy with each NaN replaced by its conditional expectation
         given the row's observed coordinates,
         E[x_m | x_o] = sum_k p(k | x_o) (mu_km + S_k,mo S_k,oo^{-1} (x_o - mu_ko))."""
@@ -681,7 +681,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
             out[miss] = block
         return out
 
-    def validate_params(self, params, where: str = "initial parameters") -> None:
+    def validate_params(self, params: dict, where: str = "initial parameters") -> None:
         cov = np.asarray(to_numpy(params.get("covariances", np.eye(1))), dtype=np.float64)
         if np.all(np.isfinite(cov)):  # name the component before the generic check
             self.structure.check_positive_definite(cov, where)

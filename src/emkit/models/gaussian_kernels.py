@@ -54,7 +54,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -160,7 +160,7 @@ class Scratch:
         #: (key..., value)), built once per pass whichever thread needs them first
         self.shared: dict[str, Any] = {}
 
-    def array(self, name: str, shape: tuple, dtype, keep: bool = False) -> np.ndarray:
+    def array(self, name: str, shape: tuple, dtype: Any, keep: bool = False) -> np.ndarray:
         """A NumPy array of ``shape`` and ``dtype`` reused across chunks and iterations by
         this thread (its contents are whatever the last user left). Beyond
         :data:`WORKSPACE_MAX_BYTES` a fresh array, unless ``keep`` (a buffer the size of the
@@ -226,7 +226,7 @@ class Prepared:
             setattr(self, s, None)
 
 
-def prepare(params: dict, structure: CovarianceStructure | str, center: np.ndarray, to_xp,
+def prepare(params: dict, structure: CovarianceStructure | str, center: np.ndarray, to_xp: Callable[[np.ndarray], Any],
             eps: float = 2.2e-16) -> Prepared:
     """Precompute whitening matrices and normalising constants for ``params`` (NumPy float64
     arithmetic; ``to_xp`` converts a NumPy array to the data's library and dtype).
@@ -259,8 +259,8 @@ def _np(x) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- complete-data kernels
-def stacked_rows(xp, X, center_col, structure: CovarianceStructure, pairs, scratch: Scratch,
-                 products: bool = True):
+def stacked_rows(xp: Any, X: Any, center_col: Any, structure: CovarianceStructure, pairs: Any, scratch: Scratch,
+                 products: bool = True) -> Any:
     """The chunk in component-major layout, with the per-row products the statistics need
     (the structure's layout: (D + T, rows) = [Xc^T; upper-triangle products] for full,
     (2D, rows) = [Xc^T; (Xc^2)^T] for diag / spherical, (D, rows) = Xc^T for tied).
@@ -279,7 +279,8 @@ def stacked_rows(xp, X, center_col, structure: CovarianceStructure, pairs, scrat
     return structure.stacked_xp(xp, xct, pairs, products)
 
 
-def log_joint_by_component(xp, stacked, prep: Prepared, structure: CovarianceStructure, d: int, scratch: Scratch):
+def log_joint_by_component(xp: Any, stacked: Any, prep: Prepared, structure: CovarianceStructure, d: int,
+                           scratch: Scratch) -> Any:
     """log p(x_i, z_i = k) of complete rows, component-major: (K, rows), data dtype."""
     if prep.expanded:
         if xp is np:
@@ -291,7 +292,8 @@ def log_joint_by_component(xp, stacked, prep: Prepared, structure: CovarianceStr
     return structure.log_joint_whitened(xp, stacked[:d], prep, scratch)
 
 
-def posterior_by_component(xp, log_joint, scratch: Scratch, weights=None, row_loglik: bool = True):
+def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: Any = None,
+                           row_loglik: bool = True) -> tuple[Any, Any]:
     """Responsibilities (K, rows) times the row weights, and the per-row log-likelihood (rows,)
     times the row weights, from a component-major log joint, by a fused, overflow-safe
     log-sum-exp. NumPy input is overwritten (it is a temporary of the caller).
@@ -453,7 +455,7 @@ class MissingPrepared:
             setattr(self, s, None)
 
 
-def missing_prepare(params: dict, structure: CovarianceStructure, center: np.ndarray, dtype) -> MissingPrepared:
+def missing_prepare(params: dict, structure: CovarianceStructure, center: np.ndarray, dtype: Any) -> MissingPrepared:
     """The per-parameter precomputation of :func:`missing_pass` for data of ``dtype``.
 
     Per-row arithmetic runs in the data's dtype when its rounding allows: float32 is used for
@@ -655,7 +657,7 @@ def _pattern_terms(mp: MissingPrepared, pats: MissingPatterns, products: bool = 
 def missing_pass(x: np.ndarray, mp: MissingPrepared, center: np.ndarray, scratch: Scratch, *,
                  weights: np.ndarray | None = None, offsets: np.ndarray | None = None,
                  far: np.ndarray | None = None, mode: str = "stats", block_rows: int | None = None,
-                 rows: np.ndarray | None = None):
+                 rows: np.ndarray | None = None) -> Any:
     """The E-step of rows with missing values (NumPy, NaN = missing), all patterns at once.
 
     Rows are grouped by pattern (:class:`MissingPatterns`). Dense covariances use the precision
@@ -1179,8 +1181,9 @@ def _missing_diagonal(xs, obs, mp: MissingPrepared, scratch: Scratch, ws, offset
 
 
 # --------------------------------------------------------------------------- M-step
-def m_step_numpy(stats: dict, structure: CovarianceStructure, reg_covar: float, d: int, fixed_means_c=None,
-                 eps: float = 2.2e-16, center=None, current=None):
+def m_step_numpy(stats: dict, structure: CovarianceStructure, reg_covar: float, d: int,
+                 fixed_means_c: np.ndarray | None = None,
+                 eps: float = 2.2e-16, center: np.ndarray | None = None, current: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
     """Maximiser of the expected complete-data log-likelihood from float64 statistics.
 
     Matches scikit-learn's M-step: weights = n_k / sum n_k, means = a_k + s1 / n_k (``a_k`` the
@@ -1215,7 +1218,8 @@ def m_step_numpy(stats: dict, structure: CovarianceStructure, reg_covar: float, 
     return weights, anchor + step, cov, empty
 
 
-def expected_complete_loglik(stats: dict, weights, means, covariances, structure: CovarianceStructure) -> float:
+def expected_complete_loglik(stats: dict, weights: Any, means: np.ndarray, covariances: np.ndarray,
+                             structure: CovarianceStructure) -> float:
     """Q(theta | theta') = E[log p(X, Z | theta)] from statistics computed at theta' (float)."""
     n = np.asarray(stats["n"], dtype=np.float64)
     s1 = np.asarray(stats["s1"], dtype=np.float64)
