@@ -20,10 +20,12 @@ The checks, by name (pass a subset as ``checks=``):
     and weighted data rely on it.
 ``loglik_never_decreases``
     The observed log-likelihood never decreases over ``n_iter`` EM iterations from ``n_starts``
-    random starts (``model.initialize(data, rng)`` with different generators), up to rounding.
+    random starts (``model.initialize(data, rng)`` with different generators), up to rounding;
+    for a model with a prior (``log_prior(params)``, MAP EM) the log posterior, their sum.
 ``m_step_maximises``
     For a model with the optional ``complete_loglik(stats, params)``: the M-step does not
-    lower Q(. | stats) below its value at the parameters the statistics came from, and moving
+    lower Q(. | stats) (plus the log prior of a MAP model) below its value at the parameters
+    the statistics came from, and moving
     any free coordinate of its result a little either way does not raise it (skipped for a
     model without ``complete_loglik``). This catches M-steps that climb but overshoot.
 ``params_stay_valid``
@@ -55,7 +57,7 @@ import numpy as np
 from emkit.core.arrays import float_eps, get_namespace, is_dask, is_numpy, to_numpy, tree_add, tree_map
 from emkit.core.data import same_fields
 from emkit.core.params import ParamSpace, copy_params
-from emkit.engine.em_map import EMMap, m_step
+from emkit.engine.em_map import EMMap, log_prior, m_step
 from emkit.execution.local import local_statistics_pass
 from emkit.execution.threads import usable_threads
 
@@ -545,8 +547,11 @@ class _Run:
         return self._has_q
 
     def q(self, check: str, stats, params) -> float:
-        return float(to_numpy(self.guard(check, "complete_loglik(stats, params)",
-                                         lambda: self.model.complete_loglik(stats, params))))
+        """Q(params | stats), plus the log prior for a model with one (its M-step maximises
+        their sum)."""
+        value = float(to_numpy(self.guard(check, "complete_loglik(stats, params)",
+                                          lambda: self.model.complete_loglik(stats, params))))
+        return value + self.guard(check, "log_prior(params)", lambda: log_prior(self.model, params))
 
     def maximiser_problem(self, check: str, stats, old: dict, new: dict, fixed: Sequence[str]) -> str | None:
         """Move each free coordinate of ``new`` a little both ways; describe the first move that

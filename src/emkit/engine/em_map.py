@@ -126,13 +126,18 @@ class EMMap:
 
     # ------------------------------------------------------------------ the two steps
     def e_step(self, params: dict) -> tuple[Any, float]:
-        """Statistics and observed log-likelihood at ``params`` (one pass over the data)."""
-        return statistics_pass(self.model, self.data, params, algorithm=self.algorithm,
-                               rng=self.rng, chunk_size=self.chunk_size)
+        """Statistics and objective at ``params`` (one pass over the data): the observed
+        log-likelihood, plus the model's ``log_prior(params)`` for a model with a prior (MAP
+        EM climbs their sum)."""
+        stats, loglik = statistics_pass(self.model, self.data, params, algorithm=self.algorithm,
+                                        rng=self.rng, chunk_size=self.chunk_size)
+        return stats, loglik + log_prior(self.model, params)
 
     def loglik(self, params: dict) -> float:
-        """Observed-data log-likelihood at ``params`` (an exact E-step pass)."""
-        return float(statistics_pass(self.model, self.data, params, chunk_size=self.chunk_size)[1])
+        """The objective at ``params`` (an exact E-step pass): the observed-data log-likelihood,
+        plus the log prior for a model with one."""
+        return float(statistics_pass(self.model, self.data, params, chunk_size=self.chunk_size)[1]) + \
+            log_prior(self.model, params)
 
     def m_step(self, params: dict, stats: Any) -> dict:
         """The M-step from ``stats`` with fixed groups restored; raises ValueError when it gives
@@ -159,6 +164,12 @@ class EMMap:
         params = space.from_vector(vec)
         new, _, _ = self(params)
         return space.to_vector(new)
+
+
+def log_prior(model: Any, params: dict) -> float:
+    """``model.log_prior(params)`` for a model with a prior (MAP EM), else 0."""
+    fn = getattr(model, "log_prior", None)
+    return 0.0 if fn is None else float(fn(params))
 
 
 def check_finite_params(params: dict, model: Any, where: str) -> None:

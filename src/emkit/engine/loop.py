@@ -45,7 +45,7 @@ from emkit.core.validation import check_fixed_groups, check_random_state
 from emkit.engine.accelerate import AndersonAccelerator, SquaremAccelerator, get_accelerator
 from emkit.engine.checkpoint import (Checkpoint, check_checkpoint_settings, data_fingerprint, describe_value,
                                      model_fingerprint)
-from emkit.engine.em_map import EMMap, statistics_pass
+from emkit.engine.em_map import EMMap, log_prior, statistics_pass
 from emkit.engine.variants import ALGORITHMS
 from emkit.models.base import DiscreteLatentModel, Model
 
@@ -120,7 +120,11 @@ class EMResult:
     loglik_trace : ndarray
         Observed log-likelihood at the starting parameters, then after each iteration
         (``n_iter + 1`` values; its last value is ``loglik`` except for stochastic EM, whose
-        ``loglik`` is that of the averaged iterates).
+        ``loglik`` is that of the averaged iterates). For a model with a prior (MAP EM) the
+        trace, the stopping rule and the restarts' comparison use the log posterior, ``loglik
+        + log_prior``, which is what EM never decreases then.
+    log_prior : float
+        The model's log prior density at ``params`` (0 without a prior).
     n_iter : int
         Iterations run (for SQUAREM/Anderson, accelerated steps plus the plain EM step(s) that
         end every accelerated run: see :func:`em`).
@@ -154,6 +158,7 @@ class EMResult:
     algorithm: str = "em"
     accelerate: str | None = None
     options: dict = field(default_factory=dict)
+    log_prior: float = 0.0
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={np.array2string(to_numpy(v), precision=6)}" for k, v in self.params.items())
@@ -588,7 +593,9 @@ def em(model: Model, data: tuple, *, init: Mapping[str, Any] | None = None, fixe
         warnings.warn(f"{model.display_name}: EM did not meet the stopping rule ({stop} < {tol}) in "
                       f"{max_iter} iterations; raise max_iter or tol", convergence_warning_category(),
                       stacklevel=2)
-    return EMResult(params=params, loglik=ll, loglik_trace=trace, n_iter=n_iter, converged=converged,
+    prior = log_prior(model, params)
+    return EMResult(params=params, loglik=ll - prior, log_prior=prior, loglik_trace=trace, n_iter=n_iter,
+                    converged=converged,
                     n_em_evaluations=n_eval, params_history=history, restarts=summaries,
                     best_restart=best_r, model=model, stop=stop, tol=float(tol), max_iter=int(max_iter),
                     fixed=tuple(fixed), algorithm=algorithm,

@@ -22,9 +22,10 @@ from emkit.core.validation import (PROBABILITY_ROUNDING, _any_value, as_array, c
                                    check_random_state, check_sample_weight, count_distinct_rows)
 from emkit.engine import em
 from emkit.estimators.mixture_base import MixtureEstimator
-from emkit.estimators.settings import Setting, declare, instance_of, interval, options
+from emkit.estimators.settings import Setting, any_of, declare, instance_of, interval, options
 from emkit.models.gaussian import (COVARIANCE_TYPES, INIT_METHODS, EmptyComponentWarning, GaussianMixtureModel,
-                                   covariance_structure, data_center)
+                                   covariance_structure)
+from emkit.models.gaussian_prior import GaussianPrior
 
 __all__ = ["EmptyComponentWarning", "GaussianMixture"]
 
@@ -79,6 +80,7 @@ class GaussianMixture(MixtureEstimator):
     covariance_type: str
     reg_covar: float
     init_params: str
+    prior: Any
     weights_init: Any
     means_init: Any
     precisions_init: Any
@@ -110,6 +112,16 @@ class GaussianMixture(MixtureEstimator):
                 "Initialisation, see :meth:`emkit.models.gaussian.GaussianMixtureModel.initialize` "
                 "(emkit's own k-means, no scikit-learn; ``\"hc\"`` is R mclust's hierarchical start, "
                 "``\"hc:VARS\"`` etc. with another ``hcUse`` transform)."),
+        Setting("prior", None, any_of(None, options("default"), instance_of(dict, GaussianPrior,
+                                                                            describe="a dict or GaussianPrior")),
+                "Conjugate prior of the means and covariances, as R mclust's ``priorControl()``: "
+                "``\"default\"`` is mclust's default (shrinkage 0.01 towards the data mean, D + 2 degrees "
+                "of freedom, a scale from the data's variances), a dict sets some of its hyperparameters "
+                "(``shrinkage``, ``mean``, ``dof``, ``scale``; see :class:`emkit.models.gaussian_prior."
+                "GaussianPrior`). EM then finds the posterior mode (MAP); ``loglik_`` and the criteria "
+                "use the observed log-likelihood there, as mclust's BIC does. Available for full, tied, "
+                "diag, spherical, EII and EEI (mclust's VVV, EEE, VVI, VII, EII, EEI); set ``reg_covar=0`` "
+                "to match mclust exactly."),
         _init_setting("weights_init", "Starting weights (K,), summing to 1."),
         _init_setting("means_init", "Starting means (K, D)."),
         _init_setting("precisions_init", "Starting precisions, shaped as the covariances (give precisions or "
@@ -153,7 +165,21 @@ class GaussianMixture(MixtureEstimator):
     # ------------------------------------------------------------------ model and data
     def _make_model(self) -> GaussianMixtureModel:
         """The model of the settings (uncentred; :meth:`_model_for` builds the one for the data)."""
-        return GaussianMixtureModel(self.n_components, self.covariance_type, self.reg_covar, self.init_params)
+        return GaussianMixtureModel(self.n_components, self.covariance_type, self.reg_covar, self.init_params,
+                                    prior=self._prior())
+
+    def _prior(self) -> GaussianPrior | None:
+        if self.prior is None:
+            return None
+        if isinstance(self.prior, GaussianPrior):
+            return self.prior
+        if isinstance(self.prior, str):
+            return GaussianPrior()
+        unknown = set(self.prior) - {"shrinkage", "mean", "dof", "scale"}
+        if unknown:
+            raise ValueError(f"unknown prior hyperparameter(s) {sorted(unknown)}; choose from shrinkage, mean, dof, "
+                             f"scale")
+        return GaussianPrior(**self.prior)
 
     def _model_for(self, data: Data) -> GaussianMixtureModel:
         """The model that fits ``data``: centred for it, and told whether it has missing values."""
@@ -172,8 +198,9 @@ class GaussianMixture(MixtureEstimator):
         has_missing = bool(_any_value(x, "isnan"))
         if has_missing and self.algorithm != "em":
             raise ValueError(f"algorithm={self.algorithm!r} does not support missing values; use 'em'")
-        # a new model, complete when constructed: centred for the data (see data_center)
-        return self._make_model().replace(center=data_center(x), has_missing=has_missing)
+        # a new model, complete when constructed: centred for the data (see data_center), its
+        # prior's defaults computed from the data
+        return self._make_model().prepare_data(data).replace(has_missing=has_missing)
 
     def _make_data(self, X: Any, sample_weight: Any = None, fitting: bool = True) -> Data:
         X = as_array(X, "X", ndim=2, allow_nan=True)

@@ -125,7 +125,8 @@ def degenerate_components(estimator: Any, X: Any, sample_weight: Any = None, **i
     * it has fewer than D + 1 effective points (D the number of features), for a Gaussian
       mixture (a D-dimensional covariance needs D + 1 points to be non-singular), or fewer
       than one for any other family; the effective points of component k are
-      ``sum_i sample_weight_i * p(k | x_i)``; or
+      ``sum_i sample_weight_i * p(k | x_i)`` (not with a conjugate prior, ``prior=``: the
+      posterior mode of a component with few points is proper); or
     * its covariance is at the ``reg_covar`` floor: its smallest eigenvalue (smallest
       variance for "diag" and the normal family, the variance for "spherical") is at most
       :data:`FLOOR_FACTOR` (2) times ``reg_covar``, so the data's own variance in some
@@ -160,7 +161,10 @@ def degenerate_components(estimator: Any, X: Any, sample_weight: Any = None, **i
     d = int(getattr(estimator, "n_features_in_", None) or 1)
     need = d + 1 if kind is not None else 1
     what = f"D + 1 = {need}" if kind is not None else "one"
-    for k in (int(i) for i in np.flatnonzero(n_k < need)):
+    # with a conjugate prior (``prior=``) a component with few points still has a proper
+    # posterior-mode covariance, as in mclust: only the floor test below applies
+    few = np.flatnonzero(n_k < need) if getattr(estimator, "prior", None) is None else np.array([], dtype=int)
+    for k in (int(i) for i in few):
         reasons.setdefault(k, []).append(f"{_points(n_k[k])} effective points, fewer than {what}")
     shared = None
     if kind is not None:
@@ -365,6 +369,9 @@ def select_mixture(X: Any, n_components: Sequence[int] = range(1, 10),
     **gmm_kwargs
         Passed to every :class:`GaussianMixture` (``reg_covar``, ``init_params``...); ``tol``,
         ``stop``, ``max_iter`` and ``accelerate`` apply to the final run of each grid point.
+        ``prior="default"`` is mclust's ``prior = priorControl()``: every fit is a posterior
+        mode, ``reg_covar`` defaults to 0, the criteria use the observed log-likelihood there
+        (as mclust's BIC), and the forms without a prior get an ``error`` (mclust's NA).
 
     Returns
     -------
@@ -397,6 +404,8 @@ def select_mixture(X: Any, n_components: Sequence[int] = range(1, 10),
         raise ValueError("select_mixture needs at least one n_components and one covariance_type")
     if isinstance(covariance_types, str) and covariance_types == "mclust":
         gmm_kwargs.setdefault("init_params", "hc")
+    if gmm_kwargs.get("prior") is not None:  # the prior regularises, as in mclust (no reg_covar there)
+        gmm_kwargs.setdefault("reg_covar", 0.0)
     hierarchical = gmm_kwargs.get("init_params") in HC_INIT_METHODS
     X = as_array(X, "X", ndim=2, allow_nan=True)
     if isinstance(random_state, np.random.Generator):  # the same starting points for every grid point

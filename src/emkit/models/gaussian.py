@@ -23,6 +23,8 @@ from emkit.models.base import DiscreteLatentModel
 from emkit.models.covariance import COVARIANCE_STRUCTURES as _SKLEARN_STRUCTURES
 from emkit.models.covariance import CovarianceStructure, Full, triu_pairs
 from emkit.models.covariance_mclust import MCLUST_ALIASES, MCLUST_STRUCTURES
+from emkit.models.gaussian_prior import (PRIOR_FORMS, GaussianPrior, ResolvedPrior, log_prior, map_statistics,
+                                         resolve_prior)
 from emkit.models.hierarchical import HC_INIT_METHODS, HC_SEED, HC_SUBSET, hc_labels
 from emkit.models.kmeans import kmeans
 
@@ -96,6 +98,12 @@ def covariance_structure(covariance_type: str | CovarianceStructure) -> Covarian
         raise ValueError(f"unknown covariance_type {covariance_type!r}; choose one of {COVARIANCE_TYPES}") from None
 
 
+def _host_matrix(x: Any) -> np.ndarray:
+    """``x`` as a NumPy float64 matrix, for the prior's data-dependent defaults (its mean and
+    scale need every row once; a prior with both given never reads the data)."""
+    return np.asarray(to_numpy(x), dtype=np.float64)
+
+
 # =========================================================================== the model
 class GaussianMixtureModel(DiscreteLatentModel):
     """Finite mixture of multivariate normals (the maths only; see the module docstring of
@@ -118,6 +126,11 @@ class GaussianMixtureModel(DiscreteLatentModel):
     has_missing : bool, optional
         Whether the data has missing values (NaN): None checks each chunk, False skips the
         check (the data is known to be complete).
+    prior : GaussianPrior, optional
+        A conjugate prior (mclust's ``priorControl()``, see :mod:`emkit.models.gaussian_prior`):
+        EM then maximises the log posterior (the engine adds :meth:`log_prior` to the
+        log-likelihood) with the MAP M-step. Its data-dependent defaults are filled in by
+        :meth:`prepare_data`.
 
     Data is :class:`~emkit.core.data.Data` ``(X, sample_weight)`` (or a plain tuple
     ``(X,)`` / ``(X, sample_weight)``) with ``X`` of shape (n, D) (NaN = missing) and
@@ -144,7 +157,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
 
     def __init__(self, n_components: int, covariance_type: str | CovarianceStructure = "full",
                  reg_covar: float = 1e-6, init_params: str = "kmeans", center=None,
-                 has_missing: bool | None = None):
+                 has_missing: bool | None = None, prior: GaussianPrior | ResolvedPrior | None = None):
         self.n_components = int(n_components)
         #: the covariance structure: everything that differs by covariance type
         self.structure = covariance_structure(covariance_type)
@@ -155,6 +168,12 @@ class GaussianMixtureModel(DiscreteLatentModel):
         #: None: check each chunk for NaN; False / True: known for the data
         self.has_missing = None if has_missing is None else bool(has_missing)
         self.param_spec = {"weights": Simplex(), "means": Real(), "covariances": self.structure.constraint()}
+        if isinstance(prior, GaussianPrior):  # refuse a form without a prior now, not at the first M-step
+            if self.structure.name not in PRIOR_FORMS:
+                raise ValueError(f"a conjugate prior is available for covariance types {sorted(PRIOR_FORMS)} "
+                                 f"(mclust's {sorted(set(PRIOR_FORMS.values()))}), not {self.structure.name!r}")
+        #: the prior: None, a GaussianPrior still to be resolved for the data, or resolved
+        self.prior = prior
         self._scratch = kern.Scratch()
 
     # ------------------------------------------------------------------ construction helpers
@@ -162,14 +181,35 @@ class GaussianMixtureModel(DiscreteLatentModel):
         """A new model with some constructor arguments changed (this one is unchanged)."""
         settings: dict[str, Any] = {"n_components": self.n_components, "covariance_type": self.structure,
                     "reg_covar": self.reg_covar, "init_params": self.init_params, "center": self.center,
-                    "has_missing": self.has_missing}
+                    "has_missing": self.has_missing, "prior": self.prior}
         settings.update(changes)
         return type(self)(**settings)
 
     def prepare_data(self, data: tuple, rng: np.random.Generator | None = None) -> "GaussianMixtureModel":
-        """A copy of this model centred for ``data`` (:func:`data_center` of its ``X``); this
-        model is unchanged (a model is complete when constructed)."""
-        return self.replace(center=data_center(data[0]))
+        """A copy of this model centred for ``data`` (:func:`data_center` of its ``X``), with
+        its prior's defaults computed from ``data``; this model is unchanged (a model is
+        complete when constructed)."""
+        changes: dict[str, Any] = {"center": data_center(data[0])}
+        if isinstance(self.prior, GaussianPrior):
+            x = data[0]
+            needs_data = self.prior.mean is None or self.prior.scale is None
+            changes["prior"] = resolve_prior(self.prior, _host_matrix(x) if needs_data else None, self.n_components,
+                                             self.structure.name, n_features=int(x.shape[1]))
+        return self.replace(**changes)
+
+    def log_prior(self, params: dict) -> float:
+        """Log prior density at ``params`` up to a constant (0 without a prior): the engine
+        adds it to the log-likelihood, so that EM climbs the log posterior."""
+        prior = self.prior
+        if prior is None:
+            return 0.0
+        if not isinstance(prior, ResolvedPrior):
+            raise ValueError("GaussianMixtureModel: the prior's defaults depend on the data; call "
+                             "prepare_data(data) first")
+        means = np.asarray(to_numpy(params["means"]), dtype=np.float64)
+        k, d = means.shape
+        cov = self.structure.full_matrices(np.asarray(to_numpy(params["covariances"]), dtype=np.float64), k, d)
+        return log_prior(prior, means, cov)
 
     def release_scratch(self) -> None:
         """Free the scratch memory of every thread (after a fit or a prediction; an array still
@@ -528,9 +568,25 @@ class GaussianMixtureModel(DiscreteLatentModel):
         fixed_means = None
         if "means" in fixed:
             fixed_means = np.asarray(to_numpy(template), dtype=np.float64)
+        divisor = None
+        if isinstance(self.prior, ResolvedPrior):  # MAP: the ML M-step on pseudo-statistics
+            n = np.asarray(stats_np["n"], dtype=np.float64)
+            refs = kern.reference_offsets(stats_np)
+            n_map, s1_map, s2_extra, divisor = map_statistics(self.prior, n, np.asarray(stats_np["s1"], np.float64),
+                                                              refs, self.structure)
+            stats_np = {**stats_np, "n": n_map, "s1": s1_map, "s2": np.asarray(stats_np["s2"], np.float64) + s2_extra,
+                        "ref": n_map[:, None] * refs}
+        elif self.prior is not None:
+            raise ValueError("GaussianMixtureModel: the prior's defaults depend on the data; call "
+                             "prepare_data(data) first")
         weights, means, cov, empty = kern.m_step_numpy(stats_np, self.structure, self.reg_covar, d, fixed_means,
                                                        eps=float_eps(template), center=self._center(d),
-                                                       current=np.asarray(to_numpy(params["covariances"]), dtype=np.float64))
+                                                       current=np.asarray(to_numpy(params["covariances"]), dtype=np.float64),
+                                                       divisor=divisor)
+        if divisor is not None:  # no prior on the weights: n_k / n
+            n = divisor - self.prior.extra  # type: ignore[union-attr]
+            nk = n + 10 * np.finfo(np.float64).eps
+            weights = nk / nk.sum()
         if empty.size:
             old_means = to_numpy(params["means"])
             means[empty] = old_means[empty]

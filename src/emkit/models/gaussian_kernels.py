@@ -1183,7 +1183,8 @@ def _missing_diagonal(xs, obs, mp: MissingPrepared, scratch: Scratch, ws, offset
 # --------------------------------------------------------------------------- M-step
 def m_step_numpy(stats: dict, structure: CovarianceStructure, reg_covar: float, d: int,
                  fixed_means_c: np.ndarray | None = None,
-                 eps: float = 2.2e-16, center: np.ndarray | None = None, current: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+                 eps: float = 2.2e-16, center: np.ndarray | None = None, current: np.ndarray | None = None,
+                 divisor: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
     """Maximiser of the expected complete-data log-likelihood from float64 statistics.
 
     Matches scikit-learn's M-step: weights = n_k / sum n_k, means = a_k + s1 / n_k (``a_k`` the
@@ -1195,8 +1196,10 @@ def m_step_numpy(stats: dict, structure: CovarianceStructure, reg_covar: float, 
     statistics, ``center`` (D,) being the centre of the product that gave them) is clipped to 0
     before ``reg_covar``. Means (``fixed_means_c`` and the result) are in the coordinates of the
     reference points (``ref / n``; absolute for the model's statistics), so a mean is as accurate
-    as its magnitude allows however far it lies from the centre. Returns (weights, means,
-    covariances, empty component indices)."""
+    as its magnitude allows however far it lies from the centre. ``divisor`` (K,) replaces
+    ``n_k`` as the covariances' divisor (the MAP M-step's ``a_k``,
+    :mod:`emkit.models.gaussian_prior`). Returns (weights, means, covariances, empty component
+    indices)."""
     n = np.asarray(stats["n"], dtype=np.float64)
     s1 = np.asarray(stats["s1"], dtype=np.float64)
     s2 = np.asarray(stats["s2"], dtype=np.float64)
@@ -1214,7 +1217,8 @@ def m_step_numpy(stats: dict, structure: CovarianceStructure, reg_covar: float, 
         offset = ref if center is None else ref - np.asarray(center, dtype=np.float64)
         slack = 64.0 * max(eps, np.finfo(np.float64).eps) * (
             np.abs(s2) / nk[:, None] + offset * offset + about * about + step * step)
-    cov = structure.m_step(n, nk, s1, s2, about, reg_covar, d, slack=slack, current=current)
+    cov = structure.m_step(n, nk if divisor is None else np.asarray(divisor, dtype=np.float64), s1, s2, about,
+                           reg_covar, d, slack=slack, current=current)
     return weights, anchor + step, cov, empty
 
 
