@@ -473,6 +473,9 @@ class EMEstimator:
         # a stream is under way when the last fit was ours (fit() since then starts a new one)
         streaming = fitted and hasattr(self, "online_stats_") and getattr(self.result_, "algorithm", None) == "online"
         model = self.model_ if fitted else self._make_model()
+        if getattr(model, "prior", None) is not None:
+            raise ValueError("partial_fit runs online EM, which has no MAP version: the prior's pull does not "
+                             "scale with the running statistics; fit with prior=None, or use fit()")
         if options.get("algorithm", "em") != "em":
             raise ValueError(f"partial_fit runs online EM; algorithm={options['algorithm']!r} is not supported")
         if args:

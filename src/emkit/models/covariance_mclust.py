@@ -84,6 +84,13 @@ MCLUST_ALIASES = {"VII": "spherical", "VVI": "diag", "EEE": "tied", "VVV": "full
 PARAM_RTOL = 1e-13
 #: ... or after this many iterations (sweeps)
 M_STEP_MAX_ITER = 10000
+#: the Jacobi sweeps of a common orientation stop after this many pair rotations in all (a sweep
+#: turns D (D - 1) / 2 pairs: with many features, fewer sweeps; every sweep lowers the objective,
+#: so EM stays monotone when the solve stops early, a generalised EM step)
+ORIENTATION_MAX_ROTATIONS = 5_000
+#: Newton's method on the whole orientation (a finite-difference Hessian over all pairs) only up
+#: to this many pairs of columns (D <= 12); beyond, the sweeps alone
+NEWTON_MAX_PAIRS = 66
 #: distance of a matrix from the form (relative to its largest entry) accepted as rounding
 FORM_RTOL = {np.dtype(np.float64): 1e-6}
 FORM_RTOL_LOW_PRECISION = 1e-3
@@ -470,13 +477,14 @@ def _solve_common_orientation(w: np.ndarray, s: np.ndarray, o0: np.ndarray, equa
                 return o, t, True
         return o, t, False
 
+    max_sweeps = min(max_sweeps, max(20, ORIENTATION_MAX_ROTATIONS // max(len(pairs), 1)))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         next_newton = 1e-1
         for _ in range(max_sweeps):
             largest = sweep(o, t)
             if largest < PARAM_RTOL:
                 break
-            if d > 2 and largest < next_newton:
+            if 2 < d and len(pairs) <= NEWTON_MAX_PAIRS and largest < next_newton:
                 o, t, converged = newton(o, t)
                 if converged:
                     break

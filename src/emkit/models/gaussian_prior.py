@@ -142,6 +142,9 @@ def resolve_prior(prior: GaussianPrior, x: np.ndarray | None, n_components: int,
     else:
         x = np.asarray(x, dtype=np.float64)
         d = x.shape[1]
+        if x.shape[0] < 2:
+            raise ValueError(f"the prior's default scale is made from the data's variances, which need at least 2 "
+                             f"rows: got n_samples = {x.shape[0]} (give the prior a mean and a scale)")
         data_mean, data_cov = _column_variances(x)
     mean = data_mean if prior.mean is None else np.asarray(prior.mean, dtype=np.float64).reshape(-1)
     if mean.shape != (d,) or not np.all(np.isfinite(mean)):
