@@ -14,27 +14,17 @@
 # (priorControl()). Debian: apt-get install r-base-core r-cran-mclust (jsonlite comes with it).
 
 suppressPackageStartupMessages(library(mclust))
+source("benchmarks/mclust_common.R")  # read_numeric_csv, params_of, by_model
 
 args <- commandArgs(trailingOnly = TRUE)
 csv <- if (length(args) >= 1) args[1] else "src/emkit/datasets/data/faithful.csv"
 out <- if (length(args) >= 2) args[2] else "tests/data/mclust_reference.json"
 
-X <- as.matrix(read.csv(csv))
-storage.mode(X) <- "double"
+X <- read_numeric_csv(csv)
 n <- nrow(X)
 d <- ncol(X)
 models <- c("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE", "EEV", "VEV", "EVV", "VVV")
 control <- emControl(tol = c(1e-10, sqrt(.Machine$double.eps)))
-
-params_of <- function(fit) {
-  G <- fit$G
-  sigma <- fit$parameters$variance$sigma
-  if (length(dim(sigma)) == 2) sigma <- array(sigma, c(d, d, G))
-  mean <- matrix(fit$parameters$mean, nrow = d)
-  list(pro = as.numeric(rep_len(fit$parameters$pro, G)),
-       mean = lapply(seq_len(G), function(k) as.numeric(mean[, k])),
-       sigma = lapply(seq_len(G), function(k) lapply(seq_len(d), function(i) as.numeric(sigma[i, , k]))))
-}
 
 fits <- list()
 for (m in models) {

@@ -18,27 +18,17 @@
 #     (models mclust can fit with a prior; null where it fits nothing) and its top three.
 
 suppressPackageStartupMessages(library(mclust))
+source("benchmarks/mclust_common.R")  # read_numeric_csv, params_of, by_model
 
 args <- commandArgs(trailingOnly = TRUE)
 csv <- if (length(args) >= 1) args[1] else "src/emkit/datasets/data/faithful.csv"
 out <- if (length(args) >= 2) args[2] else "tests/data/mclust_prior.json"
 
-X <- as.matrix(read.csv(csv))
-storage.mode(X) <- "double"
+X <- read_numeric_csv(csv)
 n <- nrow(X)
 d <- ncol(X)
 models <- c("EII", "VII", "VVI", "EEE", "VVV")
 control <- emControl(tol = c(1e-10, sqrt(.Machine$double.eps)))
-
-params_of <- function(fit) {
-  G <- fit$G
-  sigma <- fit$parameters$variance$sigma
-  if (length(dim(sigma)) == 2) sigma <- array(sigma, c(d, d, G))
-  mean <- matrix(fit$parameters$mean, nrow = d)
-  list(pro = as.numeric(rep_len(fit$parameters$pro, G)),
-       mean = lapply(seq_len(G), function(k) as.numeric(mean[, k])),
-       sigma = lapply(seq_len(G), function(k) lapply(seq_len(d), function(i) as.numeric(sigma[i, , k]))))
-}
 
 fits <- list()
 for (m in models) {
@@ -63,11 +53,6 @@ for (m in c("EEE", "VVV")) {
 
 bic <- mclustBIC(X, G = 1:9, prior = priorControl(), verbose = FALSE)
 top <- pickBIC(bic, 3)
-by_model <- function(m) {
-  res <- lapply(colnames(m), function(name) as.numeric(m[, name]))
-  names(res) <- colnames(m)
-  res
-}
 
 result <- list(
   description = paste("R mclust reference fits with the conjugate prior on Old Faithful (emkit's faithful.csv),",

@@ -21,6 +21,7 @@
 #     bootstrap p-values (random: for a loose check only) and the log-likelihoods of the fits.
 
 suppressPackageStartupMessages(library(mclust))
+source("benchmarks/mclust_common.R")  # read_numeric_csv, params_of, by_model
 
 args <- commandArgs(trailingOnly = TRUE)
 csv <- if (length(args) >= 1) args[1] else "src/emkit/datasets/data/faithful.csv"
@@ -28,18 +29,10 @@ out <- if (length(args) >= 2) args[2] else "tests/data/mclust_select.json"
 NBOOT <- 199
 SEED <- 20240615
 
-X <- as.matrix(read.csv(csv))
-storage.mode(X) <- "double"
+X <- read_numeric_csv(csv)
 n <- nrow(X)
 d <- ncol(X)
 G <- 1:9
-
-# a G x models matrix as a list by model of G values (NA -> null in the JSON)
-by_model <- function(m) {
-  res <- lapply(colnames(m), function(name) as.numeric(m[, name]))
-  names(res) <- colnames(m)
-  res
-}
 
 bic <- mclustBIC(X, G = G, verbose = FALSE)
 models <- colnames(bic)

@@ -168,9 +168,23 @@ def _history_of(estimator_or_history: Any, iterations: Sequence[int], X) -> tupl
                      "(fit with keep_history=True) or a list of parameter dicts")
 
 
-def _draw_gaussian_state(ax, X, params: dict, cov_type, *, dims=(0, 1), point_size=12):
+def _draw_ellipses(ax, means: np.ndarray, covs: np.ndarray, palette: np.ndarray, dims=(0, 1),
+                   widths=(2.0, 1.0)) -> None:
+    """The 1- and 2-sd ellipses of each component's margin on columns ``dims`` (solid, dashed)."""
     from matplotlib.patches import Ellipse
 
+    i, j = dims
+    for c in range(len(means)):
+        vals, vecs = np.linalg.eigh(covs[c][np.ix_([i, j], [i, j])])
+        angle = float(np.degrees(np.arctan2(vecs[1, -1], vecs[0, -1])))
+        for n_sd, lw, ls in ((1.0, widths[0], "-"), (2.0, widths[1], "--")):
+            width, height = 2 * n_sd * np.sqrt(np.maximum(vals[::-1], 0))
+            # cast: matplotlib's stubs ask a tuple for the centre; it takes any pair
+            ax.add_patch(Ellipse(cast(Any, means[c, [i, j]]), width, height, angle=angle, fill=False,
+                                 edgecolor=palette[c], lw=lw, ls=ls))
+
+
+def _draw_gaussian_state(ax, X, params: dict, cov_type, *, dims=(0, 1), point_size=12):
     weights = np.asarray(to_numpy(params["weights"]), dtype=float)
     means = np.asarray(to_numpy(params["means"]), dtype=float)
     k, d = means.shape
@@ -180,16 +194,8 @@ def _draw_gaussian_state(ax, X, params: dict, cov_type, *, dims=(0, 1), point_si
     colours = np.clip(resp @ palette, 0, 1)  # a point half in each cluster gets the mixed colour
     i, j = dims
     ax.scatter(X[:, i], X[:, j], c=colours, s=point_size, edgecolors="none", alpha=0.85)
+    _draw_ellipses(ax, means, covs, palette, dims)
     for c in range(k):
-        sub = covs[c][np.ix_([i, j], [i, j])]
-        vals, vecs = np.linalg.eigh(sub)
-        angle = float(np.degrees(np.arctan2(vecs[1, -1], vecs[0, -1])))
-        for n_sd in (1.0, 2.0):
-            width, height = 2 * n_sd * np.sqrt(np.maximum(vals[::-1], 0))
-            # cast: matplotlib's stubs ask a tuple for the centre; it takes any pair
-            ax.add_patch(Ellipse(cast(Any, means[c, [i, j]]), width, height, angle=angle, fill=False,
-                                 edgecolor=palette[c], lw=2 if n_sd == 1 else 1,
-                                 ls="-" if n_sd == 1 else "--"))
         ax.plot(*means[c, [i, j]], marker="x", color="k", ms=8, mew=2)
 
 
@@ -377,8 +383,6 @@ def uncertainty(estimator: Any, X: Any, ax: Any = None, *, dims: tuple[int, int]
     -------
     matplotlib Axes
     """
-    from matplotlib.patches import Ellipse
-
     x = np.asarray(to_numpy(X), dtype=float)
     if x.ndim != 2 or x.shape[1] < 2:
         raise ValueError(f"uncertainty needs at least two columns, got shape {x.shape}")
@@ -397,14 +401,7 @@ def uncertainty(estimator: Any, X: Any, ax: Any = None, *, dims: tuple[int, int]
         means = np.asarray(to_numpy(params["means"]), dtype=float)
         covs = full_covariances(params["covariances"], k, means.shape[1],
                                 getattr(estimator, "covariance_type", None))
-        for c in range(k):
-            vals, vecs = np.linalg.eigh(covs[c][np.ix_([i, j], [i, j])])
-            angle = float(np.degrees(np.arctan2(vecs[1, -1], vecs[0, -1])))
-            for n_sd in (1.0, 2.0):
-                width, height = 2 * n_sd * np.sqrt(np.maximum(vals[::-1], 0))
-                ax.add_patch(Ellipse(cast(Any, means[c, [i, j]]), width, height, angle=angle, fill=False,
-                                     edgecolor=palette[c], lw=1.5 if n_sd == 1 else 0.8,
-                                     ls="-" if n_sd == 1 else "--"))
+        _draw_ellipses(ax, means, covs, palette, dims, widths=(1.5, 0.8))
     names = list(feature_names) if feature_names is not None else \
         [str(v) for v in getattr(estimator, "feature_names_in_", [f"x{c}" for c in range(x.shape[1])])]
     ax.set_xlabel(names[i])
