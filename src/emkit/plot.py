@@ -168,6 +168,14 @@ def _history_of(estimator_or_history: Any, iterations: Sequence[int], X) -> tupl
                      "(fit with keep_history=True) or a list of parameter dicts")
 
 
+def _two_column_data(X: Any, caller: str) -> np.ndarray:
+    """``X`` as a float NumPy matrix with at least two columns (what a scatter plot needs)."""
+    x = np.asarray(to_numpy(X), dtype=float)
+    if x.ndim != 2 or x.shape[1] < 2:
+        raise ValueError(f"{caller} needs 2-D data with at least 2 columns, got shape {x.shape}")
+    return x
+
+
 def _draw_ellipses(ax, means: np.ndarray, covs: np.ndarray, palette: np.ndarray, dims=(0, 1),
                    widths=(2.0, 1.0)) -> None:
     """The 1- and 2-sd ellipses of each component's margin on columns ``dims`` (solid, dashed)."""
@@ -222,9 +230,7 @@ def snapshots(X: Any, estimator_or_history: Any, iterations: Iterable[int] = (1,
     -------
     matplotlib Figure
     """
-    X = np.asarray(to_numpy(X), dtype=float)
-    if X.ndim != 2 or X.shape[1] < 2:
-        raise ValueError(f"snapshots needs 2-D data with at least 2 columns, got shape {X.shape}")
+    X = _two_column_data(X, "snapshots")
     iterations = [int(i) for i in iterations]
     if not iterations or min(iterations) < 0:
         raise ValueError(f"iterations must be non-negative integers, got {iterations}")
@@ -383,9 +389,7 @@ def uncertainty(estimator: Any, X: Any, ax: Any = None, *, dims: tuple[int, int]
     -------
     matplotlib Axes
     """
-    x = np.asarray(to_numpy(X), dtype=float)
-    if x.ndim != 2 or x.shape[1] < 2:
-        raise ValueError(f"uncertainty needs at least two columns, got shape {x.shape}")
+    x = _two_column_data(X, "uncertainty")
     i, j = dims
     proba = np.asarray(to_numpy(estimator.predict_proba(X)), dtype=float)
     labels = proba.argmax(axis=1)
