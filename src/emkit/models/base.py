@@ -45,6 +45,9 @@ Optional methods (features that need them say so when they are missing)
     complete-data information). ``loglik(data, params)``: observed log-likelihood without the
     statistics (defaults to ``e_step``). ``sample(params, n, rng)``: draw data (parametric
     bootstrap, ``sample``). ``validate_params(params)``: raise ValueError for bad starting values.
+    ``log_prior(params)``: the log prior density (up to a constant) of a model fitted by MAP EM;
+    the engine adds it to the log-likelihood, so that EM climbs (and its trace, stopping rule
+    and monotonicity check follow) the log posterior, and its M-step must maximise Q plus it.
 
 Discrete latent variables
     Subclass :class:`DiscreteLatentModel` and give ``log_joint`` (log p(x_i, z_i = k)) and
