@@ -120,7 +120,7 @@ class GaussianMixture(MixtureEstimator):
                 "(``shrinkage``, ``mean``, ``dof``, ``scale``; see :class:`emkit.models.gaussian_prior."
                 "GaussianPrior`). EM then finds the posterior mode (MAP); ``loglik_`` and the criteria "
                 "use the observed log-likelihood there, as mclust's BIC does. Available for full, tied, "
-                "diag, spherical, EII and EEI (mclust's VVV, EEE, VVI, VII, EII, EEI); set ``reg_covar=0`` "
+                "diag, spherical and EII (mclust's VVV, EEE, VVI, VII, EII); set ``reg_covar=0`` "
                 "to match mclust exactly."),
         _init_setting("weights_init", "Starting weights (K,), summing to 1."),
         _init_setting("means_init", "Starting means (K, D)."),

@@ -23,7 +23,7 @@ from emkit.models.base import DiscreteLatentModel
 from emkit.models.covariance import COVARIANCE_STRUCTURES as _SKLEARN_STRUCTURES
 from emkit.models.covariance import CovarianceStructure, Full, triu_pairs
 from emkit.models.covariance_mclust import MCLUST_ALIASES, MCLUST_STRUCTURES
-from emkit.models.gaussian_prior import (PRIOR_FORMS, GaussianPrior, ResolvedPrior, log_prior, map_statistics,
+from emkit.models.gaussian_prior import (GaussianPrior, ResolvedPrior, log_prior, map_statistics, prior_form,
                                          resolve_prior)
 from emkit.models.hierarchical import HC_INIT_METHODS, HC_SEED, HC_SUBSET, hc_labels
 from emkit.models.kmeans import kmeans
@@ -169,9 +169,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         self.has_missing = None if has_missing is None else bool(has_missing)
         self.param_spec = {"weights": Simplex(), "means": Real(), "covariances": self.structure.constraint()}
         if isinstance(prior, GaussianPrior):  # refuse a form without a prior now, not at the first M-step
-            if self.structure.name not in PRIOR_FORMS:
-                raise ValueError(f"a conjugate prior is available for covariance types {sorted(PRIOR_FORMS)} "
-                                 f"(mclust's {sorted(set(PRIOR_FORMS.values()))}), not {self.structure.name!r}")
+            prior_form(self.structure.name)
         #: the prior: None, a GaussianPrior still to be resolved for the data, or resolved
         self.prior = prior
         self._scratch = kern.Scratch()
@@ -200,16 +198,21 @@ class GaussianMixtureModel(DiscreteLatentModel):
     def log_prior(self, params: dict) -> float:
         """Log prior density at ``params`` up to a constant (0 without a prior): the engine
         adds it to the log-likelihood, so that EM climbs the log posterior."""
-        prior = self.prior
+        prior = self._resolved_prior()
         if prior is None:
             return 0.0
-        if not isinstance(prior, ResolvedPrior):
-            raise ValueError("GaussianMixtureModel: the prior's defaults depend on the data; call "
-                             "prepare_data(data) first")
         means = np.asarray(to_numpy(params["means"]), dtype=np.float64)
         k, d = means.shape
         cov = self.structure.full_matrices(np.asarray(to_numpy(params["covariances"]), dtype=np.float64), k, d)
         return log_prior(prior, means, cov)
+
+    def _resolved_prior(self) -> ResolvedPrior | None:
+        """The prior ready for the M-step (None without one); ValueError for a prior whose
+        data-dependent defaults :meth:`prepare_data` has not filled in."""
+        if self.prior is not None and not isinstance(self.prior, ResolvedPrior):
+            raise ValueError("GaussianMixtureModel: the prior's defaults depend on the data; call "
+                             "prepare_data(data) first")
+        return self.prior
 
     def release_scratch(self) -> None:
         """Free the scratch memory of every thread (after a fit or a prediction; an array still
@@ -568,25 +571,15 @@ class GaussianMixtureModel(DiscreteLatentModel):
         fixed_means = None
         if "means" in fixed:
             fixed_means = np.asarray(to_numpy(template), dtype=np.float64)
-        divisor = None
-        if isinstance(self.prior, ResolvedPrior):  # MAP: the ML M-step on pseudo-statistics
-            n = np.asarray(stats_np["n"], dtype=np.float64)
-            refs = kern.reference_offsets(stats_np)
-            n_map, s1_map, s2_extra, divisor = map_statistics(self.prior, n, np.asarray(stats_np["s1"], np.float64),
-                                                              refs, self.structure)
-            stats_np = {**stats_np, "n": n_map, "s1": s1_map, "s2": np.asarray(stats_np["s2"], np.float64) + s2_extra,
-                        "ref": n_map[:, None] * refs}
-        elif self.prior is not None:
-            raise ValueError("GaussianMixtureModel: the prior's defaults depend on the data; call "
-                             "prepare_data(data) first")
+        prior, divisor, data_counts = self._resolved_prior(), None, stats_np["n"]
+        if prior is not None:  # MAP: the ML M-step on pseudo-statistics
+            stats_np, divisor = map_statistics(prior, stats_np, self.structure)
         weights, means, cov, empty = kern.m_step_numpy(stats_np, self.structure, self.reg_covar, d, fixed_means,
                                                        eps=float_eps(template), center=self._center(d),
                                                        current=np.asarray(to_numpy(params["covariances"]), dtype=np.float64),
                                                        divisor=divisor)
-        if divisor is not None:  # no prior on the weights: n_k / n
-            n = divisor - self.prior.extra  # type: ignore[union-attr]
-            nk = n + 10 * np.finfo(np.float64).eps
-            weights = nk / nk.sum()
+        if prior is not None:  # no prior on the weights: n_k / n of the data, not of the pseudo-statistics
+            weights = kern.mixing_weights(data_counts)
         if empty.size:
             old_means = to_numpy(params["means"])
             means[empty] = old_means[empty]

@@ -1181,6 +1181,13 @@ def _missing_diagonal(xs, obs, mp: MissingPrepared, scratch: Scratch, ws, offset
 
 
 # --------------------------------------------------------------------------- M-step
+def mixing_weights(n: np.ndarray) -> np.ndarray:
+    """Weights ``n_k / sum n`` from the responsibilities' sums, with scikit-learn's 10 eps per
+    component (an empty component gets a positive weight, not 0)."""
+    nk = np.asarray(n, dtype=np.float64) + 10 * np.finfo(np.float64).eps
+    return nk / nk.sum()
+
+
 def m_step_numpy(stats: dict, structure: CovarianceStructure, reg_covar: float, d: int,
                  fixed_means_c: np.ndarray | None = None,
                  eps: float = 2.2e-16, center: np.ndarray | None = None, current: np.ndarray | None = None,
@@ -1205,7 +1212,7 @@ def m_step_numpy(stats: dict, structure: CovarianceStructure, reg_covar: float, 
     s2 = np.asarray(stats["s2"], dtype=np.float64)
     ref = reference_offsets(stats)
     nk = n + 10 * np.finfo(np.float64).eps
-    weights = nk / nk.sum()
+    weights = mixing_weights(n)
     step = s1 / nk[:, None]
     anchor = ref  # the reference points
     about = step if fixed_means_c is None else np.asarray(fixed_means_c, dtype=np.float64) - anchor

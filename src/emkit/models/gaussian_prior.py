@@ -58,7 +58,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["GaussianPrior", "PRIOR_FORMS", "ResolvedPrior", "log_prior", "map_statistics", "resolve_prior"]
+from emkit.models.gaussian_kernels import reference_offsets
+
+__all__ = ["GaussianPrior", "PRIOR_FORMS", "ResolvedPrior", "log_prior", "map_statistics", "prior_form",
+           "resolve_prior"]
 
 #: covariance structure name -> mclust's name, for the forms with a conjugate prior
 PRIOR_FORMS = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII", "EII": "EII"}
@@ -124,15 +127,22 @@ def _column_variances(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, cov
 
 
+def prior_form(structure_name: str) -> str:
+    """mclust's name of a covariance structure that has a conjugate prior; ValueError for one
+    that has none."""
+    form = PRIOR_FORMS.get(structure_name)
+    if form is None:
+        raise ValueError(f"a conjugate prior is available for covariance types {sorted(PRIOR_FORMS)} "
+                         f"(mclust's {sorted(set(PRIOR_FORMS.values()))}), not {structure_name!r}")
+    return form
+
+
 def resolve_prior(prior: GaussianPrior, x: np.ndarray | None, n_components: int, structure_name: str, *,
                   n_features: int | None = None) -> ResolvedPrior:
     """mclust's ``defaultPrior(data, G, modelName)`` with the user's hyperparameters, turned
     into the per-component scales and extra counts of the MAP M-step. ``x`` (n, D) may be None
     when the prior gives its mean and scale (then ``n_features`` is D)."""
-    form = PRIOR_FORMS.get(structure_name)
-    if form is None:
-        raise ValueError(f"a conjugate prior is available for covariance types {sorted(set(PRIOR_FORMS))} "
-                         f"(mclust's {sorted(set(PRIOR_FORMS.values()))}), not {structure_name!r}")
+    form = prior_form(structure_name)
     g = int(n_components)
     if x is None:
         if prior.mean is None or prior.scale is None or n_features is None:
@@ -179,18 +189,23 @@ def resolve_prior(prior: GaussianPrior, x: np.ndarray | None, n_components: int,
     return ResolvedPrior(form=form, kappa=kappa, mean=mean, dof=dof, scales=scales, extra=extra)
 
 
-def map_statistics(prior: ResolvedPrior, n: np.ndarray, s1: np.ndarray, refs: np.ndarray,
-                   structure: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def map_statistics(prior: ResolvedPrior, stats: dict, structure: Any) -> tuple[dict, np.ndarray]:
     """Pseudo-statistics whose maximum-likelihood M-step is the MAP M-step.
 
-    ``n`` (K,), ``s1`` (K, D) are the statistics about the reference points ``refs`` (K, D).
-    Returns ``(n', s1', s2_extra, divisor)``: ``kappa`` observations at the prior mean added
-    (``n' = n + kappa``, ``s1' = s1 + kappa (mu_P - ref)``), the second moments to add to
-    ``s2`` in the structure's layout (``kappa (mu_P - ref)(mu_P - ref)' + Lambda_k``), and the
-    divisor ``a_k = n_k + delta_k`` of the covariances."""
+    ``stats`` are the model's float64 statistics (``n``, ``s1``, ``s2`` about the reference
+    points ``ref / n``). Returns ``(stats', divisor)``: ``kappa`` observations at the prior
+    mean added (``n' = n + kappa``, ``s1' = s1 + kappa (mu_P - ref)``, and ``kappa (mu_P -
+    ref)(mu_P - ref)' + Lambda_k`` added to ``s2`` in the structure's layout), about the same
+    reference points, and the divisor ``a_k = n_k + delta_k`` of the covariances."""
+    n = np.asarray(stats["n"], dtype=np.float64)
+    refs = reference_offsets(stats)
     shift = prior.mean[None, :] - refs
     second = prior.kappa * shift[:, :, None] * shift[:, None, :] + prior.scales
-    return n + prior.kappa, s1 + prior.kappa * shift, structure.pack_second(second), n + prior.extra
+    n_map = n + prior.kappa
+    pseudo = {**stats, "n": n_map, "s1": np.asarray(stats["s1"], dtype=np.float64) + prior.kappa * shift,
+              "s2": np.asarray(stats["s2"], dtype=np.float64) + structure.pack_second(second),
+              "ref": n_map[:, None] * refs}
+    return pseudo, n + prior.extra
 
 
 def log_prior(prior: ResolvedPrior, means: np.ndarray, covariances: np.ndarray) -> float:
