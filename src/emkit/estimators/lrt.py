@@ -31,7 +31,8 @@ from emkit.core.arrays import to_numpy
 from emkit.core.validation import as_array
 from emkit.engine.loop import ConvergenceWarning, MonotonicityWarning
 from emkit.estimators.gaussian import GaussianMixture
-from emkit.models.gaussian import COVARIANCE_TYPES, EmptyComponentWarning, covariance_structure
+from emkit.estimators.selection import start_settings
+from emkit.models.gaussian import COVARIANCE_TYPES, EmptyComponentWarning, GaussianMixtureModel
 
 __all__ = ["BootstrapLRT", "bootstrap_lrt"]
 
@@ -97,32 +98,13 @@ class BootstrapLRT:
 
 
 def _fit(k: int, covariance_type: str, x: np.ndarray, settings: dict, start: dict | None = None) -> Any:
-    """A fitted GaussianMixture, quietly (the test reports what matters)."""
-    if start is not None:
-        settings = {**settings, "weights_init": start["weights"], "means_init": start["means"],
-                    "covariances_init": start["covariances"], "precisions_init": None}
-    gmm = _GAUSSIAN(k, covariance_type=covariance_type, **settings)
+    """A fitted GaussianMixture, quietly (the test reports what matters); ``start``: parameters
+    EM starts from."""
+    gmm = _GAUSSIAN(k, covariance_type=covariance_type, **settings, **(start_settings(start) if start else {}))
     with warnings.catch_warnings():
         for category in (ConvergenceWarning, MonotonicityWarning, EmptyComponentWarning, RuntimeWarning):
             warnings.simplefilter("ignore", category)
         return gmm.fit(x)
-
-
-def _start(gmm: Any) -> dict:
-    return {name: np.asarray(to_numpy(getattr(gmm, name + "_")), dtype=np.float64)
-            for name in ("weights", "means", "covariances")}
-
-
-def _draw(start: dict, covariance_type: str, n: int, rng: np.random.Generator) -> np.ndarray:
-    """n rows from the Gaussian mixture with parameters ``start``."""
-    weights, means = start["weights"], start["means"]
-    k, d = means.shape
-    covs = covariance_structure(covariance_type).full_matrices(start["covariances"], k, d)
-    counts = rng.multinomial(n, weights / weights.sum())
-    parts = [rng.multivariate_normal(means[j], covs[j], size=int(c), method="cholesky")
-             for j, c in enumerate(counts) if c]
-    x = np.concatenate(parts, axis=0)
-    return x[rng.permutation(n)]
 
 
 def _replicate(seed: np.random.SeedSequence, null: dict, alternative: dict, covariance_type: str, n: int,
@@ -130,8 +112,9 @@ def _replicate(seed: np.random.SeedSequence, null: dict, alternative: dict, cova
     """One bootstrap statistic: a sample from the null fit, fitted with G and G + 1 components
     from the null and alternative fits' parameters (a failed fit draws again)."""
     k0, k1 = len(null["weights"]), len(alternative["weights"])
+    model = GaussianMixtureModel(k0, covariance_type)
     for child in seed.spawn(MAX_REDRAWS):
-        x = _draw(null, covariance_type, n, np.random.default_rng(child))
+        x, _ = model.sample(null, n, np.random.default_rng(child))
         try:
             l0 = float(_fit(k0, covariance_type, x, settings, null).loglik_)
             l1 = float(_fit(k1, covariance_type, x, settings, alternative).loglik_)
@@ -217,7 +200,7 @@ def bootstrap_lrt(X: Any, covariance_type: str = "VVV", *, max_components: int |
     for g in range(1, last + 1):
         fits[g + 1] = _fit(g + 1, covariance_type, x, settings)
         obs = 2.0 * (float(fits[g + 1].loglik_) - float(fits[g].loglik_))
-        null, alternative = _start(fits[g]), _start(fits[g + 1])
+        null, alternative = fits[g].params_, fits[g + 1].params_
         step_seeds = seeds[g - 1].spawn(n_bootstrap)
         if dask_client is not None:
             futures = dask_client.map(_replicate, step_seeds, null=null, alternative=alternative,

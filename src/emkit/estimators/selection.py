@@ -35,6 +35,7 @@ from emkit.core.arrays import to_numpy
 from emkit.core.validation import as_array, check_n_components
 from emkit.engine.loop import ConvergenceWarning, MonotonicityWarning
 from emkit.estimators.gaussian import GaussianMixture
+from emkit.models.covariance import COVARIANCE_TYPES as SKLEARN_TYPES  # the default grid
 from emkit.models.covariance_mclust import MCLUST_NAMES
 from emkit.models.gaussian import COVARIANCE_TYPES, EmptyComponentWarning, covariance_structure
 from emkit.models.hierarchical import HC_INIT_METHODS
@@ -54,8 +55,6 @@ SELECT_RANDOM_STATE = 0
 SELECT_N_INIT = 5
 #: the short runs' stopping rule: scikit-learn's (mean log-likelihood change below 1e-3)
 SCREEN_STOP, SCREEN_TOL, SCREEN_MAX_ITER = "loglik_mean", 1e-3, 100
-#: scikit-learn's four covariance types, the default grid of :func:`select_mixture`
-SKLEARN_TYPES = ("full", "tied", "diag", "spherical")
 #: named grids of covariance types: ``covariance_types="mclust"`` is mclust's fourteen forms
 #: in mclust's order (and then mclust's hierarchical start by default)
 COVARIANCE_GRIDS = {"mclust": MCLUST_NAMES, "sklearn": SKLEARN_TYPES}
@@ -84,7 +83,7 @@ def _variance_group(estimator) -> tuple[str | None, Any]:
         # mclust's names map to their storage: VVV is "full", EEE "tied"...; the other ten
         # forms are stored as full (K, D, D) matrices
         kind = covariance_structure(kind).name if kind in COVARIANCE_TYPES else None
-        if kind not in SKLEARN_TYPES or (kind == "tied" and cov.ndim == 3):
+        if kind not in SKLEARN_TYPES:
             kind = "full" if cov.ndim == 3 else "diag" if cov.ndim == 2 else "spherical"
         return kind, cov
     if "variances" in params:  # the normal family: (K,) or (K, d) variances
@@ -288,6 +287,15 @@ class MixtureSelection:
         return "\n".join(lines)
 
 
+def start_settings(params: dict) -> dict:
+    """The ``*_init`` settings of a :class:`GaussianMixture` that start EM at ``params``
+    (``weights``, ``means``, ``covariances``, e.g. a fitted mixture's ``params_``)."""
+    return {"weights_init": np.asarray(to_numpy(params["weights"]), dtype=np.float64),
+            "means_init": np.asarray(to_numpy(params["means"]), dtype=np.float64),
+            "covariances_init": np.asarray(to_numpy(params["covariances"]), dtype=np.float64),
+            "precisions_init": None}
+
+
 def _screen_settings(gmm_kwargs: dict) -> dict:
     """The short runs' settings: the caller's, less the stopping rule and acceleration."""
     return {k: v for k, v in gmm_kwargs.items() if k not in ("tol", "stop", "max_iter", "accelerate")}
@@ -435,12 +443,9 @@ def select_mixture(X: Any, n_components: Sequence[int] = range(1, 10),
                 continue
             gmm, reasons = screen, degenerate_components(screen, X, sample_weight)
             if not reasons and not hierarchical:  # run the best short run to convergence
-                start = {name: np.asarray(to_numpy(getattr(screen, name + "_")), dtype=np.float64)
-                         for name in ("weights", "means", "covariances")}
                 final = _GAUSSIAN(k, covariance_type=cov_type, **{
-                    **screen_settings, **final_settings, "random_state": random_state, "precisions_init": None,
-                    "weights_init": start["weights"], "means_init": start["means"],
-                    "covariances_init": start["covariances"]})
+                    **screen_settings, **final_settings, "random_state": random_state,
+                    **start_settings(screen.params_)})
                 try:
                     gmm = _fit_quietly(final, X, sample_weight, short=False)
                     reasons = degenerate_components(gmm, X, sample_weight)
