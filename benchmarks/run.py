@@ -332,6 +332,7 @@ def machine_facts() -> dict:
         facts["avx512f"] = "avx512f" in flags
         if os.environ.get("NPY_DISABLE_CPU_FEATURES"):
             facts["emulated"] = {k: os.environ.get(k) for k in NO_AVX512_ENV}
+        facts.update(exp_probe())
         with open("/proc/meminfo") as f:
             facts["memory_gib"] = round(int(f.readline().split()[1]) / 2**20, 1)
         facts["load_average_1min_before"] = os.getloadavg()[0]
@@ -401,10 +402,37 @@ def _format_table(results: list[dict], workloads) -> str:
     return "\n".join(lines)
 
 
+def _avx512_dispatch_targets() -> str:
+    """NumPy's AVX-512 dispatch targets, by this NumPy's names: NumPy >= 2.4 groups them as
+    ``X86_V4`` (plus ``AVX512_ICL``, ``AVX512_SPR``) and only warns about, and ignores, the older
+    names (``AVX512F``, ``AVX512_SKX``, ...), so a fixed list silently disables nothing."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__
+    except ImportError:  # NumPy 1.x
+        from numpy.core._multiarray_umath import __cpu_dispatch__  # type: ignore[no-redef]
+    return " ".join(name for name in __cpu_dispatch__ if "AVX512" in name or name == "X86_V4")
+
+
 #: what --no-avx512 sets (inherited by every worker): NumPy's dispatch without AVX-512 (its
 #: float64 exp then runs scalar, as on CPUs that lack it) and OpenBLAS's Haswell (AVX2) kernels
-NO_AVX512_ENV = {"NPY_DISABLE_CPU_FEATURES": "AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR",
-                 "OPENBLAS_CORETYPE": "Haswell"}
+NO_AVX512_ENV = {"NPY_DISABLE_CPU_FEATURES": _avx512_dispatch_targets(), "OPENBLAS_CORETYPE": "Haswell"}
+
+#: run in a fresh interpreter (with the workers' environment): nanoseconds per value of NumPy's
+#: float64 exp, and whether emkit takes it as vectorised; the record shows what the emulation did
+EXP_PROBE = ("import timeit, numpy as np; from emkit.models.gaussian_kernels import VECTOR_EXP64; "
+             "a = np.linspace(-30.0, 0.0, 65536); o = np.empty_like(a); "
+             "t = min(timeit.repeat(lambda: np.exp(a, out=o), number=50, repeat=5)) / 50; "
+             "print(round(t / a.size * 1e9, 2), VECTOR_EXP64)")
+
+
+def exp_probe() -> dict:
+    """NumPy's float64 exp speed and emkit's view of it, as the workers see them."""
+    out = subprocess.run([sys.executable, "-c", EXP_PROBE], capture_output=True, text=True, check=False)
+    try:
+        ns, vector = out.stdout.split()
+        return {"numpy_exp64_ns_per_value": float(ns), "emkit_vector_exp64": vector == "True"}
+    except ValueError:
+        return {"exp_probe_error": out.stderr.strip()[-300:]}
 
 
 def emulate_no_avx512() -> None:

@@ -101,8 +101,9 @@ def main(argv=None) -> int:
     warnings.simplefilter("ignore")
     with open("/proc/cpuinfo") as f:
         flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    from emkit.models.gaussian_kernels import VECTOR_EXP64
     print(f"emkit from {os.path.dirname(emkit.__file__)}; {os.cpu_count()} cores, avx512f={'avx512f' in flags}, "
-          f"load {os.getloadavg()[0]:.2f}; clock: {args.clock}")
+          f"numpy float64 exp vectorised: {VECTOR_EXP64}; load {os.getloadavg()[0]:.2f}; clock: {args.clock}")
     d, k = args.features, args.components
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     cases = [(n, t, dt, b) for n in sizes for dt in args.dtypes.split(",") for t in args.types.split(",")

@@ -57,8 +57,12 @@ def cpu_facts() -> str:
     simd = [f for f in ("avx2", "fma", "avx512f", "avx512dq", "avx512bw", "avx512vl") if f in flags]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     import numpy
+
+    from emkit.models.gaussian_kernels import VECTOR_EXP64
+    disabled = os.environ.get("NPY_DISABLE_CPU_FEATURES")
     return (f"CPU: {model}, {os.cpu_count()} cores, avx512f={'avx512f' in flags}, flags {' '.join(simd)}; "
-            f"numpy {numpy.__version__}; load {load:.2f}")
+            f"numpy {numpy.__version__} (float64 exp vectorised: {VECTOR_EXP64}"
+            f"{'; disabled: ' + disabled if disabled else ''}); load {load:.2f}")
 
 
 # --------------------------------------------------------------------------- data and start

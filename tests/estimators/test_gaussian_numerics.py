@@ -225,3 +225,30 @@ def test_online_running_statistics_share_references():
     b = model.m_step(there, params)
     for key in a:
         np.testing.assert_allclose(b[key], a[key], rtol=1e-9)
+
+
+@pytest.mark.parametrize("k", [3, 16])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sparse_exp_gives_the_exp_of_everything(monkeypatch, k, weighted):
+    """Without AVX-512 the E-step exponentiates only the live terms of the log joint (gather,
+    exp, scatter); the responsibilities and log-likelihood are those of exp of everything, with
+    the dead terms (below eps / (16 K) of their row's largest) exactly 0."""
+    rng = np.random.default_rng(5)
+    rows = 3000
+    log_joint = rng.normal(scale=200.0, size=(k, rows))  # most terms far below their row's top
+    log_joint[:, :7] = -np.inf  # a row impossible under every component but one
+    log_joint[0, :7] = 0.0
+    weights = rng.uniform(0.5, 2.0, rows) if weighted else None
+    results = {}
+    for vector, sparse_max in ((True, 0.5), (False, 0.0), (False, 0.5)):
+        monkeypatch.setattr(kern, "VECTOR_EXP64", vector)
+        monkeypatch.setattr(kern, "SPARSE_EXP_MAX_LIVE", sparse_max)
+        resp, ll = kern.posterior_by_component(np, log_joint.copy(), kern.Scratch(), weights, row_loglik=False)
+        results[(vector, sparse_max)] = (resp.copy(), ll)
+    live = log_joint - log_joint.max(axis=0) > np.log(np.finfo(float).eps / (16 * k))
+    assert live.mean() < 0.5  # the sparse branch ran
+    reference, ref_ll = results[(True, 0.5)]
+    for key, (resp, ll) in results.items():
+        np.testing.assert_allclose(resp, reference, rtol=1e-14, atol=1e-16)  # dead terms < eps / (16 K)
+        assert ll == pytest.approx(ref_ll, rel=1e-14)
+    assert np.all(results[(False, 0.5)][0][~live] == 0.0)

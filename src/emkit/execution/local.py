@@ -9,7 +9,8 @@ Two optional model hooks (duck-typed; a model without them is cut by ``chunk_row
 
 * ``min_chunk_rows(data)``: the smallest chunk worth its own task (its fixed per-chunk cost
   small next to its work). Data the memory budget would take in one chunk are still split
-  between the threads when every thread gets at least that many rows.
+  between the threads when every thread gets at least that many rows, and the threads' share
+  of the budget never cuts chunks smaller than that.
 * ``prepare_pass(data, params)``: per-parameter set-up done once per pass, on the calling
   thread and before BLAS is held at one thread (large factorisations then use every core),
   instead of once per thread inside the chunks.
@@ -49,7 +50,8 @@ def chunk_plan(model: Any, data: tuple, n: int, threads: int, chunk_size: int | 
     (the memory budget of a whole pass) is shared between the threads, and the chunks are
     balanced: as many as needed, rounded up to a multiple of the threads, of (nearly) equal
     size. Data within the budget are one chunk, or one per thread when each gets at least the
-    model's ``min_chunk_rows``."""
+    model's ``min_chunk_rows``; a thread's share of the budget is at least ``min_chunk_rows``
+    (smaller chunks cost more in per-chunk work and slower products than they save in memory)."""
     if chunk_size is not None:
         return int(chunk_size) if chunk_size else n
     budget = model.chunk_rows(data)
@@ -65,7 +67,7 @@ def chunk_plan(model: Any, data: tuple, n: int, threads: int, chunk_size: int | 
             return n
         return math.ceil(n / threads)
     if threads > 1:
-        step = max(256, step // threads)
+        step = max(256, step // threads, minimum or 0)
     count = math.ceil(n / step)
     if threads > 1:
         count = math.ceil(count / threads) * threads

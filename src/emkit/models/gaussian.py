@@ -53,8 +53,12 @@ MIN_CHUNK_BYTES = 2 * 2**20
 SMALL_DATA_CHUNK_BYTES = 8 * 2**20
 SMALL_DATA_AREA = 32 * 2**40
 #: a chunk is worth its own task (a thread of its own) from about this many bytes of temporaries:
-#: its work is then a few times its fixed cost (~0.1-0.2 ms of Python, set-up and hand-off)
-MIN_TASK_BYTES = 2**20
+#: its work is then many times its fixed cost (~0.05-0.2 ms of Python, set-up and hand-off) and
+#: its BLAS products run at full speed. Threaded passes never cut smaller chunks than this, even
+#: where the memory budget shared by the threads would (measured, 2 threads, D = K = 16: full
+#: is fastest at 3,000-4,000 rows a chunk, diag at 6,000-12,000; 1,000-row chunks cost 1.4x
+#: (full) and 2.4x (diag) more a row)
+MIN_TASK_BYTES = 4 * 2**20
 #: ... and with missing values this many times the rows (the per-chunk work on the patterns)
 MISSING_TASK_FACTOR = 4
 #: chunks of data with missing values hold this many times the rows (the missing rows are
