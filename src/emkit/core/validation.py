@@ -170,6 +170,22 @@ def _block_rows(x: Any, block_rows: int | None) -> int:
     return max(1, BLOCK_VALUES // d)
 
 
+def _column_fmax(a: np.ndarray) -> np.ndarray:
+    """``np.fmax.reduce(a, axis=0)`` (NaN skipped) of a 2-D (rows, D) array by pairwise halving:
+    each step is one element-wise, vectorised ``fmax`` of two halves, where numpy's reduction
+    along the rows of a row-major array runs a scalar loop (about 4x slower for D = 16)."""
+    if a.ndim != 2 or a.shape[0] < 2:
+        return np.fmax.reduce(a, axis=0)
+    rows = a.shape[0]
+    while rows > 1:
+        half = rows // 2
+        head = np.fmax(a[:half], a[half:2 * half])  # a new array: the input is never written
+        if rows % 2:
+            np.fmax(head[0], a[rows - 1], out=head[0])
+        a, rows = head, half
+    return a[0]
+
+
 def column_max_abs(x: Any, block_rows: int | None = None) -> np.ndarray:
     """The largest absolute value of each column of ``x`` (a 1-D ``x`` is one column), NaN
     skipped; NaN for a column with no number. One reduction: lazy for Dask, in row blocks of
@@ -188,7 +204,7 @@ def column_max_abs(x: Any, block_rows: int | None = None) -> np.ndarray:
     for start in range(0, n, block_rows):
         block = x[start:start + block_rows]
         if xp is np:
-            part = np.fmax.reduce(np.abs(block), axis=0)  # fmax skips NaN
+            part = _column_fmax(np.abs(block))
         else:
             a = xp.abs(block)
             part = to_numpy(xp.max(xp.where(xp.isnan(a), xp.zeros_like(a) - 1, a), axis=0))
