@@ -70,7 +70,10 @@ MISSING_TASK_FACTOR = 32
 #: per-chunk work on the missingness patterns is then spread over more rows
 MISSING_CHUNK_FACTOR = 8
 #: from this many features, wide data's chunk products use BLAS threads (``large_products``) and ...
-WIDE_MIN_FEATURES = 256
+#: (below it BLAS threads cost more than they gain: 2,560 x 256, K = 4 on 2 cores, 0.27 s an
+#: iteration with BLAS threads against 0.10 s with chunks side by side, BLAS held at one thread;
+#: 10,240 x 1,024: 2.98 s against 3.41 s)
+WIDE_MIN_FEATURES = 512
 #: ... a chunk of wide data holds as many rows as its two (rows, D) copies fit in this many bytes
 #: (each chunk's Gram products write D x D per component: large chunks amortise that, and BLAS
 #: runs its products at full speed only on many rows)
