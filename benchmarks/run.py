@@ -458,6 +458,8 @@ def main(argv=None) -> int:
     parser.add_argument("--extended", action="store_true",
                         help="after the table, the size, wide-data and missing-value benchmarks "
                              "(speed_sizes.py all, speed_missing.py) with the same --rounds")
+    parser.add_argument("--big", action="store_true",
+                        help="with --extended: the sizes table also at 10,000,000 rows (1.3 GB)")
     parser.add_argument("--no-avx512", action="store_true",
                         help="run the workers as on a CPU without AVX-512 (NumPy dispatch and OpenBLAS kernels)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -528,15 +530,16 @@ def main(argv=None) -> int:
     if args.json:
         print(f"wrote {args.json}")
     if args.extended:
-        run_extended(args.rounds)
+        run_extended(args.rounds, big=args.big)
     return 0
 
 
-def run_extended(rounds: int) -> None:
+def run_extended(rounds: int, big: bool = False) -> None:
     """The benchmarks of sizes, scikit-learn ratios at 200,000 rows, wide data and missing
-    values, each in its own process (they inherit --no-avx512's environment)."""
+    values, each in its own process (they inherit --no-avx512's environment); ``big`` adds
+    10,000,000 rows to the sizes."""
     here = os.path.dirname(os.path.abspath(__file__))
-    for script, extra in (("speed_sizes.py", ["all"]), ("speed_missing.py", [])):
+    for script, extra in (("speed_sizes.py", ["all"] + (["--big"] if big else [])), ("speed_missing.py", [])):
         cmd = [sys.executable, os.path.join(here, script), *extra, "--rounds", str(max(rounds, 2))]
         print(f"\n$ {' '.join(os.path.basename(c) if c.endswith('.py') else c for c in cmd[1:])}", flush=True)
         subprocess.run(cmd, check=False)
