@@ -47,6 +47,7 @@ from emkit.engine.checkpoint import (Checkpoint, check_checkpoint_settings, data
                                      model_fingerprint)
 from emkit.engine.em_map import EMMap, log_prior, statistics_pass
 from emkit.engine.variants import ALGORITHMS
+from emkit.execution.local import blas_hold
 from emkit.models.base import DiscreteLatentModel, Model
 
 STOP_RULES = ("loglik", "loglik_mean", "loglik_rel", "params", "params_maxabs")
@@ -577,11 +578,12 @@ def em(model: Model, data: tuple, *, init: Mapping[str, Any] | None = None, fixe
                 if store.due(iteration):
                     store.save({"restart": r, "init_params": start, "completed": [_summary_state(d) for d in done],
                                 "best": _best_state(best), "current": current()})
-        params, ll, trace, n_iter, converged, history = _run_from(
-            em_map, start, stop=stop, tol=tol, max_iter=max_iter, callback=callback,
-            check_monotone=check_monotone, monotone_rtol=monotone_rtol, keep_history=keep_history,
-            accelerator=accelerator, burn_in=burn_in, restart_index=r if n_init > 1 else None,
-            resume=resume, save=save)
+        with blas_hold(model, data):
+            params, ll, trace, n_iter, converged, history = _run_from(
+                em_map, start, stop=stop, tol=tol, max_iter=max_iter, callback=callback,
+                check_monotone=check_monotone, monotone_rtol=monotone_rtol, keep_history=keep_history,
+                accelerator=accelerator, burn_in=burn_in, restart_index=r if n_init > 1 else None,
+                resume=resume, save=save)
         saved = None
         summaries.append(RestartSummary(ll, trace, n_iter, converged, start))
         if best is None or (math.isfinite(ll) and ll > best[1]):

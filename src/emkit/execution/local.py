@@ -74,6 +74,16 @@ def chunk_plan(model: Any, data: tuple, n: int, threads: int, chunk_size: int | 
     return math.ceil(n / count)
 
 
+def blas_hold(model: Any, data: tuple) -> contextlib.AbstractContextManager:
+    """The BLAS thread setting of a whole fit of ``model`` on ``data``: held at one thread
+    (:func:`single_threaded_blas`, entered once, so that every pass and M-step inside it costs
+    a counter instead of resetting the BLAS libraries' thread counts, ~20 us each), except for
+    models whose products are large (``large_products``: wide data), whose passes keep BLAS's
+    threads."""
+    large = getattr(model, "large_products", None)
+    return contextlib.nullcontext() if large is not None and large(data) else single_threaded_blas()
+
+
 def local_statistics_pass(model: Any, data: tuple, params: dict, *, chunk_function: ChunkFunction = e_step_chunk,
                           rng: np.random.Generator | None = None, chunk_size: int | None = None,
                           n_threads: int | None = None, threaded: bool = True) -> tuple[Any, float]:
