@@ -63,7 +63,9 @@ def chunk_plan(model: Any, data: tuple, n: int, threads: int, chunk_size: int | 
         budget = n
     step = int(budget)
     if n <= step:  # one chunk, unless it is worth splitting between the threads
-        if threads <= 1 or minimum is None or n < threads * minimum:
+        # (from half the smallest task: two threads on halves of a small pass beat one thread
+        # on all of it, the fixed cost is paid once per thread)
+        if threads <= 1 or minimum is None or 2 * n < threads * minimum:
             return n
         return math.ceil(n / threads)
     if threads > 1:
