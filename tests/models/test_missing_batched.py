@@ -241,3 +241,26 @@ def test_fit_with_missing_values_in_float32_stays_close_to_float64(cov_type):
     f32 = emkit.GaussianMixture(4, **opts).fit(x.astype(np.float32))
     assert f32.means_.dtype == np.float32
     assert f32.loglik_ == pytest.approx(f64.loglik_, rel=1e-4)
+
+
+def test_grouping_by_pattern_is_kept_per_chunk_and_redone_when_the_nans_move():
+    """The E-step keeps each chunk's grouping by missingness pattern between iterations, and
+    makes a new one when the chunk's NaN positions are no longer those it was made from."""
+    x, params = _problem("full", seed=3)
+    model = _model_for(x, "full", len(params["weights"]))
+    first, ll_first = model.e_step((x, None), params)
+    cached = model._scratch.shared["missing_layout"]
+    (layout,) = cached.values()
+    again, ll_again = model.e_step((x, None), params)
+    (layout_again,) = cached.values()
+    assert layout_again[2] is layout[2]  # the same MissingPatterns object: reused
+    assert ll_again == ll_first
+    row = int(np.flatnonzero(np.isnan(x).any(axis=1))[0])
+    col = int(np.flatnonzero(np.isnan(x[row]))[0])
+    x[row, col] = params["means"][0, col]  # a missing entry filled in, in place
+    x[row - 1 if row else row + 1, 0] = np.nan
+    got, ll = model.e_step((x, None), params)
+    want, ll_want = model.replace().e_step((x.copy(), None), params)  # same centre, nothing kept
+    assert ll == pytest.approx(ll_want, rel=1e-13)
+    _assert_stats(got, want, 1e-12)
+    assert ll != pytest.approx(ll_first, rel=1e-9)

@@ -78,6 +78,8 @@ WIDE_MIN_FEATURES = 512
 #: (each chunk's Gram products write D x D per component: large chunks amortise that, and BLAS
 #: runs its products at full speed only on many rows)
 WIDE_CHUNK_BYTES = 64 * 2**20
+#: the E-step keeps the grouping by missingness pattern of at most this many chunks
+PATTERN_CACHE_CHUNKS = 4096
 #: the centring vector is the mean of about this many evenly spaced rows
 CENTER_ROWS = 4096
 
@@ -379,17 +381,41 @@ class GaussianMixtureModel(DiscreteLatentModel):
         xp = get_namespace(x)
         return to_numpy(xp.any(xp.isnan(x), axis=1))
 
+    def _missing_layout(self, x) -> tuple[np.ndarray | None, "kern.MissingPatterns | None"]:
+        """The rows of chunk ``x`` with a missing value (None when there are none) and, for
+        NumPy chunks, their :class:`~emkit.models.gaussian_kernels.MissingPatterns`.
+
+        The grouping by pattern (a sort of the rows) is the same every iteration: it is kept
+        per chunk (by the chunk's memory, shape and strides) in the shared scratch and reused
+        while the chunk's NaN positions (compared bit-packed) are those it was made from."""
+        if type(x) is not np.ndarray:
+            nan_rows = self._nan_rows(x)
+            return (np.flatnonzero(nan_rows) if nan_rows.any() else None), None
+        mask = np.isnan(x)
+        bits = np.packbits(mask, axis=None)
+        key = (x.__array_interface__["data"][0], x.shape, x.strides)
+        cache = self._scratch.shared.setdefault("missing_layout", {})
+        hit = cache.get(key)
+        if hit is not None and np.array_equal(hit[0], bits):
+            return hit[1], hit[2]
+        rows = np.flatnonzero(np.count_nonzero(mask, axis=1))
+        layout = (rows, kern.MissingPatterns(mask[rows])) if rows.size else (None, None)
+        if len(cache) >= PATTERN_CACHE_CHUNKS:  # new data every call (partial_fit): start afresh
+            cache.clear()
+        cache[key] = (bits, *layout)
+        return layout
+
     def e_step(self, data: tuple, params: dict) -> tuple[dict, Any]:
         """Statistics and observed log-likelihood of one chunk, in one fused pass."""
         x, w = data[0], self.row_weights(data)
         xp = get_namespace(x)
-        nan_rows = None
+        missing_rows, patterns = None, None
         if self.has_missing is not False:
-            nan_rows = self._nan_rows(x)
-            if not nan_rows.any():
-                nan_rows = None
-        if nan_rows is None:
+            missing_rows, patterns = self._missing_layout(x)
+        if missing_rows is None:
             return self._e_step_complete(xp, x, w, params)
+        nan_rows = np.zeros(int(x.shape[0]), dtype=bool)
+        nan_rows[missing_rows] = True
         keep = np.flatnonzero(~nan_rows)
         stats, ll = None, 0.0
         step = self._sub_chunk_rows(x)  # in sub-chunks of the usual size (see chunk_rows)
@@ -400,7 +426,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
             part, part_ll = self._e_step_complete(xp, x[idx] if xp is np else xp.take(x, idx, axis=0), sub_w, params)
             stats = part if stats is None else {key: stats[key] + part[key] for key in part}
             ll += part_ll
-        stats_m, ll_m = self._e_step_missing(x, w, params, np.flatnonzero(nan_rows), step)
+        stats_m, ll_m = self._e_step_missing(x, w, params, missing_rows, step, patterns)
         if stats is None:
             stats = {k: asarray_like(v, x, dtype=xp.float64) if xp is not np else v for k, v in stats_m.items()}
         else:
@@ -489,7 +515,8 @@ class GaussianMixtureModel(DiscreteLatentModel):
         shared["missing"] = (w, m, c, dtype, prep)
         return prep
 
-    def _e_step_missing(self, x, w, params, rows, block_rows: int | None = None):
+    def _e_step_missing(self, x, w, params, rows, block_rows: int | None = None,
+                        patterns: "kern.MissingPatterns | None" = None):
         """Statistics and log-likelihood of the rows ``rows`` of chunk ``x`` (rows with missing
         values), all missingness patterns at once (:func:`~emkit.models.gaussian_kernels.missing_pass`,
         NumPy on the host), about the same reference points as the complete rows."""
@@ -500,7 +527,8 @@ class GaussianMixtureModel(DiscreteLatentModel):
         _, _, anchors, far = self._prepared(params, x)  # the complete rows' reference points
         mp = self._missing_prepared(params, x)
         n, s1, second, loglik = kern.missing_pass(x_np, mp, center, self._scratch, weights=w_np, rows=rows,
-                                                  offsets=anchors - center, far=far, block_rows=block_rows)
+                                                  offsets=anchors - center, far=far, block_rows=block_rows,
+                                                  patterns=patterns)
         stats = {"n": n, "s1": s1, "s2": self.structure.pack_second(second), "ref": n[:, None] * anchors}
         return stats, loglik
 

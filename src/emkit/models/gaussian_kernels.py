@@ -680,7 +680,7 @@ def _pattern_terms(mp: MissingPrepared, pats: MissingPatterns, products: bool = 
 def missing_pass(x: np.ndarray, mp: MissingPrepared, center: np.ndarray, scratch: Scratch, *,
                  weights: np.ndarray | None = None, offsets: np.ndarray | None = None,
                  far: np.ndarray | None = None, mode: str = "stats", block_rows: int | None = None,
-                 rows: np.ndarray | None = None) -> Any:
+                 rows: np.ndarray | None = None, patterns: MissingPatterns | None = None) -> Any:
     """The E-step of rows with missing values (NumPy, NaN = missing), all patterns at once.
 
     Rows are grouped by pattern (:class:`MissingPatterns`). Dense covariances use the precision
@@ -702,15 +702,15 @@ def missing_pass(x: np.ndarray, mp: MissingPrepared, center: np.ndarray, scratch
     conditional expectations E[x | x_o], (r, D) float64. ``block_rows`` caps the rows of a
     block (by default blocks hold about :data:`MISSING_BLOCK_BYTES` of temporaries each).
     ``rows``: the rows of ``x`` (and ``weights``) to take (default all); results are in
-    their order."""
+    their order. ``patterns``: the :class:`MissingPatterns` of those rows, when the caller has
+    them already."""
     r, d = x.shape if rows is None else (len(rows), x.shape[1])
     k = len(mp.log_w)
     wd = mp.dtype
-    mask = np.isnan(x if rows is None else x[rows])
-    pats = MissingPatterns(mask)
+    pats = patterns if patterns is not None else MissingPatterns(np.isnan(x if rows is None else x[rows]))
     order = pats.order if rows is None else np.asarray(rows)[pats.order]
-    missing = mask[pats.order]
     xs = np.subtract(np.take(x, order, axis=0), center.astype(x.dtype), dtype=wd)
+    missing = np.isnan(xs)
     np.copyto(xs, 0.0, where=missing)
     obs = ~missing
     ws = None if weights is None else np.asarray(np.take(weights, order), dtype=wd)
