@@ -87,21 +87,21 @@ def test_user_hyperparameters(faithful, model):
     assert gmm.loglik_ == pytest.approx(ref["loglik"], abs=MODE_TOLERANCE)
 
 
-@pytest.mark.parametrize("key", ["VVV,3", "EEE,2", "VII,4", "VVI,1", "EII,2"])
+@pytest.mark.parametrize("key", ["VVV,3", "EEE,2", "VII,4", "VVI,1", "EII,2", "VEI,2", "EVI,3", "VEV,2"])
 def test_default_hyperparameters_are_mclusts_default_prior(faithful, key):
     ref = REFERENCE["fits"][key]
-    structure = {"VVV": "full", "EEE": "tied", "VVI": "diag", "VII": "spherical", "EII": "EII"}[ref["model"]]
+    structure = {"VVV": "full", "EEE": "tied", "VVI": "diag", "VII": "spherical"}.get(ref["model"], ref["model"])
     resolved = resolve_prior(GaussianPrior(), faithful, ref["G"], structure)
     assert resolved.kappa == ref["prior"]["shrinkage"] == 0.01
     assert resolved.dof == ref["prior"]["dof"] == 4
     np.testing.assert_allclose(resolved.mean, ref["prior"]["mean"], rtol=1e-14)
     scale = np.array(ref["prior"]["scale"])
     g, d = ref["G"], 2
-    if ref["model"] == "VVV":
+    if ref["model"] in ("VVV", "VEV"):
         np.testing.assert_allclose(resolved.scales[0], scale, rtol=1e-12)
     elif ref["model"] == "EEE":
         np.testing.assert_allclose(resolved.scales.sum(axis=0), scale, rtol=1e-12)
-    elif ref["model"] == "VVI":
+    elif ref["model"] in ("VVI", "VEI", "EVI"):
         np.testing.assert_allclose(resolved.scales[0], float(scale) * np.eye(d), rtol=1e-12)
     elif ref["model"] == "VII":
         np.testing.assert_allclose(resolved.scales[0], float(scale) / d * np.eye(d), rtol=1e-12)
@@ -115,26 +115,32 @@ def test_selection_with_the_default_prior_chooses_eee_3(faithful):
     assert selection.best_.loglik_ == pytest.approx(REFERENCE["fits"]["EEE,3"]["loglik"], abs=1e-6)
     top = [(r["covariance_type"], r["n_components"]) for r in selection.top(3)]
     assert top == [(t["model"], t["G"]) for t in REFERENCE["top3"]] == [("EEE", 3), ("VVV", 2), ("EEE", 2)]
-    # the forms mclust fits with a prior and emkit does not are NA in both tables... except the
-    # four (EEI, VEI, EVI, EEV, VEV) that mclust has and emkit refuses: NA here, with the reason
+    # the forms mclust fits without a prior are NA in both tables... except EEI and EEV, whose
+    # mclust priors are no posterior modes: emkit refuses them (NA here, with the reason)
     ks, types, bic = selection.criterion_table(mclust_sign=True)
+    with_prior = ("EII", "VII", "VEI", "EVI", "VVI", "EEE", "VEV", "VVV")
     for j, name in enumerate(types):
         theirs = REFERENCE["bic"].get(name)
-        if name in ("EII", "VII", "VVI", "EEE", "VVV"):
+        if name in with_prior:
             assert np.isfinite(bic[:, j]).sum() >= 8
-            # a cell emkit fitted is at least as good as mclust's (looser) fit, or a nearby mode
+            # a cell emkit fitted is at least as good as mclust's (looser) fit, or a nearby mode:
+            # EM climbs the log posterior, and BIC takes the log-likelihood alone, which may fall
+            # a little on the way (EVI,5: 0.79 in BIC, the most of the 8 x 9 cells; the log
+            # posterior there is -1277.09 against -1277.19 at mclust's parameters)
             for i in range(9):
                 if np.isfinite(bic[i, j]) and theirs is not None and theirs[i] is not None:
-                    assert bic[i, j] >= theirs[i] - 0.5
+                    assert bic[i, j] >= theirs[i] - 1.0
         else:
             assert np.isnan(bic[:, j]).all()
     errors = {r["covariance_type"] for r in selection.table if r["error"]}
-    assert errors == set(types) - {"EII", "VII", "VVI", "EEE", "VVV"}
+    assert errors == set(types) - set(with_prior) == {"EEI", "EEV", "VEE", "EVE", "VVE", "EVV"}
 
 
 def test_forms_without_a_prior_are_refused():
     with pytest.raises(ValueError, match="conjugate prior is available for covariance types"):
-        emkit.GaussianMixture(2, covariance_type="VEI", prior="default").fit(load_faithful())
+        emkit.GaussianMixture(2, covariance_type="EEI", prior="default").fit(load_faithful())
+    with pytest.raises(ValueError, match="conjugate prior is available for covariance types"):
+        emkit.GaussianMixture(2, covariance_type="VVE", prior="default").fit(load_faithful())
     with pytest.raises(ValueError, match="unknown prior hyperparameter"):
         emkit.GaussianMixture(2, prior={"shrink": 0.1}).fit(load_faithful())
     with pytest.raises(ValueError, match="prior shrinkage must be"):
@@ -145,7 +151,7 @@ def test_forms_without_a_prior_are_refused():
         resolve_prior(GaussianPrior(mean=[1.0]), load_faithful(), 2, "full")
 
 
-@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical", "EII"])
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical", "EII", "VEI", "EVI", "VEV"])
 def test_map_model_passes_check_model(faithful, covariance_type):
     """The model contract with a prior: monotone objective, M-step a maximiser of Q + log prior."""
     data = Data(("X", "sample_weight"), (faithful, None))
@@ -177,3 +183,15 @@ def test_prior_on_dask_data_gives_the_numpy_fit(faithful):
                                      **start).fit(da.from_array(faithful, chunks=100))
     assert dask_fit.loglik_ == pytest.approx(numpy_fit.loglik_, abs=1e-8)
     assert numpy_fit.loglik_ == pytest.approx(REFERENCE["fits"]["EEE,3"]["loglik"], abs=MODE_TOLERANCE)
+
+
+@pytest.mark.parametrize("structure", ["full", "VEI", "EVI", "VEV"])
+def test_default_hyperparameters_count_weights_as_repeated_rows(faithful, structure):
+    """mclust's defaults from the data's mean and variances, with sample weights counting as
+    repeated rows (also with missing values: each column from its observed entries)."""
+    w = np.random.default_rng(3).integers(0, 4, faithful.shape[0])
+    for x in (faithful, np.where(np.random.default_rng(4).random(faithful.shape) < 0.05, np.nan, faithful)):
+        weighted = resolve_prior(GaussianPrior(), x, 3, structure, weights=w.astype(float))
+        repeated = resolve_prior(GaussianPrior(), x.repeat(w, axis=0), 3, structure)
+        np.testing.assert_allclose(weighted.mean, repeated.mean, rtol=1e-13)
+        np.testing.assert_allclose(weighted.scales, repeated.scales, rtol=1e-12)

@@ -202,10 +202,11 @@ class GaussianMixtureModel(DiscreteLatentModel):
         complete when constructed)."""
         changes: dict[str, Any] = {"center": data_center(data[0])}
         if isinstance(self.prior, GaussianPrior):
-            x = data[0]
+            x, w = data[0], self.row_weights(data)
             needs_data = self.prior.mean is None or self.prior.scale is None
+            weights = None if w is None or not needs_data else np.asarray(to_numpy(w), dtype=np.float64).reshape(-1)
             changes["prior"] = resolve_prior(self.prior, _host_matrix(x) if needs_data else None, self.n_components,
-                                             self.structure.name, n_features=int(x.shape[1]))
+                                             self.structure.name, n_features=int(x.shape[1]), weights=weights)
         return self.replace(**changes)
 
     def log_prior(self, params: dict) -> float:

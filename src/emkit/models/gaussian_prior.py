@@ -26,7 +26,10 @@ The MAP M-step
     ====== ===================== ===============================
     VVV    Lambda_P              nu_P + D + 1 + s
     EEE    Lambda_P / G          (nu_P + D + 1 + s G) / G
+    VEV    Lambda_P              0
     VVI    lambda_P I            nu_P + 2 + s
+    VEI    lambda_P I            (nu_P + 2 + s) / D
+    EVI    lambda_P I            (nu_P + 1 + s) / G
     VII    lambda_P I / D        (nu_P + 2 + s D) / D
     EII    lambda_P I / D (G=1)  (nu_P + 2 + s G D) / (G D)
            0 (G > 1)
@@ -42,11 +45,16 @@ The MAP M-step
     serves (:func:`map_statistics`). The log prior the engine adds to the log-likelihood is the
     objective that M-step maximises (:func:`log_prior`), so EM never decreases their sum.
 
-mclust defines priors for ten forms; emkit implements the five above (scikit-learn's four:
-spherical = VII, diag = VVI, tied = EEE, full = VVV, and EII) and refuses the others with a
-clear message: mclust has none for VEE, EVE, VVE and EVV; its EEI prior does not shrink the
-means (not a MAP M-step), and VEI, EVI, EEV and VEV (EEV's shrinkage is switched off in its
-Fortran) are not implemented here.
+    (VEI's volumes divide by ``D n_k + nu_P + 2 + s`` in ``meveip``, EVI's common volume by
+    ``n + nu_P + 1 + s`` in ``meevip``, and VEV's ``mevevp`` adds the prior scale to each
+    scatter but no degrees of freedom. With one component mclust fits VEI and EVI as its
+    diagonal model XXI and VEV as XXX: ``delta`` is then VVI's and VVV's.)
+
+mclust defines priors for ten forms; emkit implements the eight above (scikit-learn's four:
+spherical = VII, diag = VVI, tied = EEE, full = VVV, and EII, VEI, EVI, VEV) and refuses the
+others with a clear message: mclust has none for VEE, EVE, VVE and EVV, and its EEI and EEV
+priors are not posterior modes (EEI's M-step does not shrink the means, EEV's shrinkage is
+switched off in its Fortran), so no objective of EM's would stay monotone.
 """
 
 from __future__ import annotations
@@ -64,7 +72,8 @@ __all__ = ["GaussianPrior", "PRIOR_FORMS", "ResolvedPrior", "log_prior", "map_st
            "resolve_prior"]
 
 #: covariance structure name -> mclust's name, for the forms with a conjugate prior
-PRIOR_FORMS = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII", "EII": "EII"}
+PRIOR_FORMS = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII", "EII": "EII", "VEI": "VEI",
+               "EVI": "EVI", "VEV": "VEV"}
 #: mclust's default shrinkage (``kappa_P``)
 DEFAULT_SHRINKAGE = 0.01
 
@@ -84,8 +93,8 @@ class GaussianPrior:
     dof : float, optional
         ``nu_P`` (default: n_features + 2).
     scale : float or array of shape (n_features, n_features), optional
-        ``Lambda_P``: a matrix for the ellipsoidal forms (VVV, EEE), a scalar for the spherical
-        and diagonal ones (default: mclust's, from the data's variances and the number of
+        ``Lambda_P``: a matrix for the ellipsoidal forms (VVV, EEE, VEV), a scalar for the
+        spherical and diagonal ones (default: mclust's, from the data's variances and the number of
         components).
     """
 
@@ -115,15 +124,23 @@ class ResolvedPrior:
     extra: np.ndarray
 
 
-def _column_variances(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _column_variances(x: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(column means, covariance with the n - 1 divisor) of the rows without missing values
-    (all rows' observed entries for the means and variances when some are missing)."""
-    complete = x[~np.isnan(x).any(axis=1)]
-    mean = np.nanmean(x, axis=0)
-    if complete.shape[0] > x.shape[1]:
-        cov = np.atleast_2d(np.cov(complete, rowvar=False, ddof=1))
+    (all rows' observed entries for the means and variances when some are missing). Row
+    ``weights`` count as repeated rows (a row of weight 2 is two rows): the weighted mean and
+    the weighted scatter divided by the total weight minus 1."""
+    w = np.ones(x.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
+    observed = ~np.isnan(x)
+    filled = np.where(observed, x, 0.0)
+    col_w = w @ observed  # total weight of each column's observed entries
+    mean = (w @ filled) / col_w
+    complete = observed.all(axis=1)
+    if np.count_nonzero(complete) > x.shape[1]:
+        wc, centred = w[complete], x[complete] - (w[complete] @ x[complete]) / w[complete].sum()
+        cov = np.atleast_2d((centred * wc[:, None]).T @ centred / (wc.sum() - 1.0))
     else:
-        cov = np.diag(np.nanvar(x, axis=0, ddof=1))
+        centred = np.where(observed, x - mean, 0.0)
+        cov = np.diag((w @ centred ** 2) / (col_w - 1.0))
     return mean, cov
 
 
@@ -138,10 +155,11 @@ def prior_form(structure_name: str) -> str:
 
 
 def resolve_prior(prior: GaussianPrior, x: np.ndarray | None, n_components: int, structure_name: str, *,
-                  n_features: int | None = None) -> ResolvedPrior:
+                  n_features: int | None = None, weights: np.ndarray | None = None) -> ResolvedPrior:
     """mclust's ``defaultPrior(data, G, modelName)`` with the user's hyperparameters, turned
     into the per-component scales and extra counts of the MAP M-step. ``x`` (n, D) may be None
-    when the prior gives its mean and scale (then ``n_features`` is D)."""
+    when the prior gives its mean and scale (then ``n_features`` is D); ``weights`` (n,), row
+    weights that count as repeated rows in the default mean and scale."""
     form = prior_form(structure_name)
     g = int(n_components)
     if x is None:
@@ -155,7 +173,7 @@ def resolve_prior(prior: GaussianPrior, x: np.ndarray | None, n_components: int,
         if x.shape[0] < 2:
             raise ValueError(f"the prior's default scale is made from the data's variances, which need at least 2 "
                              f"rows: got n_samples = {x.shape[0]} (give the prior a mean and a scale)")
-        data_mean, data_cov = _column_variances(x)
+        data_mean, data_cov = _column_variances(x, weights)
     mean = data_mean if prior.mean is None else np.asarray(prior.mean, dtype=np.float64).reshape(-1)
     if mean.shape != (d,) or not np.all(np.isfinite(mean)):
         raise ValueError(f"prior mean must be {d} finite numbers, got {prior.mean!r}")
@@ -164,7 +182,7 @@ def resolve_prior(prior: GaussianPrior, x: np.ndarray | None, n_components: int,
     s = 1.0 if kappa > 0 else 0.0
     fac = (1.0 / g) ** (2.0 / d)
     eye = np.eye(d)
-    if form in ("VVV", "EEE"):
+    if form in ("VVV", "EEE", "VEV"):
         if prior.scale is None:
             lam = fac * data_cov
         else:
@@ -175,6 +193,8 @@ def resolve_prior(prior: GaussianPrior, x: np.ndarray | None, n_components: int,
             raise ValueError(f"prior scale for {form} must be a symmetric positive definite {d} x {d} matrix")
         if form == "VVV":
             scales, extra = np.repeat(lam[None], g, axis=0), np.full(g, dof + d + 1 + s)
+        elif form == "VEV":  # one component: mclust's XXX, as VVV
+            scales, extra = np.repeat(lam[None], g, axis=0), np.full(g, dof + d + 1 + s if g == 1 else 0.0)
         else:
             scales, extra = np.repeat(lam[None] / g, g, axis=0), np.full(g, (dof + d + 1 + s * g) / g)
     else:
@@ -183,6 +203,9 @@ def resolve_prior(prior: GaussianPrior, x: np.ndarray | None, n_components: int,
             raise ValueError(f"prior scale for {form} must be one positive number, got {prior.scale!r}")
         lam_scalar = float(lam_value)
         per, extra_value = {"VVI": (lam_scalar, dof + 2 + s),
+                            # one component: mclust's XXI, as VVI
+                            "VEI": (lam_scalar, (dof + 2 + s) / d if g > 1 else dof + 2 + s),
+                            "EVI": (lam_scalar, (dof + 1 + s) / g if g > 1 else dof + 2 + s),
                             "VII": (lam_scalar / d, (dof + 2 + s * d) / d),
                             "EII": (lam_scalar / d if g == 1 else 0.0, (dof + 2 + s * g * d) / (g * d))}[form]
         scales, extra = np.repeat((per * eye)[None], g, axis=0), np.full(g, extra_value)
