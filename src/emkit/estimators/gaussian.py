@@ -120,8 +120,8 @@ class GaussianMixture(MixtureEstimator):
                 "(``shrinkage``, ``mean``, ``dof``, ``scale``; see :class:`emkit.models.gaussian_prior."
                 "GaussianPrior`). EM then finds the posterior mode (MAP); ``loglik_`` and the criteria "
                 "use the observed log-likelihood there, as mclust's BIC does. Available for full, tied, "
-                "diag, spherical, EII, VEI, EVI and VEV (mclust's VVV, EEE, VVI, VII and the same "
-                "names); set ``reg_covar=0`` to match mclust exactly."),
+                "diag, spherical and EII, EEI, VEI, EVI, EEV, VEV (every form mclust has one for, except "
+                "VEE, EVE, VVE and EVV); set ``reg_covar=0`` to match mclust exactly."),
         _init_setting("weights_init", "Starting weights (K,), summing to 1."),
         _init_setting("means_init", "Starting means (K, D)."),
         _init_setting("precisions_init", "Starting precisions, shaped as the covariances (give precisions or "
