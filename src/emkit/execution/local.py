@@ -12,8 +12,8 @@ Two optional model hooks (duck-typed; a model without them is cut by ``chunk_row
   between the threads when every thread gets at least that many rows, and the threads' share
   of the budget never cuts chunks smaller than that.
 * ``prepare_pass(data, params)``: per-parameter set-up done once per pass, on the calling
-  thread and before BLAS is held at one thread (large factorisations then use every core),
-  instead of once per thread inside the chunks.
+  thread, instead of once per thread inside the chunks (for wide data, whose fits keep BLAS's
+  threads (:func:`blas_hold`), its large factorisations then use every core).
 * ``large_products(data)``: True when the chunks' matrix products are large (wide data):
   the chunks then run one after another and BLAS keeps its threads, which use the cores
   better than chunks side by side (and hold one set of chunk temporaries, not one per thread).
