@@ -382,7 +382,9 @@ def check_symmetric_positive_definite(matrices: Any, describe: Any, factorise: b
     ``describe(j, "positive definite")``)."""
     arr = np.asarray(matrices, dtype=float)
     stack = arr.reshape((-1,) + arr.shape[-2:])
-    for j, m in enumerate(stack):
+    if _stack_is_symmetric_positive_definite(stack, factorise):  # the usual case: whole-stack checks
+        return
+    for j, m in enumerate(stack):  # which one, and why
         if not np.all(np.isfinite(m)):
             raise ValueError(f"{describe(j, 'finite')} contains NaN or inf")
         if not is_symmetric(m):
@@ -393,6 +395,23 @@ def check_symmetric_positive_definite(matrices: Any, describe: Any, factorise: b
             np.linalg.cholesky(m)
         except np.linalg.LinAlgError:
             raise ValueError(f"{describe(j, 'positive definite')} is not positive definite") from None
+
+
+def _stack_is_symmetric_positive_definite(stack: np.ndarray, factorise: bool) -> bool:
+    """Every matrix of the (m, d, d) stack passes :func:`check_symmetric_positive_definite`'s
+    tests, checked with whole-stack operations (no Python loop over the matrices)."""
+    if not np.isfinite(stack).all():
+        return False
+    transposed = np.swapaxes(stack, -1, -2)
+    scale = np.maximum(1.0, np.abs(stack).max(axis=(-2, -1), initial=0.0))[:, None, None]
+    if not bool((np.abs(stack - transposed) <= 1e-12 * scale + 1e-8 * np.abs(transposed)).all()):
+        return False
+    if factorise:
+        try:
+            np.linalg.cholesky(stack)
+        except np.linalg.LinAlgError:
+            return False
+    return True
 
 
 def is_symmetric_positive_definite(matrices: Any) -> bool:

@@ -70,6 +70,10 @@ MIN_VARIANCE_BOUND_D = 128
 #: packing and unpacking symmetric matrices beyond this size goes row by row (no index arrays
 #: of D^2 / 2 entries)
 PACK_INDEX_MAX_D = 512
+#: the full M-step updates the (K, D, D) covariances in place (one BLAS rank-2 update per
+#: component) once they take this many bytes: the whole-array form holds about five (K, D, D)
+#: temporaries, which then set the fit's memory peak
+INPLACE_M_STEP_BYTES = 2**20
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -139,16 +143,26 @@ def lower_inverse(chol: np.ndarray, overwrite: bool = False) -> np.ndarray:
     stack = chol[None] if chol.ndim == 2 else chol
     in_place = overwrite and stack.dtype == np.float64 and stack.flags.c_contiguous
     out = stack if in_place else np.empty(stack.shape)
-    for k, c in enumerate(stack):
+    trtri = lapack.dtrtri
+    for k in range(stack.shape[0]):
+        c = stack[k]
         # trtri works on Fortran order: c's transpose (upper triangular) is c in Fortran order
-        inv, info = lapack.dtrtri(np.asarray(c, dtype=np.float64).T, lower=0, overwrite_c=int(in_place))
+        inv, info = trtri(c.T if in_place else np.asarray(c, dtype=np.float64).T, lower=0,
+                          overwrite_c=int(in_place))
         if info != 0:  # pragma: no cover - a Cholesky factor has a positive diagonal
             raise np.linalg.LinAlgError("singular triangular factor")
         if not in_place or not np.shares_memory(inv, out[k]):
             out[k] = inv.T
-        for i in range(c.shape[0] - 1):  # trtri leaves the other triangle as it found it
-            out[k, i, i + 1:] = 0.0
+    # trtri leaves the other triangle as it found it: cleared for all components at once
+    np.multiply(out, _lower_mask(stack.shape[-1]), out=out)
     return out[0] if chol.ndim == 2 else out
+
+
+@functools.lru_cache(maxsize=64)
+def _lower_mask(d: int) -> np.ndarray:
+    mask = np.tri(d)
+    mask.flags.writeable = False
+    return mask
 
 
 def cholesky_or_raise(cov: np.ndarray, what: str) -> np.ndarray:
@@ -582,7 +596,8 @@ class Full(_Dense):
 
     def m_step(self, n: Any, nk: np.ndarray, s1: np.ndarray, s2: np.ndarray, about: np.ndarray, reg_covar: float,
                d: int, slack: Any = None, current: np.ndarray | None = None) -> np.ndarray:
-        if d > PACK_INDEX_MAX_D:  # wide: one (K, D, D) array, updated in place (no (D, D) temporaries)
+        if d > PACK_INDEX_MAX_D or len(n) * d * d * 8 >= INPLACE_M_STEP_BYTES:
+            # large: one (K, D, D) array, updated in place (no (K, D, D) temporaries)
             cov = unpack_sym(s2, d)
             for j in range(len(n)):
                 # scatter = S - s1 a' - a s1' + n a a' = S - w a' - a w' with w = s1 - n a / 2: one

@@ -466,7 +466,9 @@ class GaussianMixtureModel(DiscreteLatentModel):
             raw = dict(raw)
             raw["ref"] = n_col * (center.reshape(1, d) if xp is np else asarray_like(center.reshape(1, d), n_col))
             return raw
-        n, s1, s2 = (np.array(to_numpy(raw[key]), dtype=np.float64) for key in ("n", "s1", "s2"))
+        # the structure's statistics are new arrays of this pass: NumPy float64 ones are updated
+        # in place (wide data: no second (K, T) copy)
+        n, s1, s2 = (np.asarray(to_numpy(raw[key]), dtype=np.float64) for key in ("n", "s1", "s2"))
         ref = n[:, None] * anchors
         if far.size:
             for j in far.tolist():
@@ -474,7 +476,8 @@ class GaussianMixtureModel(DiscreteLatentModel):
                 col = ref_j.astype(x.dtype) if xp is np else asarray_like(ref_j, x)
                 st = kern.stacked_rows(xp, x, col, structure, pairs, self._scratch, products=products)
                 r_j = resp_t[j:j + 1]
-                part = structure.stats(xp, st, r_j, d, pairs, weights=(r_j[0] if shared else None))
+                part = structure.stats(xp, st, r_j, d, pairs, weights=(r_j[0] if shared else None),
+                                       **({} if products else self._gram_scratch(structure)))
                 s1[j] = np.asarray(to_numpy(part["s1"]), dtype=np.float64)[0]
                 part_s2 = np.asarray(to_numpy(part["s2"]), dtype=np.float64)
                 if shared:

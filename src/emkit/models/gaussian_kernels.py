@@ -309,8 +309,10 @@ def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: A
     per-row totals)), one log per 32 rows. Each total lies in [1, K] so a block's product
     cannot overflow for K < 2**30 in float64 (and the E-step only needs the sum)."""
     top = xp.max(log_joint, axis=0)
-    if not math.isfinite(float(xp.sum(top))):  # rows impossible under every component (-inf)
+    top_sum = float(xp.sum(top))
+    if not math.isfinite(top_sum):  # rows impossible under every component (-inf)
         top = xp.where(xp.isfinite(top), top, xp.zeros_like(top))
+        top_sum = None
     if xp is np:
         k, n = log_joint.shape
         # Terms below eps / (16 K) of their row's largest add nothing representable to the row's
@@ -324,8 +326,9 @@ def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: A
         dead_below = math.log(np.finfo(log_joint.dtype).eps / (16 * k))
         if log_joint.dtype == np.float64 and k >= 3 and not VECTOR_EXP64:
             live = log_joint > (top + dead_below)
-            at = np.flatnonzero(live)  # C order (component-major), as log_joint's entries
-            if at.size < SPARSE_EXP_MAX_LIVE * live.size:
+            # counted first: the positions are only worth finding when few are live
+            if np.count_nonzero(live) < SPARSE_EXP_MAX_LIVE * live.size:
+                at = np.flatnonzero(live)  # C order (component-major), as log_joint's entries
                 col = at % n
                 values = np.take(log_joint.reshape(-1), at)
                 values -= np.take(top, col)
@@ -337,14 +340,14 @@ def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: A
                 e = log_joint if log_joint.flags.c_contiguous else scratch.array("exp", log_joint.shape, log_joint.dtype)
                 e.fill(0.0)
                 np.put(e.reshape(-1), at, values)
-                return e, _log_total(total, top, weights, row_loglik)
+                return e, _log_total(total, top, weights, row_loglik, top_sum)
         log_joint -= top
         mask = log_joint > dead_below if k >= 4 and VECTOR_EXP64 and log_joint.dtype == np.float64 else None
         e = np.exp(log_joint, out=log_joint)
         if mask is not None:
             np.multiply(e, mask, out=e)
         total = e.sum(axis=0)
-        loglik = _log_total(total, top, weights, row_loglik)
+        loglik = _log_total(total, top, weights, row_loglik, top_sum)
         if weights is None:
             e /= total
         else:
@@ -360,15 +363,23 @@ def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: A
     return e, (row_ll if row_loglik else float(xp.sum(row_ll, dtype=xp.float64)))
 
 
-def _log_total(total: np.ndarray, top: np.ndarray, weights: Any, row_loglik: bool) -> Any:
+def _log_total(total: np.ndarray, top: np.ndarray, weights: Any, row_loglik: bool, top_sum: float | None = None) -> Any:
     """The per-row log-likelihoods log(total) + top (times the row weights), or their sum
-    (``row_loglik=False``): without weights, in float64, one log per 32 rows (each total lies in
-    [1, K], so a block's product cannot overflow for K < 2**30)."""
+    (``row_loglik=False``; ``top_sum``, top's sum when the caller has it): without weights, in
+    float64, one log per 32 rows. Each total lies in [1, K], so a product of 32 of them cannot
+    overflow for K < 2**30; they are multiplied by halving the array five times (contiguous
+    products of halves: a reduction along 32-element rows costs several times more)."""
     if not row_loglik and weights is None and total.dtype == np.float64:
-        n = total.shape[0]
-        head = n - n % 32
-        blocks = np.prod(total[:head].reshape(-1, 32), axis=1)
-        return float(np.log(blocks).sum() + np.log(total[head:]).sum() + top.sum())
+        products, rest = total, []
+        for _ in range(5):
+            half = products.shape[0] // 2
+            if half == 0:
+                break
+            if products.shape[0] % 2:  # the odd one out is logged on its own
+                rest.append(products[-1])
+            products = products[:half] * products[half:2 * half]
+        logged = float(np.log(products).sum()) + (float(np.log(rest).sum()) if rest else 0.0)
+        return logged + (float(top.sum()) if top_sum is None else top_sum)
     row_ll = np.log(total)
     row_ll += top
     if weights is not None:
