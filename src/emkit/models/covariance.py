@@ -574,7 +574,8 @@ class Full(_Dense):
             if scratch is None:
                 weighted, gram = np.empty_like(stacked), np.zeros((d, d), dtype=stacked.dtype, order="F")
             else:
-                weighted = scratch.array("gram_rows", stacked.shape, stacked.dtype, keep=True)
+                # the whitened values' buffer: the log densities are done with it
+                weighted = scratch.array("whitened", stacked.shape, stacked.dtype, keep=True)
                 gram = scratch.array("gram", (d, d), stacked.dtype, keep=True).T  # Fortran-ordered view
             root = np.sqrt(np.maximum(resp_t, 0))
             syrk = blas.get_blas_funcs("syrk", (weighted,))
