@@ -78,6 +78,28 @@ def test_lower_inverse():
         inv = cv.lower_inverse(low)
         np.testing.assert_allclose(inv @ low, np.broadcast_to(np.eye(d), low.shape), atol=1e-12)
         assert np.all(np.triu(inv, 1) == 0)
+        in_place = low.copy()
+        out = cv.lower_inverse(in_place, overwrite=True)  # the inverses take the factors' place
+        assert np.shares_memory(out, in_place)
+        np.testing.assert_array_equal(out, inv)
+
+
+def test_in_place_full_m_step_equals_the_whole_array_form(monkeypatch):
+    # from INPLACE_M_STEP_BYTES of covariances on, one rank-2 update per component replaces the
+    # whole-array form (whose (K, D, D) temporaries set the memory peak): same covariances
+    rng = np.random.default_rng(6)
+    d, k = 12, 3
+    n = rng.uniform(5.0, 50.0, k)
+    s1 = rng.normal(size=(k, d)) * n[:, None]
+    a = rng.normal(size=(k, d, 2 * d))
+    second = a @ np.swapaxes(a, 1, 2) + n[:, None, None] * np.eye(d)
+    about = rng.normal(size=(k, d))
+    full = cv.Full()
+    whole = full.m_step(n, n, s1, cv.pack_sym(second), about, 1e-6, d)
+    monkeypatch.setattr(cv, "INPLACE_M_STEP_BYTES", 0)
+    in_place = full.m_step(n, n, s1, cv.pack_sym(second), about, 1e-6, d)
+    np.testing.assert_allclose(in_place, whole, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(in_place, np.swapaxes(in_place, 1, 2))
 
 
 def test_wide_m_step_equals_the_scatter_about_the_new_means():

@@ -373,7 +373,14 @@ def is_symmetric(m: Any) -> bool:
     """Whether the square matrix ``m`` (finite) equals its transpose, entry by entry, to
     rounding: |m - m^T| <= 1e-12 max(1, max|m|) + 1e-8 |m^T| (``np.allclose`` with rtol=1e-8)."""
     m = np.asarray(m, dtype=float)
-    return bool(np.all(np.abs(m - m.T) <= 1e-12 * max(1.0, float(np.abs(m).max(initial=0.0))) + 1e-8 * np.abs(m.T)))
+    return _symmetric_stack(m[None])
+
+
+def _symmetric_stack(stack: np.ndarray) -> bool:
+    """:func:`is_symmetric` for every matrix of an (m, d, d) stack, in whole-stack operations."""
+    transposed = np.swapaxes(stack, -1, -2)
+    scale = np.maximum(1.0, np.abs(stack).max(axis=(-2, -1), initial=0.0))[:, None, None]
+    return bool((np.abs(stack - transposed) <= 1e-12 * scale + 1e-8 * np.abs(transposed)).all())
 
 
 def check_symmetric_positive_definite(matrices: Any, describe: Any, factorise: bool = True) -> None:
@@ -402,11 +409,7 @@ def check_symmetric_positive_definite(matrices: Any, describe: Any, factorise: b
 def _stack_is_symmetric_positive_definite(stack: np.ndarray, factorise: bool) -> bool:
     """Every matrix of the (m, d, d) stack passes :func:`check_symmetric_positive_definite`'s
     tests, checked with whole-stack operations (no Python loop over the matrices)."""
-    if not np.isfinite(stack).all():
-        return False
-    transposed = np.swapaxes(stack, -1, -2)
-    scale = np.maximum(1.0, np.abs(stack).max(axis=(-2, -1), initial=0.0))[:, None, None]
-    if not bool((np.abs(stack - transposed) <= 1e-12 * scale + 1e-8 * np.abs(transposed)).all()):
+    if not np.isfinite(stack).all() or not _symmetric_stack(stack):
         return False
     if factorise:
         try:

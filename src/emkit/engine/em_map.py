@@ -175,7 +175,9 @@ def log_prior(model: Any, params: dict) -> float:
 def check_finite_params(params: dict, model: Any, where: str) -> None:
     """Raise ValueError naming the group when ``params`` holds NaN or inf."""
     for name, value in params.items():
-        if not np.all(np.isfinite(to_numpy(value))):
+        # NumPy arrays (the usual case) without the generic wrappers' overhead
+        finite = np.isfinite(value).all() if type(value) is np.ndarray else np.all(np.isfinite(to_numpy(value)))
+        if not finite:
             raise ValueError(f"{model.display_name}: {where} gave non-finite values for {name!r} (a "
                              f"component with no data, or a degenerate statistic); try other starting "
                              f"values, n_init > 1, or algorithm='em'")

@@ -138,6 +138,8 @@ def reference_offsets(stats: dict) -> np.ndarray:
     """The reference points of statistics, ``ref / n`` (0 where n = 0)."""
     n = np.asarray(stats["n"], dtype=np.float64)
     ref = np.asarray(stats["ref"], dtype=np.float64)
+    if n.size and n.min() > 0:  # the usual case: a plain division
+        return ref / n[:, None]
     return np.divide(ref, n[:, None], out=np.zeros_like(ref), where=(n > 0)[:, None])
 
 
@@ -1215,6 +1217,11 @@ def _missing_diagonal(xs, obs, mp: MissingPrepared, scratch: Scratch, ws, offset
 
 
 # --------------------------------------------------------------------------- M-step
+#: no empty component (the usual M-step)
+_NO_COMPONENTS = np.zeros(0, dtype=np.intp)
+_NO_COMPONENTS.flags.writeable = False
+
+
 def mixing_weights(n: np.ndarray) -> np.ndarray:
     """Weights ``n_k / sum n`` from the responsibilities' sums, with scikit-learn's 10 eps per
     component (an empty component gets a positive weight, not 0)."""
@@ -1252,7 +1259,8 @@ def m_step_numpy(stats: dict, structure: CovarianceStructure, reg_covar: float, 
     about = step if fixed_means_c is None else np.asarray(fixed_means_c, dtype=np.float64) - anchor
     # empty: no responsibility at all (relative to the data); such a component keeps its mean and
     # covariance (any value maximises Q for it) and gets weight ~ 0
-    empty = np.flatnonzero(n <= 1e-12 * max(n.sum(), 1e-300))
+    floor = 1e-12 * max(float(n.sum()), 1e-300)
+    empty = np.flatnonzero(n <= floor) if n.size and float(n.min()) <= floor else _NO_COMPONENTS
     slack = None
     if s2.shape == s1.shape:  # per-coordinate second moments (diag, spherical)
         offset = ref if center is None else ref - np.asarray(center, dtype=np.float64)
