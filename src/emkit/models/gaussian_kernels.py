@@ -311,8 +311,9 @@ def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: A
     per-row totals)), one log per 32 rows. Each total lies in [1, K] so a block's product
     cannot overflow for K < 2**30 in float64 (and the E-step only needs the sum)."""
     top = xp.max(log_joint, axis=0)
-    top_sum = float(xp.sum(top))
-    if not math.isfinite(top_sum):  # rows impossible under every component (-inf)
+    total_of_tops = float(xp.sum(top))
+    top_sum: float | None = total_of_tops
+    if not math.isfinite(total_of_tops):  # rows impossible under every component (-inf)
         top = xp.where(xp.isfinite(top), top, xp.zeros_like(top))
         top_sum = None
     if xp is np:
