@@ -63,7 +63,7 @@ from emkit.models.covariance import (COVARIANCE_STRUCTURES, COVARIANCE_TYPES, LO
                                      CovarianceStructure, cholesky_or_raise, pack_sym, triu_pairs, unpack_sym)
 
 __all__ = ["COVARIANCE_STRUCTURES", "COVARIANCE_TYPES", "EXPANDED_MAX_ERROR", "LOG_2PI", "Prepared", "Scratch",
-           "WHITENED_BLOCK", "MISSING_BLOCK_BYTES", "MissingPatterns", "MissingPrepared", "SMALL_SPD", "cholesky_or_raise",
+           "WHITENED_BLOCK", "MISSING_BLOCK_BYTES", "MISSING_STACKED_BLOCK_BYTES", "MissingPatterns", "MissingPrepared", "SMALL_SPD", "cholesky_or_raise",
            "expected_complete_loglik", "far_components", "log_joint_by_component", "m_step_numpy", "missing_pass",
            "missing_prepare", "pack_sym", "posterior_by_component", "spd_inverse_entries", "spd_inverse_logdet", "prepare", "reference_offsets", "reference_points",
            "stacked_rows", "triu_pairs", "unpack_sym"]
@@ -391,9 +391,15 @@ def _log_total(total: np.ndarray, top: np.ndarray, weights: Any, row_loglik: boo
 
 
 # --------------------------------------------------------------------------- missing values
-#: the batched missing-value E-step works on blocks of rows whose (K, rows, D) temporaries (or
-#: (D + T, rows) products) take at most about this many bytes each
+#: the batched missing-value E-step works on blocks of rows whose (K, rows, D) temporaries
+#: take at most about this many bytes each (the general dense form)
 MISSING_BLOCK_BYTES = 2 * 2**20
+#: ... and the forms on stacked rows (products, shared covariance, diagonal) on blocks of this
+#: many bytes of stacked rows: per block they run a few hundred small operations (per group of
+#: patterns, per missing column) whose fixed cost and hold on the interpreter limit two threads
+#: side by side (products form, 200,000 x 16, K = 16, float32, two chunks on two threads:
+#: 2 MiB blocks 0.197 s a pass, 8 MiB 0.141-0.150 s)
+MISSING_STACKED_BLOCK_BYTES = 4 * MISSING_BLOCK_BYTES
 #: the products form of the dense missing-value E-step is used up to this many features
 MISSING_PRODUCTS_MAX_D = 64
 
@@ -868,11 +874,7 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
     const, groups = _pattern_terms(mp, pats, products=True)
     groups_w: list[Any] = [None if g is None else tuple(a.astype(wd, copy=False) for a in g) for g in groups]
     const_w = const.astype(wd)
-    # four times the usual block (as the shared and diagonal forms): per block this form runs a
-    # few hundred small operations (per group of patterns, per missing column) whose fixed cost
-    # and hold on the interpreter limit two threads side by side (200,000 x 16, K = 16, float32,
-    # two chunks on two threads: 0.197 -> 0.150 s a pass)
-    step = min(cap, max(256, 4 * MISSING_BLOCK_BYTES // ((d + t + k) * wd.itemsize)))
+    step = min(cap, max(256, MISSING_STACKED_BLOCK_BYTES // ((d + t + k) * wd.itemsize)))
     n = np.zeros(k)
     moments = np.zeros((k, d + t))
     s1_m = np.zeros((k, d))
@@ -1059,7 +1061,7 @@ def _missing_shared(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scratch
     const_w = const.astype(wd)
     extra_w: list[Any] = [None if e is None else (e[0].astype(wd), e[1].astype(wd)) for e in extra]
     near = np.setdiff1d(np.arange(k), far)
-    step = min(cap, max(256, 4 * MISSING_BLOCK_BYTES // ((2 * d + 2 * k) * wd.itemsize)))
+    step = min(cap, max(256, MISSING_STACKED_BLOCK_BYTES // ((2 * d + 2 * k) * wd.itemsize)))
     n = np.zeros(k)
     s1 = np.zeros((k, d))
     total = np.zeros((d, d))  # second moments summed over the near components
@@ -1174,7 +1176,7 @@ def _missing_diagonal(xs, obs, mp: MissingPrepared, scratch: Scratch, ws, offset
     k = len(mp.log_w)
     wd = xs.dtype
     f64 = np.float64
-    step = min(cap, max(256, 4 * MISSING_BLOCK_BYTES // (3 * d * wd.itemsize)))
+    step = min(cap, max(256, MISSING_STACKED_BLOCK_BYTES // (3 * d * wd.itemsize)))
     log_w = mp.log_w.astype(wd)[:, None]
     far = np.zeros(0, dtype=int) if far is None else np.asarray(far, dtype=int)
     moments = np.zeros((k, 3 * d))
