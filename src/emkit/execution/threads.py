@@ -15,6 +15,7 @@ emkit[fast]``) the chunks run one after another.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -152,19 +153,42 @@ def parallel_map(fn: Callable[[T], R], items: Iterable[T], n_threads: int | None
     if threads <= 1 or len(items) <= 1:
         return map(fn, items)
     with _lock:
-        if _pool_size != threads:  # exactly `threads` workers: no more chunks at once than asked
+        # `threads - 1` workers: the calling thread takes its share of the chunks too (it would
+        # only wait otherwise, and a hand-off to a sleeping worker costs ~50-100 us a pass)
+        if _pool_size != threads - 1:
             if _pool is not None:
                 _pool.shutdown(wait=False)
-            _pool, _pool_size = ThreadPoolExecutor(threads, thread_name_prefix="emkit"), threads
+            _pool, _pool_size = ThreadPoolExecutor(threads - 1, thread_name_prefix="emkit"), threads - 1
         pool = _pool
         assert pool is not None
-    return _windowed(pool, fn, items, 4 * threads)
+    return _windowed(pool, fn, items, 4 * threads, threads)
 
 
-def _windowed(pool: ThreadPoolExecutor, fn, items: list, window: int) -> Iterator:
+def _windowed(pool: ThreadPoolExecutor, fn, items: list, window: int, threads: int) -> Iterator:
     """Results in order, with at most ``window`` of them computed ahead of the consumer (a
-    pass over many chunks never holds every chunk's statistics at once)."""
+    pass over many chunks never holds every chunk's statistics at once). The items of a window
+    are claimed one at a time by ``threads - 1`` pool workers and the calling thread."""
     for start in range(0, len(items), window):
+        batch = items[start:start + window]
+        results: list = [None] * len(batch)
+        claims = itertools.count()  # next() on a count is atomic under the GIL
+        failures: list[BaseException] = []
+
+        def work() -> None:
+            for i in claims:
+                if i >= len(batch) or failures:
+                    return
+                try:
+                    results[i] = fn(batch[i])
+                except BaseException as exc:  # reported once every thread has stopped
+                    failures.append(exc)
+                    return
+
         with single_threaded_blas():
-            results = list(pool.map(fn, items[start:start + window]))
+            helpers = [pool.submit(work) for _ in range(min(threads, len(batch)) - 1)]
+            work()
+            for helper in helpers:
+                helper.result()
+        if failures:
+            raise failures[0]
         yield from results
