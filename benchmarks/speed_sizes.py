@@ -141,7 +141,7 @@ def part_sizes(rounds: int, big: bool) -> None:
         for cov in ("full", "diag"):
             for n in sizes:
                 x = data[n]
-                iters = int(min(40, max(6, 2.0e6 / n)))
+                iters = int(min(200, max(6, 4.0e6 / n)))  # a median over many iterations where they are cheap
                 _, per, _ = emkit_fit(x, k, cov, start(x, k, cov), iters)
                 key = (cov, n)
                 best[key] = min(best.get(key, np.inf), per)

@@ -207,6 +207,28 @@ def test_spd_inverse_entries_matches_numpy():
         kern.spd_inverse_logdet(-np.eye(3)[None])
 
 
+@pytest.mark.parametrize("scale", [1e-120, 1e-30, 1.0, 1e30, 1e120])
+def test_spd_inverse_entries_log_determinant_at_extreme_scales(scale):
+    # the log-determinant is one log of the pivots' product unless it under- or overflows
+    rng = np.random.default_rng(3)
+    for j in (2, 4, 6):
+        a = rng.normal(size=(5, j, j))
+        spd = (a @ np.swapaxes(a, -1, -2) + 0.5 * np.eye(j)) * scale
+        inv, logdet = kern.spd_inverse_logdet(spd)
+        want = np.linalg.slogdet(spd)[1]
+        assert np.all(np.isfinite(logdet))
+        np.testing.assert_allclose(logdet, want, rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(inv * scale, np.linalg.inv(spd / scale), rtol=1e-9, atol=1e-9)
+
+
+def test_spd_inverse_entries_rejects_one_bad_matrix_in_a_stack():
+    spd = np.stack([np.eye(3), np.eye(3), np.diag([1.0, -1.0, 1.0]), np.full((3, 3), np.nan)])
+    with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
+        kern.spd_inverse_logdet(spd[:3])
+    with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
+        kern.spd_inverse_logdet(spd[[0, 3]])
+
+
 @pytest.mark.parametrize("cov_type", TYPES)
 def test_torch_gives_the_numpy_statistics(cov_type):
     torch = pytest.importorskip("torch")

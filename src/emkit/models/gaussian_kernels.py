@@ -601,36 +601,50 @@ def spd_inverse_entries(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             raise np.linalg.LinAlgError("not positive definite")
         return (1.0 / v)[None, None], np.log(v)
     low: list[list[Any]] = [[None] * j for _ in range(j)]  # the Cholesky factor L, entry by entry
-    logdet = 0.0
-    for c in range(j):
-        s = a[c, c].copy()
-        for t in range(c):
-            s -= low[c][t] * low[c][t]
-        if not np.all(s > 0):
-            raise np.linalg.LinAlgError("not positive definite")
-        diag = np.sqrt(s)
-        logdet = logdet + np.log(s)
-        low[c][c] = diag
-        for r in range(c + 1, j):
-            v = a[r, c].copy()
-            for t in range(c):
-                v -= low[r][t] * low[c][t]
-            low[r][c] = v / diag
     inv_low: list[list[Any]] = [[None] * j for _ in range(j)]  # M = L^{-1}, lower triangular
-    for c in range(j):
-        inv_low[c][c] = 1.0 / low[c][c]
-        for r in range(c + 1, j):
-            v = low[r][c] * inv_low[c][c]
-            for t in range(c + 1, r):
-                v = v + low[r][t] * inv_low[t][c]
-            inv_low[r][c] = -v / low[r][r]
+    pivots = np.empty((j,) + batch)  # the squared diagonal of L
+    tmp = np.empty(batch)
+    # a matrix that is not positive definite gives a pivot <= 0 (or NaN) and NaN after it: the
+    # pivots are checked once at the end instead of after every column
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for c in range(j):
+            s = pivots[c]
+            s[...] = a[c, c]
+            for t in range(c):
+                s -= np.multiply(low[c][t], low[c][t], out=tmp)
+            low[c][c] = np.sqrt(s)
+            inv_low[c][c] = inv_diag = 1.0 / low[c][c]
+            for r in range(c + 1, j):
+                v = a[r, c].copy()
+                for t in range(c):
+                    v -= np.multiply(low[r][t], low[c][t], out=tmp)
+                v *= inv_diag
+                low[r][c] = v
+        if not np.all(pivots > 0):
+            raise np.linalg.LinAlgError("not positive definite")
+        for c in range(j):
+            for r in range(c + 1, j):
+                v = low[r][c] * inv_low[c][c]
+                for t in range(c + 1, r):
+                    v += np.multiply(low[r][t], inv_low[t][c], out=tmp)
+                v *= -inv_low[r][r]
+                inv_low[r][c] = v
+    # one log of the product of the pivots instead of j logs (a float64 log is scalar code on
+    # CPUs without AVX-512), unless the product leaves the normal range
+    product = pivots[0].copy()
+    with np.errstate(over="ignore", under="ignore"):
+        for c in range(1, j):
+            product *= pivots[c]
+    if np.all(product >= np.finfo(np.float64).tiny) and np.all(product <= np.finfo(np.float64).max):
+        logdet = np.log(product)
+    else:
+        logdet = np.log(pivots).sum(axis=0)
     out = np.empty(a.shape)
     for p in range(j):  # A^{-1} = M' M: entry (p, q) = sum over t >= max(p, q) of M[t, p] M[t, q]
         for q in range(p, j):
-            v = inv_low[q][p] * inv_low[q][q]
+            v = np.multiply(inv_low[q][p], inv_low[q][q], out=out[p, q])
             for t in range(q + 1, j):
-                v = v + inv_low[t][p] * inv_low[t][q]
-            out[p, q] = v
+                v += np.multiply(inv_low[t][p], inv_low[t][q], out=tmp)
             out[q, p] = v
     return out, logdet
 
@@ -684,10 +698,12 @@ def _pattern_terms(mp: MissingPrepared, pats: MissingPatterns, products: bool = 
             continue
         means_m = np.take(mp.means_c, cols, axis=1)  # (K, j, P_j)
         prec_means_m = np.take(mp.prec_means, cols, axis=1)
-        lam_mu = np.zeros(means_m.shape)  # Lambda_mm m_m
+        lam_mu = np.empty(means_m.shape)  # Lambda_mm m_m
+        tmp = np.empty(np.broadcast_shapes(block.shape[2:], means_m[:, 0].shape))
         for a in range(j):
-            for b in range(j):
-                lam_mu[:, a] += block[a, b] * means_m[:, b]
+            np.multiply(block[a, 0], means_m[:, 0], out=lam_mu[:, a])
+            for b in range(1, j):
+                lam_mu[:, a] += np.multiply(block[a, b], means_m[:, b], out=tmp)
         # (m*o)' Lambda (m*o) = m' Lambda m - 2 m_m' (Lambda m)_m + m_m' Lambda_mm m_m
         c2 = mp.maha_means[:, None] + np.sum(means_m * (lam_mu - 2.0 * prec_means_m), axis=1)
         const[:, p0:p1] = -0.5 * c2
