@@ -127,6 +127,38 @@ def test_local_threaded_scheduler_gives_the_same_fit(counts):
     assert_same_fit(got, expected)
 
 
+class _ThreadRecordingPoisson(TwoPoisson):
+    """TwoPoisson that names the threads its E-step ran on, with a given smallest task."""
+
+    def __init__(self, min_rows):
+        self.min_rows = min_rows
+        self.threads = set()
+
+    def min_chunk_rows(self, data):
+        return self.min_rows
+
+    def e_step(self, data, params):
+        self.threads.add(threading.current_thread().name)
+        return super().e_step(data, params)
+
+
+def test_small_blocks_on_the_local_thread_pool_run_in_turn_on_the_calling_thread(counts):
+    x, w = counts
+    params = {"weights": np.array([0.3, 0.7]), "rates": np.array([2.5, 7.0])}
+    data = (da.from_array(x, chunks=500), da.from_array(w, chunks=500))
+    expected_stats, expected_ll = TwoPoisson().e_step((x, w), params)
+    small = _ThreadRecordingPoisson(min_rows=10_000)  # blocks of 500 < half of 10,000
+    large = _ThreadRecordingPoisson(min_rows=100)
+    with dask.config.set(scheduler="threads", num_workers=2):
+        for model in (small, large):
+            stats, ll = dask_statistics_pass(model, data, params)
+            assert ll == pytest.approx(expected_ll, rel=1e-12)
+            for key in expected_stats:
+                np.testing.assert_allclose(stats[key], expected_stats[key], rtol=1e-12)
+    assert small.threads == {threading.current_thread().name}
+    assert threading.current_thread().name not in large.threads
+
+
 def test_initialisation_and_restarts_match_numpy(dask_client):
     """The model's initialisation draws from the same generator (host_rows) and the plain
     pass consumes no random numbers, so restarts pick the same starts as the NumPy fit."""
