@@ -117,7 +117,7 @@ def main(argv=None) -> int:
         for n, t, dt, b in cases:
             x, xm = data[(n, dt)]
             init = start(xm, k, t)
-            iters = int(min(30, max(5, 1e6 / n)))
+            iters = int(min(30, max(10, 1e6 / n)))  # a median of at least 9 iterations
             for which, arr in (("complete", x), ("missing", xm)):
                 per, ll = per_iteration(to_backend(arr, b), k, t, init, iters)
                 key = (n, t, dt, b, which)
