@@ -11,7 +11,9 @@ the data is a Dask array, so ``emkit.em(model, (dask_X,))`` and every estimator'
 ``fit(dask_X)`` work unchanged, on
 
 * the active ``dask.distributed.Client`` when there is one (worker processes, a cluster),
-* otherwise Dask's default local scheduler (threads).
+* otherwise Dask's default local scheduler (threads; blocks under half the model's
+  ``min_chunk_rows`` run in turn on the calling thread instead, see
+  :func:`_small_blocks_on_local_threads`).
 
 Data that lives on disk (Zarr via :func:`dask.array.from_zarr`, Parquet via
 :func:`dask.dataframe.read_parquet`) is read block by block on the workers in every
