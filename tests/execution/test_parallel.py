@@ -136,3 +136,12 @@ def test_an_explicit_thread_count_runs_that_many_chunks_at_once(two_threads):
 
     assert list(_parallel.parallel_map(work, range(8), n_threads=2)) == list(range(8))
     assert peak[0] == 2
+
+
+def test_a_pass_inside_a_chunk_does_not_wait_for_the_busy_pool(two_threads):
+    # the pool's one worker runs an outer chunk that itself maps over inner items: the inner
+    # helper cannot start, and the calling thread does the inner items alone instead of waiting
+    def outer(i):
+        return sum(_parallel.parallel_map(lambda j: i * j, range(4)))
+
+    assert list(_parallel.parallel_map(outer, range(6))) == [6 * i for i in range(6)]

@@ -188,7 +188,11 @@ def _windowed(pool: ThreadPoolExecutor, fn, items: list, window: int, threads: i
             helpers = [pool.submit(work) for _ in range(min(threads, len(batch)) - 1)]
             work()
             for helper in helpers:
-                helper.result()
+                # a helper that has not started by now has nothing left to claim: cancelled,
+                # it is not waited for (nor is a pool whose workers are all busy, e.g. with
+                # the chunk that called this pass)
+                if not helper.cancel():
+                    helper.result()
         if failures:
             raise failures[0]
         yield from results
