@@ -678,6 +678,8 @@ def _pattern_terms(mp: MissingPrepared, pats: MissingPatterns, products: bool = 
     const = np.zeros((k, len(pats.n_observed)))
     d = mp.prec.shape[1]
     prec_flat = mp.prec.reshape(kk, d * d)
+    # Lambda_k[c, c'] m_k[c'], (K, D * D): Lambda_mm m_m is one gather and one sum per group
+    prec_times_means = (mp.prec * mp.means_c[:, None, :]).reshape(k, d * d) if products else None
     groups: list[Any] = []
     for j, p0, p1, missing in pats.groups:
         if j == 0:
@@ -686,8 +688,9 @@ def _pattern_terms(mp: MissingPrepared, pats: MissingPatterns, products: bool = 
                 const[:, p0:p1] = -0.5 * mp.maha_means[:, None]
             continue
         cols = missing.T  # (j, P_j)
+        entries = cols[:, None, :] * d + cols[None, :, :]  # (j, j, P_j): entry (a, b) of each block
         # (j, j, K', P_j), a view of a (K', j, j, P_j) gather: every entry (K', P_j) contiguous in P_j
-        block = np.take(prec_flat, cols[:, None, :] * d + cols[None, :, :], axis=1).transpose(1, 2, 0, 3)
+        block = np.take(prec_flat, entries, axis=1).transpose(1, 2, 0, 3)
         try:
             inv, log_det_mm[:, p0:p1] = spd_inverse_entries(block)  # (j, j, K', P_j)
         except np.linalg.LinAlgError:
@@ -698,12 +701,7 @@ def _pattern_terms(mp: MissingPrepared, pats: MissingPatterns, products: bool = 
             continue
         means_m = np.take(mp.means_c, cols, axis=1)  # (K, j, P_j)
         prec_means_m = np.take(mp.prec_means, cols, axis=1)
-        lam_mu = np.empty(means_m.shape)  # Lambda_mm m_m
-        tmp = np.empty(np.broadcast_shapes(block.shape[2:], means_m[:, 0].shape))
-        for a in range(j):
-            np.multiply(block[a, 0], means_m[:, 0], out=lam_mu[:, a])
-            for b in range(1, j):
-                lam_mu[:, a] += np.multiply(block[a, b], means_m[:, b], out=tmp)
+        lam_mu = np.take(prec_times_means, entries, axis=1).sum(axis=2)  # Lambda_mm m_m, (K, j, P_j)
         # (m*o)' Lambda (m*o) = m' Lambda m - 2 m_m' (Lambda m)_m + m_m' Lambda_mm m_m
         c2 = mp.maha_means[:, None] + np.sum(means_m * (lam_mu - 2.0 * prec_means_m), axis=1)
         const[:, p0:p1] = -0.5 * c2
