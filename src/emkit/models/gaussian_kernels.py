@@ -898,8 +898,9 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
     # few features: the missing entries' moments from dense (K, rows, D) blocks, two small
     # products per block, instead of per-row (K, j, j) outer products summed per pattern
     dense = d <= DENSE_MISSING_MOMENTS_MAX_D
-    outer: list[Any] = [None if (g is None or dense) else np.zeros((k, g[1].shape[1], g[1].shape[1], g[1].shape[2]))
-             for g in groups]
+    # (e e' is symmetric: its upper triangles, (K, j (j + 1) / 2, P_j), row-major pairs (a <= b))
+    outer: list[Any] = [None if (g is None or dense) else
+                        np.zeros((k, g[1].shape[1] * (g[1].shape[1] + 1) // 2, g[1].shape[2])) for g in groups]
     ee_dense = np.zeros((k, d, d)) if dense else None
     per_pattern = np.zeros((k, len(pats.n_observed)))
     far_s1, far_second = np.zeros((len(far), d)), np.zeros((len(far), d, d))
@@ -981,13 +982,17 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
             if mode != "stats" or dense:
                 continue
             fe = np.multiply(e, resp[:, None, a0:a1], out=f_pairs[:, q0:q0 + j * rows].reshape(k, j, rows))
-            prod = np.multiply(fe[:, :, None], e[:, None, :])  # (K, j, j, rows)
+            prod = np.empty((k, j * (j + 1) // 2, rows), dtype=wd)  # r e_a e_b for a <= b
+            t0 = 0
+            for a in range(j):
+                np.multiply(fe[:, a:a + 1], e[:, a:], out=prod[:, t0:t0 + j - a])
+                t0 += j - a
             p_lo = int(rp[0])
             if one_to_one:
                 outer[gi][..., p_lo:p_lo + rows] += prod
             else:  # the rows of a pattern are contiguous: sum them
                 first = np.concatenate([[0], np.flatnonzero(np.diff(rp)) + 1])
-                outer[gi][..., p_lo:int(rp[-1]) + 1] += np.add.reduceat(prod, first, axis=3)
+                outer[gi][..., p_lo:int(rp[-1]) + 1] += np.add.reduceat(prod, first, axis=2)
         if mode == "impute":
             filled = scratch.array("miss_filled", (k, m, d), wd)
             filled[:] = xb[None]
@@ -1032,8 +1037,11 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
         weighted = per_pattern[:, None, None, p0:p1] * np.moveaxis(g[0], 2, 0)  # (K, j, j, P_j)
         if cond is not None:
             cond += _scatter_blocks(k, d, missing.T, weighted)
-        if ee is not None:
-            weighted += ee
+        if ee is not None:  # the full blocks from their upper triangles
+            a_idx, b_idx = np.triu_indices(j)
+            full = np.empty((j, j), dtype=np.intp)
+            full[a_idx, b_idx] = full[b_idx, a_idx] = np.arange(len(a_idx))
+            weighted += np.take(ee, full, axis=1)
         second += _scatter_blocks(k, d, missing.T, weighted)
     if ee_dense is not None:
         second += ee_dense
