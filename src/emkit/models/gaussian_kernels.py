@@ -679,7 +679,7 @@ def _pattern_terms(mp: MissingPrepared, pats: MissingPatterns, products: bool = 
     d = mp.prec.shape[1]
     prec_flat = mp.prec.reshape(kk, d * d)
     # Lambda_k[c, c'] m_k[c'], (K, D * D): Lambda_mm m_m is one gather and one sum per group
-    prec_times_means = (mp.prec * mp.means_c[:, None, :]).reshape(k, d * d) if products else None
+    prec_times_means: Any = (mp.prec * mp.means_c[:, None, :]).reshape(k, d * d) if products else None
     groups: list[Any] = []
     for j, p0, p1, missing in pats.groups:
         if j == 0:
