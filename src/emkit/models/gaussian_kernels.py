@@ -778,6 +778,22 @@ def _scatter_blocks(k: int, d: int, cols: np.ndarray, weights: np.ndarray) -> np
     return out.reshape(k, d, d)
 
 
+def _scatter_symmetric(k: int, d: int, cols: np.ndarray, upper: np.ndarray, a_idx: np.ndarray,
+                       b_idx: np.ndarray) -> np.ndarray:
+    """(K, D, D): symmetric blocks given by their upper triangles ``upper`` (K, T, P) (entries
+    ``(a_idx[t], b_idx[t])``, a <= b) added at rows and columns ``cols`` (j, P) of each
+    component's matrix: half the entries of :func:`_scatter_blocks`, mirrored once at the end."""
+    pos = (cols[a_idx] * d + cols[b_idx]).ravel()
+    half = np.empty((k, d * d))
+    for c in range(k):
+        half[c] = np.bincount(pos, weights=upper[c].ravel(), minlength=d * d)
+    half = half.reshape(k, d, d)
+    out = half + np.swapaxes(half, 1, 2)
+    diag = np.arange(d)
+    out[:, diag, diag] -= half[:, diag, diag]  # the diagonal entries were counted twice
+    return out
+
+
 def _missing_dense(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scratch: Scratch, ws, offsets, mode, cap):
     """The dense form with (K, rows, D) temporaries: ``z``, ``y = Lambda_k z`` and the conditional
     means per component (used when the products form would round too much, or D is large)."""
@@ -1034,15 +1050,15 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
     for (j, p0, p1, missing), g, ee in zip(pats.groups, groups, outer):
         if j == 0:
             continue
-        weighted = per_pattern[:, None, None, p0:p1] * np.moveaxis(g[0], 2, 0)  # (K, j, j, P_j)
+        # upper triangles (a <= b) of the symmetric blocks, (K, j (j + 1) / 2, P_j): the
+        # conditional covariances times each pattern's responsibilities, plus the sums of r e e'
+        a_idx, b_idx = np.triu_indices(j)
+        weighted = per_pattern[:, None, p0:p1] * np.moveaxis(g[0][a_idx, b_idx], 1, 0)
         if cond is not None:
-            cond += _scatter_blocks(k, d, missing.T, weighted)
-        if ee is not None:  # the full blocks from their upper triangles
-            a_idx, b_idx = np.triu_indices(j)
-            full = np.empty((j, j), dtype=np.intp)
-            full[a_idx, b_idx] = full[b_idx, a_idx] = np.arange(len(a_idx))
-            weighted += np.take(ee, full, axis=1)
-        second += _scatter_blocks(k, d, missing.T, weighted)
+            cond += _scatter_symmetric(k, d, missing.T, weighted, a_idx, b_idx)
+        if ee is not None:
+            weighted += ee
+        second += _scatter_symmetric(k, d, missing.T, weighted, a_idx, b_idx)
     if ee_dense is not None:
         second += ee_dense
     if far.size:  # about their own reference points; the conditional covariances do not move
