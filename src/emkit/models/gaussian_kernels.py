@@ -784,10 +784,10 @@ def _scatter_symmetric(k: int, d: int, cols: np.ndarray, upper: np.ndarray, a_id
     ``(a_idx[t], b_idx[t])``, a <= b) added at rows and columns ``cols`` (j, P) of each
     component's matrix: half the entries of :func:`_scatter_blocks`, mirrored once at the end."""
     pos = (cols[a_idx] * d + cols[b_idx]).ravel()
-    half = np.empty((k, d * d))
+    flat = np.empty((k, d * d))
     for c in range(k):
-        half[c] = np.bincount(pos, weights=upper[c].ravel(), minlength=d * d)
-    half = half.reshape(k, d, d)
+        flat[c] = np.bincount(pos, weights=upper[c].ravel(), minlength=d * d)
+    half = flat.reshape(k, d, d)
     out = half + np.swapaxes(half, 1, 2)
     diag = np.arange(d)
     out[:, diag, diag] -= half[:, diag, diag]  # the diagonal entries were counted twice
