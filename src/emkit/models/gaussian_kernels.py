@@ -767,15 +767,20 @@ def missing_pass(x: np.ndarray, mp: MissingPrepared, center: np.ndarray, scratch
     return back
 
 
-def _scatter_blocks(k: int, d: int, cols: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """(K, D, D): blocks ``weights`` (K, j, j, P) added at rows and columns ``cols`` (j, P) of
-    each component's matrix (one ``bincount`` per component: a few times faster than one over
-    all components, whose bins do not stay in the first-level cache)."""
-    pos = (cols[:, None, :] * d + cols[None, :, :]).ravel()
+def _scatter_positions(k: int, d: int, pos: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(K, D, D): ``weights[c]`` (any shape, raveled) summed at the flat positions ``pos`` of
+    component c's matrix (one ``bincount`` per component: a few times faster than one over all
+    components, whose bins do not stay in the first-level cache)."""
     out = np.empty((k, d * d))
     for c in range(k):
         out[c] = np.bincount(pos, weights=weights[c].ravel(), minlength=d * d)
     return out.reshape(k, d, d)
+
+
+def _scatter_blocks(k: int, d: int, cols: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(K, D, D): blocks ``weights`` (K, j, j, P) added at rows and columns ``cols`` (j, P) of
+    each component's matrix."""
+    return _scatter_positions(k, d, (cols[:, None, :] * d + cols[None, :, :]).ravel(), weights)
 
 
 def _scatter_symmetric(k: int, d: int, cols: np.ndarray, upper: np.ndarray, a_idx: np.ndarray,
@@ -783,11 +788,7 @@ def _scatter_symmetric(k: int, d: int, cols: np.ndarray, upper: np.ndarray, a_id
     """(K, D, D): symmetric blocks given by their upper triangles ``upper`` (K, T, P) (entries
     ``(a_idx[t], b_idx[t])``, a <= b) added at rows and columns ``cols`` (j, P) of each
     component's matrix: half the entries of :func:`_scatter_blocks`, mirrored once at the end."""
-    pos = (cols[a_idx] * d + cols[b_idx]).ravel()
-    flat = np.empty((k, d * d))
-    for c in range(k):
-        flat[c] = np.bincount(pos, weights=upper[c].ravel(), minlength=d * d)
-    half = flat.reshape(k, d, d)
+    half = _scatter_positions(k, d, (cols[a_idx] * d + cols[b_idx]).ravel(), upper)
     out = half + np.swapaxes(half, 1, 2)
     diag = np.arange(d)
     out[:, diag, diag] -= half[:, diag, diag]  # the diagonal entries were counted twice
