@@ -78,6 +78,19 @@ def test_hclass_labels_as_mclust_numbers_them():
     assert np.all(hclass(merges, 1) == 0) and len(set(hclass(merges, len(FAITHFUL)))) == len(FAITHFUL)
 
 
+def test_hclass_equals_relabelling_merge_by_merge(trees):
+    """The cut (pointer jumping) equals applying the first n - G merges one at a time, for every G."""
+    for (name, key), merges in trees.items():
+        n = len(merges) + 1
+        for g in range(1, n + 1, max(1, n // 40)):
+            roots = np.arange(n)
+            for i, j in merges[: n - g]:
+                roots[roots == j] = i
+            _, first, inverse = np.unique(roots, return_index=True, return_inverse=True)
+            expected = np.argsort(np.argsort(first))[inverse]
+            np.testing.assert_array_equal(hclass(merges, g), expected, err_msg=f"{name} {key} G={g}")
+
+
 def test_transforms():
     x = FAITHFUL
     z = hc_transform(x, "SVD")
