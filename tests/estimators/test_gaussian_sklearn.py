@@ -60,6 +60,12 @@ def test_same_parameters_as_sklearn_from_same_start(cov_type, n_iter):
     assert np.allclose(ours.predict_proba(x), ref.predict_proba(x), atol=1e-9)
     assert ours.bic(x) == pytest.approx(ref.bic(x), rel=1e-10)
     assert ours.aic(x) == pytest.approx(ref.aic(x), rel=1e-10)
+    # ICL: the BIC plus twice each row's classification cost -log max_k p(k | x)
+    cost = -np.log(ref.predict_proba(x).max(axis=1)).sum()
+    assert ours.icl(x) == pytest.approx(ref.bic(x) + 2 * cost, rel=1e-10)
+    crit = ours.criteria(x)
+    assert crit["loglik"] == pytest.approx(ref.score(x) * len(x), rel=1e-10)
+    assert (crit["bic"], crit["aic"]) == (ours.bic(x), ours.aic(x))
 
 
 @pytest.mark.parametrize("cov_type", TYPES)

@@ -220,23 +220,41 @@ class MixtureEstimator(EMEstimator):
         w = np.asarray(sample_weight, dtype=float)
         return float(np.sum(w * ll)), float(np.sum(w))
 
+    def criteria(self, X: Any, sample_weight: Any = None, **inputs: Any) -> dict:
+        """The log-likelihood of ``X`` and the criteria of :meth:`bic`, :meth:`aic` and
+        :meth:`icl` from one pass over the rows (model selection records all of them).
+
+        Returns
+        -------
+        dict
+            ``loglik`` (weighted by ``sample_weight`` when given), ``n_parameters``, ``bic``,
+            ``aic`` and ``icl`` (lower is better).
+        """
+        lj = self._log_joint(X, inputs)
+        xp = get_namespace(lj)
+        row_ll = logsumexp_rows(lj, xp)
+        # log max_k p(k | x_i) = max_k log p(x_i, k) - log p(x_i): the ICL's classification cost
+        top = np.asarray(to_numpy(xp.max(lj, axis=1)), dtype=float)
+        row_ll = np.asarray(to_numpy(row_ll), dtype=float)
+        cost = -np.log(np.clip(np.exp(top - row_ll), 1e-300, 1.0))
+        w = np.ones(len(row_ll)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        ll, n, p = float(np.sum(w * row_ll)), float(np.sum(w)), self._n_parameters()
+        bic = -2.0 * ll + p * np.log(n)
+        return {"loglik": ll, "n_parameters": p, "bic": float(bic), "aic": -2.0 * ll + 2.0 * p,
+                "icl": float(bic + 2.0 * float(np.sum(w * cost)))}
+
     def bic(self, X: Any, sample_weight: Any = None, **inputs: Any) -> float:
         """Bayesian information criterion, -2 log L + p log n (lower is better; this is
         scikit-learn's sign, the opposite of R mclust's)."""
-        ll, n = self._total_loglik(X, sample_weight, inputs)
-        return -2.0 * ll + self._n_parameters() * np.log(n)
+        return self.criteria(X, sample_weight, **inputs)["bic"]
 
     def aic(self, X: Any, sample_weight: Any = None, **inputs: Any) -> float:
         """Akaike information criterion, -2 log L + 2 p (lower is better)."""
-        ll, _ = self._total_loglik(X, sample_weight, inputs)
-        return -2.0 * ll + 2.0 * self._n_parameters()
+        return self.criteria(X, sample_weight, **inputs)["aic"]
 
     def icl(self, X: Any, sample_weight: Any = None, **inputs: Any) -> float:
         """Integrated completed likelihood (Biernacki, Celeux & Govaert 2000) in BIC form, as
         R mclust's ``icl()``: BIC - 2 * sum_i log max_k p(k | x_i), the BIC plus twice the
         classification cost of each row's most probable component (lower is better; mclust's
         ICL is the negative)."""
-        resp = np.asarray(to_numpy(self.predict_proba(X, **inputs)), dtype=float)
-        cost = -np.log(np.clip(resp.max(axis=1), 1e-300, 1.0))
-        w = np.ones(len(cost)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        return self.bic(X, sample_weight, **inputs) + 2.0 * float(np.sum(w * cost))
+        return self.criteria(X, sample_weight, **inputs)["icl"]

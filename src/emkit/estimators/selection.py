@@ -302,9 +302,9 @@ def _screen_settings(gmm_kwargs: dict) -> dict:
 
 
 def _record_fit(record: dict, gmm: GaussianMixture, X, sample_weight, reasons: list[str]) -> None:
-    record.update(loglik=float(gmm.loglik_), n_parameters=gmm._n_parameters(),
-                  bic=float(gmm.bic(X, sample_weight)), aic=float(gmm.aic(X, sample_weight)),
-                  icl=float(gmm.icl(X, sample_weight)), converged=bool(gmm.converged_),
+    crit = gmm.criteria(X, sample_weight)
+    record.update(loglik=float(gmm.loglik_), n_parameters=crit["n_parameters"], bic=crit["bic"], aic=crit["aic"],
+                  icl=crit["icl"], converged=bool(gmm.converged_),
                   degenerate=bool(reasons), degenerate_reason="; ".join(reasons) or None, error=None)
 
 
