@@ -61,6 +61,7 @@ standard errors by the delta method (a constant Jacobian) are not available for 
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -180,13 +181,35 @@ def _objective(w: np.ndarray, s: np.ndarray, cov: np.ndarray) -> float:
     return float(np.sum(w * (logdet + trace)))
 
 
+def _better_than(w: np.ndarray, s: np.ndarray, first: np.ndarray, second: np.ndarray) -> bool:
+    """Whether ``first`` has a lower :func:`_objective` than ``second`` (both (K, D, D)): the
+    two stacks factorised in one call (the guard of every iterative M-step)."""
+    both = np.concatenate([first, second])
+    try:
+        chol = np.linalg.cholesky(both)
+    except np.linalg.LinAlgError:  # one of them is not positive definite: each on its own
+        return _objective(w, s, first) < _objective(w, s, second)
+    logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+    trace = np.einsum("kii->k", np.linalg.solve(both, np.concatenate([s, s])))
+    terms = (logdet + trace).reshape(2, -1) @ w
+    return bool(terms[0] < terms[1])
+
+
+@functools.lru_cache(maxsize=64)
+def _strict_upper(d: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.triu_indices(d, 1)``, made once per size (read-only)."""
+    rows, cols = np.triu_indices(d, 1)
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
+
+
 def _skew_to_free(s: np.ndarray) -> np.ndarray:
-    rows, cols = np.triu_indices(s.shape[-1], 1)
+    rows, cols = _strict_upper(s.shape[-1])
     return s[..., rows, cols]
 
 
 def _skew_from_free(vec: np.ndarray, d: int) -> np.ndarray:
-    rows, cols = np.triu_indices(d, 1)
+    rows, cols = _strict_upper(d)
     s = np.zeros(vec.shape[:-1] + (d, d))
     s[..., rows, cols] = vec
     s[..., cols, rows] = -vec
@@ -368,11 +391,12 @@ def _solve_common_orientation(w: np.ndarray, s: np.ndarray, o0: np.ndarray, equa
         return diag * ((w @ g) / n / g)[:, None]
 
     pairs = [(i, j) for i in range(d) for j in range(i + 1, d)]
-    rows, cols = np.triu_indices(d, 1)
+    rows, cols = _strict_upper(d)
 
-    def sweep(o, t) -> float:
-        """One Jacobi sweep (in place); returns the largest angle turned."""
-        largest = 0.0
+    def sweep(o, t) -> tuple[float, bool]:
+        """One Jacobi sweep (in place); returns the largest angle turned and whether every
+        pair's one-angle search ended at its minimum (not at its iteration limit)."""
+        largest, settled = 0.0, True
         for i, j in pairs:
             a = 0.5 * (t[:, i, i] + t[:, j, j])
             b = 0.5 * (t[:, i, i] - t[:, j, j])
@@ -417,6 +441,8 @@ def _solve_common_orientation(w: np.ndarray, s: np.ndarray, o0: np.ndarray, equa
                     break
                 if abs(step) < PARAM_RTOL:
                     break
+            else:
+                settled = False
             phi = 0.5 * math.remainder(u, 2.0 * math.pi)
             if phi == 0.0:
                 continue
@@ -427,7 +453,7 @@ def _solve_common_orientation(w: np.ndarray, s: np.ndarray, o0: np.ndarray, equa
             t[:, :, idx] = t[:, :, idx] @ rot
             t[:, idx, :] = np.einsum("ba,kbc->kac", rot, t[:, idx, :])
             largest = max(largest, abs(phi))
-        return largest
+        return largest, settled
 
     def value(t):
         diag = np.diagonal(t, axis1=1, axis2=2)
@@ -481,8 +507,10 @@ def _solve_common_orientation(w: np.ndarray, s: np.ndarray, o0: np.ndarray, equa
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         next_newton = 1e-1
         for _ in range(max_sweeps):
-            largest = sweep(o, t)
-            if largest < PARAM_RTOL:
+            largest, settled = sweep(o, t)
+            # one pair of columns (D = 2): its settled search is the minimum over the whole
+            # orientation, so a second sweep would only confirm it
+            if largest < PARAM_RTOL or (settled and len(pairs) == 1):
                 break
             if 2 < d and len(pairs) <= NEWTON_MAX_PAIRS and largest < next_newton:
                 o, t, converged = newton(o, t)
@@ -694,7 +722,7 @@ class MclustStructure(Full):
             cov = self._fit(w, s, cur)
         if cur is not None and not self._closed_form:
             # generalised EM: never below the current parameters (rounding in an iterative solve)
-            if _objective(w, s, cur) < _objective(w, s, cov):
+            if _better_than(w, s, cur, cov):
                 cov = cur.copy()
         return cov
 
@@ -766,7 +794,8 @@ class VEI(MclustStructure):
 
     def _fit(self, w, s, current):
         b = np.diagonal(s, axis1=1, axis2=2)
-        v0 = None if current is None else np.log(self.parts(current)[1][0])
+        # the common shape up to scale (the solve centres log a): any component's diagonal
+        v0 = None if current is None else np.log(np.diagonal(current[0]))
         lam, a = _solve_common_shape(w, b, v0)
         return np.stack([np.diag(lam_k * a) for lam_k in lam])
 
@@ -788,7 +817,8 @@ class VEV(MclustStructure):
 
     def _fit(self, w, s, current):
         vals, vecs = _eigh_desc(s)
-        v0 = None if current is None else np.log(self.parts(current)[1][0])
+        # the common shape up to scale: any component's eigenvalues, in decreasing order
+        v0 = None if current is None else np.log(np.linalg.eigvalsh(current[0])[::-1])
         lam, a = _solve_common_shape(w, vals, v0)
         return _compose(lam, np.broadcast_to(a, vals.shape), vecs)
 
@@ -845,7 +875,8 @@ class VEE(MclustStructure):
         return np.exp(vec[:k])[:, None, None] * _unit_det_from_free(vec[k:], d)[None]
 
     def _fit(self, w, s, current):
-        c0 = np.einsum("k,kij->ij", w, s) / w.sum() if current is None else self._split(current)[1]
+        # C up to scale (the solve normalises it): any component's covariance
+        c0 = np.einsum("k,kij->ij", w, s) / w.sum() if current is None else current[0]
         lam, c = _solve_proportional(w, s, c0)
         return _sym(lam[:, None, None] * c[None])
 
@@ -856,7 +887,7 @@ class _CommonOrientation(MclustStructure):
     def _fit(self, w, s, current):
         equal = self.volume == "E"
         if current is not None:
-            starts = [self.parts(current)[2][0]]
+            starts = [_common_orientation(current)]
         else:  # deterministic starts: the pooled scatter's eigenvectors and each component's
             pooled = np.einsum("k,kij->ij", w, s) / w.sum()
             starts = [_eigh_desc(pooled[None])[1][0]] + list(_eigh_desc(s)[1])
