@@ -262,7 +262,7 @@ def count_distinct_rows(x: Any, at_least: int | None = None, weights: Any = None
     block_rows = _block_rows(x, block_rows)
     w = None if weights is None else np.asarray(to_numpy(weights), dtype=np.float64).reshape(-1)
     # the first block small when a few distinct rows settle it (the usual case), then full blocks
-    first = block_rows if at_least is None else min(block_rows, max(1024, 8 * int(at_least)))
+    first = block_rows if at_least is None else min(block_rows, max(64, 8 * int(at_least)))
     bounds = [0, *range(first, n, block_rows), n] if n > first else [0, n]
     seen = None
     for start, stop in zip(bounds[:-1], bounds[1:]):
