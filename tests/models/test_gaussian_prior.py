@@ -180,6 +180,29 @@ def test_map_model_passes_check_model(faithful, covariance_type):
     check_model(model, data, checks=checks)
 
 
+def test_map_m_step_of_a_component_with_no_responsibility(faithful):
+    """VEV's prior adds nothing to the covariances' divisor (delta_k = 0, as in mclust), so a
+    component the E-step gives exactly 0 (its dead terms are exact zeros on CPUs without
+    AVX-512) divides by scikit-learn's 10 eps, not by 0: finite, of the form, and vast, so that
+    it stays out of the way, as a component with a tiny responsibility does."""
+    data = Data(("X", "sample_weight"), (faithful, None))
+    model = GaussianMixtureModel(3, "VEV", reg_covar=0.0, init_params="kmeans",
+                                 prior=GaussianPrior()).prepare_data(data)
+    assert model.prior.extra[0] == 0.0
+    params = model.initialize(data, np.random.default_rng(0))
+    stats, _ = model.e_step(data, params)
+    stats = {key: np.array(value, dtype=np.float64) for key, value in stats.items()}
+    for key in stats:
+        stats[key][0] = 0.0  # component 0: no responsibility at all
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no division by zero on the way
+        new = model.m_step(stats, params)
+    cov = np.asarray(new["covariances"])
+    assert np.all(np.isfinite(cov)) and np.all(np.linalg.eigvalsh(cov) > 0)
+    assert model.structure.in_form(cov)
+    assert np.linalg.det(cov[0]) > 1e20 * np.linalg.det(cov[1])
+
+
 def test_prior_with_missing_values_and_weights(faithful):
     rng = np.random.default_rng(0)
     x = faithful.copy()

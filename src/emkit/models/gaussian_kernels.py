@@ -1292,8 +1292,8 @@ def m_step_numpy(stats: dict, structure: CovarianceStructure, reg_covar: float, 
     reference points (``ref / n``; absolute for the model's statistics), so a mean is as accurate
     as its magnitude allows however far it lies from the centre. ``divisor`` (K,) replaces
     ``n_k`` as the covariances' divisor (the MAP M-step's ``a_k``,
-    :mod:`emkit.models.gaussian_prior`). Returns (weights, means, covariances, empty component
-    indices)."""
+    :mod:`emkit.models.gaussian_prior`; with the same 10 eps). Returns (weights, means,
+    covariances, empty component indices)."""
     n = np.asarray(stats["n"], dtype=np.float64)
     s1 = np.asarray(stats["s1"], dtype=np.float64)
     s2 = np.asarray(stats["s2"], dtype=np.float64)
@@ -1312,7 +1312,10 @@ def m_step_numpy(stats: dict, structure: CovarianceStructure, reg_covar: float, 
         offset = ref if center is None else ref - np.asarray(center, dtype=np.float64)
         slack = 64.0 * max(eps, np.finfo(np.float64).eps) * (
             np.abs(s2) / nk[:, None] + offset * offset + about * about + step * step)
-    cov = structure.m_step(n, nk if divisor is None else np.asarray(divisor, dtype=np.float64), s1, s2, about,
+    # the MAP divisor a_k = n_k + delta_k carries the same 10 eps: with delta_k = 0 (VEV's prior, as
+    # mclust's) a component the E-step gives exactly no responsibility still divides by a positive number
+    divisor_k = nk if divisor is None else np.asarray(divisor, dtype=np.float64) + 10 * np.finfo(np.float64).eps
+    cov = structure.m_step(n, divisor_k, s1, s2, about,
                            reg_covar, d, slack=slack, current=current)
     return weights, anchor + step, cov, empty
 
