@@ -72,6 +72,9 @@ __all__ = ["COVARIANCE_STRUCTURES", "COVARIANCE_TYPES", "EXPANDED_MAX_ERROR", "L
 #: joint when fewer than this fraction of them are live (gather + exp + scatter against exp of
 #: everything: 3.4 against 5.4 ns a value at 34 % live, 1.0 against 6.1 at 7 %)
 SPARSE_EXP_MAX_LIVE = 0.5
+#: ... and the log joint is taken less its row's largest term plus this (a power of two: no
+#: argument of the exponential is 0, see ``posterior_by_component``)
+SCALAR_EXP_SHIFT = 2.0**-20
 #: a scratch array larger than this is allocated afresh each time (never kept alive)
 WORKSPACE_MAX_BYTES = 24 * 2**20
 
@@ -308,8 +311,9 @@ def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: A
 
     With ``row_loglik=False`` (NumPy, no weights) the second result is only the SUM of the
     per-row log-likelihoods, a float: computed as sum(top) + sum(log(prod of blocks of the
-    per-row totals)), one log per 32 rows. Each total lies in [1, K] so a block's product
-    cannot overflow for K < 2**30 in float64 (and the E-step only needs the sum)."""
+    per-row totals)), one log per 32 rows. Each total lies in [1, K] (from just below 1 with
+    :data:`SCALAR_EXP_SHIFT`) so a block's product cannot overflow or underflow for K < 2**30
+    in float64 (and the E-step only needs the sum)."""
     top = xp.max(log_joint, axis=0)
     total_of_tops = float(xp.sum(top))
     top_sum: float | None = total_of_tops
@@ -318,6 +322,12 @@ def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: A
         top_sum = None
     if xp is np:
         k, n = log_joint.shape
+        if log_joint.dtype == np.float64 and not VECTOR_EXP64:
+            # scalar exp: the exact zeros (each row's largest term, at random positions) take
+            # libm's branch for tiny arguments and are mispredicted (K = 3: 1.6 times the exp's
+            # time); every argument is shifted below zero by a power of two instead
+            top = top + SCALAR_EXP_SHIFT
+            top_sum = None if top_sum is None else float(np.sum(top))
         # Terms below eps / (16 K) of their row's largest add nothing representable to the row's
         # sum: they are left at exactly 0 (their responsibilities become 0 instead of
         # < eps / (16 K)). Where numpy's float64 exp is scalar (CPUs without AVX-512: ~4-7 ns a
@@ -351,10 +361,8 @@ def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: A
             np.multiply(e, mask, out=e)
         total = e.sum(axis=0)
         loglik = _log_total(total, top, weights, row_loglik, top_sum)
-        if weights is None:
-            e /= total
-        else:
-            e *= weights / total
+        # one division per row, not per term
+        np.multiply(e, np.reciprocal(total) if weights is None else weights / total, out=e)
         return e, loglik
     e = xp.exp(log_joint - top)
     total = xp.sum(e, axis=0)
@@ -369,9 +377,10 @@ def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: A
 def _log_total(total: np.ndarray, top: np.ndarray, weights: Any, row_loglik: bool, top_sum: float | None = None) -> Any:
     """The per-row log-likelihoods log(total) + top (times the row weights), or their sum
     (``row_loglik=False``; ``top_sum``, top's sum when the caller has it): without weights, in
-    float64, one log per 32 rows. Each total lies in [1, K], so a product of 32 of them cannot
-    overflow for K < 2**30; they are multiplied by halving the array five times (contiguous
-    products of halves: a reduction along 32-element rows costs several times more)."""
+    float64, one log per 32 rows. Each total lies in [1, K] (from just below 1 with
+    :data:`SCALAR_EXP_SHIFT`), so a product of 32 of them cannot overflow for K < 2**30; they
+    are multiplied by halving the array five times (contiguous products of halves: a reduction
+    along 32-element rows costs several times more)."""
     if not row_loglik and weights is None and total.dtype == np.float64:
         products, rest = total, []
         for _ in range(5):
