@@ -169,30 +169,32 @@ def _det_root(s: np.ndarray) -> np.ndarray:
         return np.where(sign > 0, np.exp(logdet / s.shape[-1]), np.where(sign == 0, 0.0, np.nan))
 
 
+def _objective_terms(s: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """``log|Sigma_k| + tr(Sigma_k^{-1} S_k)`` per matrix of the stacks (raises
+    ``LinAlgError`` when a covariance is not positive definite)."""
+    chol = np.linalg.cholesky(cov)
+    logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+    return logdet + np.einsum("kii->k", np.linalg.solve(cov, s))
+
+
 def _objective(w: np.ndarray, s: np.ndarray, cov: np.ndarray) -> float:
     """sum_k w_k (log|Sigma_k| + tr(Sigma_k^{-1} S_k)): the M-step minimises it (inf when a
     covariance is not positive definite)."""
     try:
-        chol = np.linalg.cholesky(cov)
+        return float(np.sum(w * _objective_terms(s, cov)))
     except np.linalg.LinAlgError:
         return math.inf
-    logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
-    trace = np.einsum("kii->k", np.linalg.solve(cov, s))
-    return float(np.sum(w * (logdet + trace)))
 
 
 def _better_than(w: np.ndarray, s: np.ndarray, first: np.ndarray, second: np.ndarray) -> bool:
     """Whether ``first`` has a lower :func:`_objective` than ``second`` (both (K, D, D)): the
     two stacks factorised in one call (the guard of every iterative M-step)."""
-    both = np.concatenate([first, second])
     try:
-        chol = np.linalg.cholesky(both)
+        terms = _objective_terms(np.concatenate([s, s]), np.concatenate([first, second]))
     except np.linalg.LinAlgError:  # one of them is not positive definite: each on its own
         return _objective(w, s, first) < _objective(w, s, second)
-    logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
-    trace = np.einsum("kii->k", np.linalg.solve(both, np.concatenate([s, s])))
-    terms = (logdet + trace).reshape(2, -1) @ w
-    return bool(terms[0] < terms[1])
+    values = terms.reshape(2, -1) @ w
+    return bool(values[0] < values[1])
 
 
 @functools.lru_cache(maxsize=64)
