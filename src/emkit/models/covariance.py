@@ -82,10 +82,11 @@ INPLACE_M_STEP_BYTES = 2**20
 
 # --------------------------------------------------------------------------- small helpers
 @functools.lru_cache(maxsize=64)
-def triu_pairs(d: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column indices of the upper triangle (diagonal included) of a d x d matrix
-    (cached; read-only arrays)."""
-    rows, cols = np.triu_indices(d)
+def triu_pairs(d: int, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the upper triangle of a d x d matrix, row-major, from the
+    diagonal ``offset`` on (0: diagonal included, 1: strictly above it), as
+    ``numpy.triu_indices`` (cached; read-only arrays)."""
+    rows, cols = np.triu_indices(d, offset)
     rows.flags.writeable = False
     cols.flags.writeable = False
     return rows, cols

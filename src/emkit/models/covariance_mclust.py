@@ -61,7 +61,6 @@ standard errors by the delta method (a constant Jacobian) are not available for 
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
@@ -70,7 +69,7 @@ from scipy.linalg import schur
 
 from emkit.core.params import Constraint, SymmetricPositiveDefinite
 from emkit.core.validation import is_symmetric_positive_definite
-from emkit.models.covariance import CovarianceStructure, Full
+from emkit.models.covariance import CovarianceStructure, Full, triu_pairs
 
 __all__ = ["EEI", "EEV", "EII", "EVE", "EVI", "EVV", "MCLUST_ALIASES", "MCLUST_NAMES", "MCLUST_STRUCTURES",
            "MclustCovariance", "MclustStructure", "VEE", "VEI", "VEV", "VVE"]
@@ -197,21 +196,13 @@ def _better_than(w: np.ndarray, s: np.ndarray, first: np.ndarray, second: np.nda
     return bool(values[0] < values[1])
 
 
-@functools.lru_cache(maxsize=64)
-def _strict_upper(d: int) -> tuple[np.ndarray, np.ndarray]:
-    """``np.triu_indices(d, 1)``, made once per size (read-only)."""
-    rows, cols = np.triu_indices(d, 1)
-    rows.flags.writeable = cols.flags.writeable = False
-    return rows, cols
-
-
 def _skew_to_free(s: np.ndarray) -> np.ndarray:
-    rows, cols = _strict_upper(s.shape[-1])
+    rows, cols = triu_pairs(s.shape[-1], 1)
     return s[..., rows, cols]
 
 
 def _skew_from_free(vec: np.ndarray, d: int) -> np.ndarray:
-    rows, cols = _strict_upper(d)
+    rows, cols = triu_pairs(d, 1)
     s = np.zeros(vec.shape[:-1] + (d, d))
     s[..., rows, cols] = vec
     s[..., cols, rows] = -vec
@@ -393,7 +384,7 @@ def _solve_common_orientation(w: np.ndarray, s: np.ndarray, o0: np.ndarray, equa
         return diag * ((w @ g) / n / g)[:, None]
 
     pairs = [(i, j) for i in range(d) for j in range(i + 1, d)]
-    rows, cols = _strict_upper(d)
+    rows, cols = triu_pairs(d, 1)
 
     def sweep(o, t) -> tuple[float, bool]:
         """One Jacobi sweep (in place); returns the largest angle turned and whether every

@@ -1008,7 +1008,7 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
             if mode != "stats" or dense:
                 continue
             fe = np.multiply(e, resp[:, None, a0:a1], out=f_pairs[:, q0:q0 + j * rows].reshape(k, j, rows))
-            prod = np.empty((k, j * (j + 1) // 2, rows), dtype=wd)  # r e_a e_b for a <= b
+            prod = np.empty((k, j * (j + 1) // 2, rows), dtype=wd)  # r e_a e_b, a <= b in triu_pairs(j)'s order
             t0 = 0
             for a in range(j):
                 np.multiply(fe[:, a:a + 1], e[:, a:], out=prod[:, t0:t0 + j - a])
@@ -1062,7 +1062,7 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
             continue
         # upper triangles (a <= b) of the symmetric blocks, (K, j (j + 1) / 2, P_j): the
         # conditional covariances times each pattern's responsibilities, plus the sums of r e e'
-        a_idx, b_idx = np.triu_indices(j)
+        a_idx, b_idx = triu_pairs(j)
         weighted = per_pattern[:, None, p0:p1] * np.moveaxis(g[0][a_idx, b_idx], 1, 0)
         if cond is not None:
             cond += _scatter_symmetric(k, d, missing.T, weighted, a_idx, b_idx)
