@@ -315,6 +315,11 @@ def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: A
     :data:`SCALAR_EXP_SHIFT`) so a block's product cannot overflow or underflow for K < 2**30
     in float64 (and the E-step only needs the sum)."""
     top = xp.max(log_joint, axis=0)
+    if xp is np and log_joint.dtype == np.float64 and not VECTOR_EXP64:
+        # scalar exp: the exact zeros (each row's largest term, at random positions) take
+        # libm's branch for tiny arguments and are mispredicted (K = 3: 1.6 times the exp's
+        # time); every argument is shifted below zero by a power of two instead
+        top += SCALAR_EXP_SHIFT
     total_of_tops = float(xp.sum(top))
     top_sum: float | None = total_of_tops
     if not math.isfinite(total_of_tops):  # rows impossible under every component (-inf)
@@ -322,12 +327,6 @@ def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: A
         top_sum = None
     if xp is np:
         k, n = log_joint.shape
-        if log_joint.dtype == np.float64 and not VECTOR_EXP64:
-            # scalar exp: the exact zeros (each row's largest term, at random positions) take
-            # libm's branch for tiny arguments and are mispredicted (K = 3: 1.6 times the exp's
-            # time); every argument is shifted below zero by a power of two instead
-            top = top + SCALAR_EXP_SHIFT
-            top_sum = None if top_sum is None else float(np.sum(top))
         # Terms below eps / (16 K) of their row's largest add nothing representable to the row's
         # sum: they are left at exactly 0 (their responsibilities become 0 instead of
         # < eps / (16 K)). Where numpy's float64 exp is scalar (CPUs without AVX-512: ~4-7 ns a
