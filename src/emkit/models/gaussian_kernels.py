@@ -696,7 +696,7 @@ def _pattern_terms(mp: MissingPrepared, pats: MissingPatterns, products: bool = 
                 const[:, p0:p1] = -0.5 * mp.maha_means[:, None]
             continue
         cols = missing.T  # (j, P_j)
-        entries = cols[:, None, :] * d + cols[None, :, :]  # (j, j, P_j): entry (a, b) of each block
+        entries = _block_entries(cols, d)
         # (j, j, K', P_j), a view of a (K', j, j, P_j) gather: every entry (K', P_j) contiguous in P_j
         block = np.take(prec_flat, entries, axis=1).transpose(1, 2, 0, 3)
         try:
@@ -775,6 +775,12 @@ def missing_pass(x: np.ndarray, mp: MissingPrepared, center: np.ndarray, scratch
     return back
 
 
+def _block_entries(cols: np.ndarray, d: int) -> np.ndarray:
+    """(j, j, P): the flat position in a D x D matrix of entry (a, b) of each pattern's block
+    at rows and columns ``cols`` (j, P) (its missing entries)."""
+    return cols[:, None, :] * d + cols[None, :, :]
+
+
 def _scatter_positions(k: int, d: int, pos: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """(K, D, D): ``weights[c]`` (any shape, raveled) summed at the flat positions ``pos`` of
     component c's matrix (one ``bincount`` per component: a few times faster than one over all
@@ -788,7 +794,7 @@ def _scatter_positions(k: int, d: int, pos: np.ndarray, weights: np.ndarray) -> 
 def _scatter_blocks(k: int, d: int, cols: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """(K, D, D): blocks ``weights`` (K, j, j, P) added at rows and columns ``cols`` (j, P) of
     each component's matrix."""
-    return _scatter_positions(k, d, (cols[:, None, :] * d + cols[None, :, :]).ravel(), weights)
+    return _scatter_positions(k, d, _block_entries(cols, d).ravel(), weights)
 
 
 def _scatter_symmetric(k: int, d: int, cols: np.ndarray, upper: np.ndarray, a_idx: np.ndarray,
@@ -1189,8 +1195,7 @@ def _missing_shared(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scratch
             fsum = -(rv + w_g * u)  # sum_k r_k e_k, (j, rows)
             cross += (onehot.T @ (fsum.reshape(-1, 1) * np.tile(xb[a0:a1], (j, 1)))).astype(f64)
             rows_term = rv[:, None] * u[None, :] + u[:, None] * rv[None, :] + w_g * (u[:, None] * u[None, :])
-            target = cols[:, None, :] * d + cols[None, :, :]
-            outer += np.bincount(target.ravel(), weights=rows_term.ravel(), minlength=d * d)
+            outer += np.bincount(_block_entries(cols, d).ravel(), weights=rows_term.ravel(), minlength=d * d)
         for i, j in enumerate(far.tolist()):  # own product about the component's reference point
             xh = xb - offsets[j].astype(wd)
             for gi, jj, a0, a1, rp, cols, u, vr in parts:
