@@ -1276,6 +1276,9 @@ def _missing_diagonal(xs, obs, mp: MissingPrepared, scratch: Scratch, ws, offset
 
 
 # --------------------------------------------------------------------------- M-step
+#: scikit-learn's 10 eps added to every component's count (its weight and the covariances'
+#: divisor): an empty component divides by a positive number
+COUNT_FLOOR = 10 * np.finfo(np.float64).eps
 #: no empty component (the usual M-step)
 _NO_COMPONENTS = np.zeros(0, dtype=np.intp)
 _NO_COMPONENTS.flags.writeable = False
@@ -1284,7 +1287,7 @@ _NO_COMPONENTS.flags.writeable = False
 def mixing_weights(n: np.ndarray) -> np.ndarray:
     """Weights ``n_k / sum n`` from the responsibilities' sums, with scikit-learn's 10 eps per
     component (an empty component gets a positive weight, not 0)."""
-    nk = np.asarray(n, dtype=np.float64) + 10 * np.finfo(np.float64).eps
+    nk = np.asarray(n, dtype=np.float64) + COUNT_FLOOR
     return nk / nk.sum()
 
 
@@ -1311,7 +1314,7 @@ def m_step_numpy(stats: dict, structure: CovarianceStructure, reg_covar: float, 
     s1 = np.asarray(stats["s1"], dtype=np.float64)
     s2 = np.asarray(stats["s2"], dtype=np.float64)
     ref = reference_offsets(stats)
-    nk = n + 10 * np.finfo(np.float64).eps
+    nk = n + COUNT_FLOOR
     weights = mixing_weights(n)
     step = s1 / nk[:, None]
     anchor = ref  # the reference points
@@ -1327,7 +1330,7 @@ def m_step_numpy(stats: dict, structure: CovarianceStructure, reg_covar: float, 
             np.abs(s2) / nk[:, None] + offset * offset + about * about + step * step)
     # the MAP divisor a_k = n_k + delta_k carries the same 10 eps: with delta_k = 0 (VEV's prior, as
     # mclust's) a component the E-step gives exactly no responsibility still divides by a positive number
-    divisor_k = nk if divisor is None else np.asarray(divisor, dtype=np.float64) + 10 * np.finfo(np.float64).eps
+    divisor_k = nk if divisor is None else np.asarray(divisor, dtype=np.float64) + COUNT_FLOOR
     cov = structure.m_step(n, divisor_k, s1, s2, about,
                            reg_covar, d, slack=slack, current=current)
     return weights, anchor + step, cov, empty
