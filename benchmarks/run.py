@@ -536,8 +536,8 @@ def main(argv=None) -> int:
 
 def run_extended(rounds: int, big: bool = False) -> None:
     """The benchmarks of sizes, scikit-learn ratios at 200,000 rows, wide data and missing
-    values (NumPy; torch and Dask at 20,000 rows), each in its own process (they inherit --no-avx512's environment); ``big`` adds
-    10,000,000 rows to the sizes."""
+    values (NumPy; torch and Dask at 20,000 rows), each in its own process (they inherit
+    --no-avx512's environment); ``big`` adds 10,000,000 rows to the sizes."""
     here = os.path.dirname(os.path.abspath(__file__))
     for script, extra in (("speed_sizes.py", ["all"] + (["--big"] if big else [])), ("speed_missing.py", []),
                           ("speed_missing.py", ["--backends", "torch,dask", "--sizes", "20000"])):
