@@ -699,6 +699,11 @@ class Tied(_Dense):
 
     def log_joint_whitened(self, xp: Any, xct: Any, prep: Any, scratch: Any) -> Any:
         y = prep.whiten_t @ xct
+        if xp is np:  # the (K, D, rows) difference in reused memory (fresh pages fault in)
+            k, d, rows = prep.shift.shape[0], y.shape[0], y.shape[1]
+            diff = np.subtract(y[None, :, :], prep.shift, out=scratch.array("tied_diff", (k, d, rows), y.dtype))
+            np.multiply(diff, diff, out=diff)
+            return prep.log_norm - 0.5 * np.sum(diff, axis=1)
         diff = y[None, :, :] - prep.shift
         maha = xp.sum(diff * diff, axis=1)
         return prep.log_norm - 0.5 * maha
