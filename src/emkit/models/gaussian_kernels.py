@@ -51,6 +51,7 @@ entries, never per pattern.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
@@ -583,10 +584,11 @@ def spd_inverse_logdet(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.moveaxis(np.moveaxis(inv, 0, -1), 0, -1) if j else inv, logdet
 
 
-def spd_inverse_entries(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def spd_inverse_entries(a: np.ndarray, packed: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Inverses and log-determinants of symmetric positive definite matrices stored entry-major:
     ``a`` (j, j, ...) holds entry (p, q) of every matrix of the stack in ``a[p, q]`` (float64);
-    returns ``(inverses (j, j, ...), log-determinants (...))``.
+    returns ``(inverses (j, j, ...), log-determinants (...))``, or with ``packed`` the inverses'
+    upper triangles ``(T, ...)``, T = j (j + 1) / 2, in ``triu_pairs(j)``'s order.
 
     numpy.linalg calls LAPACK once per matrix, about a microsecond each: for the many tiny
     matrices of the missing-value E-step the Cholesky factor and its inverse are written out
@@ -595,19 +597,20 @@ def spd_inverse_entries(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     j = a.shape[0]
     batch = a.shape[2:]
     if j == 0:
-        return np.zeros((0, 0) + batch), np.zeros(batch)
+        return np.zeros((0,) + batch if packed else (0, 0) + batch), np.zeros(batch)
     if j > SMALL_SPD:
         stack = np.moveaxis(np.moveaxis(a, 0, -1), 0, -1)  # (..., j, j)
         chol = np.linalg.cholesky(stack)
         logdet = 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)
         inv = np.linalg.inv(stack)
         inv = 0.5 * (inv + np.swapaxes(inv, -1, -2))
-        return np.moveaxis(np.moveaxis(inv, -1, 0), -1, 0), logdet
+        inv = np.moveaxis(np.moveaxis(inv, -1, 0), -1, 0)
+        return (inv[triu_pairs(j)] if packed else inv), logdet
     if j == 1:
         v = a[0, 0]
         if not np.all(v > 0):
             raise np.linalg.LinAlgError("not positive definite")
-        return (1.0 / v)[None, None], np.log(v)
+        return (1.0 / v)[None] if packed else (1.0 / v)[None, None], np.log(v)
     low: list[list[Any]] = [[None] * j for _ in range(j)]  # the Cholesky factor L, entry by entry
     inv_low: list[list[Any]] = [[None] * j for _ in range(j)]  # M = L^{-1}, lower triangular
     pivots = np.empty((j,) + batch)  # the squared diagonal of L
@@ -647,13 +650,17 @@ def spd_inverse_entries(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         logdet = np.log(product)
     else:
         logdet = np.log(pivots).sum(axis=0)
-    out = np.empty(a.shape)
+    out = np.empty((j * (j + 1) // 2,) + batch if packed else a.shape)
+    pos = 0
     for p in range(j):  # A^{-1} = M' M: entry (p, q) = sum over t >= max(p, q) of M[t, p] M[t, q]
         for q in range(p, j):
-            v = np.multiply(inv_low[q][p], inv_low[q][q], out=out[p, q])
+            v = np.multiply(inv_low[q][p], inv_low[q][q], out=out[pos] if packed else out[p, q])
             for t in range(q + 1, j):
                 v += np.multiply(inv_low[t][p], inv_low[t][q], out=tmp)
-            out[q, p] = v
+            if packed:
+                pos += 1
+            else:
+                out[q, p] = v
     return out, logdet
 
 
@@ -670,11 +677,22 @@ def _matvec_entries(h: np.ndarray, y: np.ndarray) -> np.ndarray:
     return w
 
 
-def _pattern_terms(mp: MissingPrepared, pats: MissingPatterns, products: bool = False):
+@functools.lru_cache(maxsize=32)
+def _packed_index(j: int) -> tuple[tuple[int, ...], ...]:
+    """``at[a][b]``: where entry (a, b) of a symmetric j x j matrix sits in its upper triangle
+    packed in ``triu_pairs(j)``'s order."""
+    at = [[0] * j for _ in range(j)]
+    for t, (a, b) in enumerate(zip(*(idx.tolist() for idx in triu_pairs(j)))):
+        at[a][b] = at[b][a] = t
+    return tuple(tuple(row) for row in at)
+
+
+def _pattern_terms(mp: MissingPrepared, pats: MissingPatterns, products: bool = False, packed: bool = False):
     """Per (component, pattern) constants of the observed log-density, (K, P) float64, and per
     group of patterns (j missing entries, P_j patterns): the inverses of the precisions'
     missing blocks ``(Lambda_k,mm)^{-1}``, the conditional covariances of the missing entries,
-    entry-major (j, j, K', P_j) (see :func:`spd_inverse_entries`).
+    entry-major (j, j, K', P_j) (see :func:`spd_inverse_entries`), or with ``packed`` their
+    upper triangles (T, K', P_j) in ``triu_pairs(j)``'s order.
 
     With ``products`` (the products form) the constant also holds ``-(m*o)' Lambda (m*o) / 2``
     (``m*o`` the mean with its missing entries set to 0) and each group's entry is
@@ -686,8 +704,6 @@ def _pattern_terms(mp: MissingPrepared, pats: MissingPatterns, products: bool = 
     const = np.zeros((k, len(pats.n_observed)))
     d = mp.prec.shape[1]
     prec_flat = mp.prec.reshape(kk, d * d)
-    # Lambda_k[c, c'] m_k[c'], (K, D * D): Lambda_mm m_m is one gather and one sum per group
-    prec_times_means: Any = (mp.prec * mp.means_c[:, None, :]).reshape(k, d * d) if products else None
     groups: list[Any] = []
     for j, p0, p1, missing in pats.groups:
         if j == 0:
@@ -700,7 +716,7 @@ def _pattern_terms(mp: MissingPrepared, pats: MissingPatterns, products: bool = 
         # (j, j, K', P_j), a view of a (K', j, j, P_j) gather: every entry (K', P_j) contiguous in P_j
         block = np.take(prec_flat, entries, axis=1).transpose(1, 2, 0, 3)
         try:
-            inv, log_det_mm[:, p0:p1] = spd_inverse_entries(block)  # (j, j, K', P_j)
+            inv, log_det_mm[:, p0:p1] = spd_inverse_entries(block, packed)  # (j, j, K', P_j) or (T, K', P_j)
         except np.linalg.LinAlgError:
             raise ValueError("a covariance is numerically singular for a missingness pattern; increase "
                              "reg_covar or rescale the data") from None
@@ -709,7 +725,7 @@ def _pattern_terms(mp: MissingPrepared, pats: MissingPatterns, products: bool = 
             continue
         means_m = np.take(mp.means_c, cols, axis=1)  # (K, j, P_j)
         prec_means_m = np.take(mp.prec_means, cols, axis=1)
-        lam_mu = np.take(prec_times_means, entries, axis=1).sum(axis=2)  # Lambda_mm m_m, (K, j, P_j)
+        lam_mu = _matvec_entries(block, np.moveaxis(means_m, 1, 0)).swapaxes(0, 1)  # Lambda_mm m_m, (K, j, P_j)
         # (m*o)' Lambda (m*o) = m' Lambda m - 2 m_m' (Lambda m)_m + m_m' Lambda_mm m_m
         c2 = mp.maha_means[:, None] + np.sum(means_m * (lam_mu - 2.0 * prec_means_m), axis=1)
         const[:, p0:p1] = -0.5 * c2
@@ -942,7 +958,7 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
     wd = mp.dtype
     f64 = np.float64
     t = d * (d + 1) // 2
-    const, groups = _pattern_terms(mp, pats, products=True)
+    const, groups = _pattern_terms(mp, pats, products=True, packed=True)
     groups_w: list[Any] = [None if g is None else tuple(a.astype(wd, copy=False) for a in g) for g in groups]
     const_w = const.astype(wd)
     step = min(cap, max(256, MISSING_STACKED_BLOCK_BYTES // ((d + t + k) * wd.itemsize)))
@@ -1018,15 +1034,16 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
             q1 = q0 + j * rows
             lx = lam_x[:, q0:q1].reshape(-1, j, rows)  # (K', j, rows)
             mu = _per_row(means_m, span, mu_all[:, q0:q1].reshape(k, j, rows))  # (K, j, rows)
-            h = _per_row(inv, span, scratch.array("miss_h", (j, j) + inv.shape[2:3] + (rows,), wd))  # (j, j, K', rows)
+            h = _per_row(inv, span, scratch.array("miss_h", inv.shape[:2] + (rows,), wd))  # (T, K', rows), packed
+            at = _packed_index(j)
             y_m = _per_row(shift_m, span, y_all[:, q0:q1].reshape(k, j, rows))
             np.subtract(lx, y_m, out=y_m)
             w = w_all[:, q0:q1].reshape(k, j, rows)
             tmp = tmp_all[:, q0:q1].reshape(k, j, rows)
             for a in range(j):
-                v = np.multiply(h[a, 0], y_m[:, 0], out=w[:, a])
+                v = np.multiply(h[at[a][0]], y_m[:, 0], out=w[:, a])
                 for b in range(1, j):
-                    v += np.multiply(h[a, b], y_m[:, b], out=tmp[:, 0])
+                    v += np.multiply(h[at[a][b]], y_m[:, b], out=tmp[:, 0])
             corr = np.multiply(w, y_m, out=tmp)
             corr *= 0.5
             corr -= np.multiply(mu, lx, out=y_m)  # y_m is not needed after this
@@ -1099,7 +1116,7 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
         # upper triangles (a <= b) of the symmetric blocks, (K, j (j + 1) / 2, P_j): the
         # conditional covariances times each pattern's responsibilities, plus the sums of r e e'
         a_idx, b_idx = triu_pairs(j)
-        weighted = per_pattern[:, None, p0:p1] * np.moveaxis(g[0][a_idx, b_idx], 1, 0)
+        weighted = per_pattern[:, None, p0:p1] * np.moveaxis(g[0], 1, 0)  # g[0]: packed (T, K', P_j)
         if cond is not None:
             cond += _scatter_symmetric(k, d, missing.T, weighted, a_idx, b_idx)
         if ee is not None:
