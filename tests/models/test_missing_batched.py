@@ -195,10 +195,16 @@ def test_many_patterns_one_chunk_and_many_chunks_agree():
     _assert_stats(whole, want, 1e-9)
 
 
-def test_spd_inverse_entries_matches_numpy():
+#: stack shapes of the two ways spd_inverse_entries works: LAPACK per matrix (a few matrices)
+#: and entry by entry (a batch of 16 (j + 2) or more, j <= SMALL_SPD)
+SPD_BATCHES = [(3, 4), (20, 12)]
+
+
+@pytest.mark.parametrize("batch", SPD_BATCHES)
+def test_spd_inverse_entries_matches_numpy(batch):
     rng = np.random.default_rng(7)
     for j in range(1, kern.SMALL_SPD + 3):
-        a = rng.normal(size=(3, 4, j, j))
+        a = rng.normal(size=batch + (j, j))
         spd = a @ np.swapaxes(a, -1, -2) + 0.1 * np.eye(j)
         inv, logdet = kern.spd_inverse_logdet(spd)
         np.testing.assert_allclose(inv, np.linalg.inv(spd), rtol=1e-9, atol=1e-9)
@@ -207,12 +213,13 @@ def test_spd_inverse_entries_matches_numpy():
         kern.spd_inverse_logdet(-np.eye(3)[None])
 
 
+@pytest.mark.parametrize("batch", SPD_BATCHES)
 @pytest.mark.parametrize("scale", [1e-120, 1e-30, 1.0, 1e30, 1e120])
-def test_spd_inverse_entries_log_determinant_at_extreme_scales(scale):
+def test_spd_inverse_entries_log_determinant_at_extreme_scales(scale, batch):
     # the log-determinant is one log of the pivots' product unless it under- or overflows
     rng = np.random.default_rng(3)
     for j in (2, 4, 6):
-        a = rng.normal(size=(5, j, j))
+        a = rng.normal(size=batch + (j, j))
         spd = (a @ np.swapaxes(a, -1, -2) + 0.5 * np.eye(j)) * scale
         inv, logdet = kern.spd_inverse_logdet(spd)
         want = np.linalg.slogdet(spd)[1]
@@ -221,12 +228,27 @@ def test_spd_inverse_entries_log_determinant_at_extreme_scales(scale):
         np.testing.assert_allclose(inv * scale, np.linalg.inv(spd / scale), rtol=1e-9, atol=1e-9)
 
 
-def test_spd_inverse_entries_rejects_one_bad_matrix_in_a_stack():
+@pytest.mark.parametrize("copies", [1, 100])
+def test_spd_inverse_entries_rejects_one_bad_matrix_in_a_stack(copies):
     spd = np.stack([np.eye(3), np.eye(3), np.diag([1.0, -1.0, 1.0]), np.full((3, 3), np.nan)])
+    good = np.repeat(np.eye(3)[None], copies, axis=0)  # 100 copies: the entry-by-entry way
     with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
-        kern.spd_inverse_logdet(spd[:3])
+        kern.spd_inverse_logdet(np.concatenate([good, spd[:3]]))
     with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
-        kern.spd_inverse_logdet(spd[[0, 3]])
+        kern.spd_inverse_logdet(np.concatenate([good, spd[[0, 3]]]))
+
+
+def test_spd_inverse_entries_packed_is_the_upper_triangle():
+    rng = np.random.default_rng(5)
+    for batch in SPD_BATCHES:
+        for j in (1, 3, 5, kern.SMALL_SPD + 1):
+            a = rng.normal(size=batch + (j, j))
+            spd = a @ np.swapaxes(a, -1, -2) + 0.1 * np.eye(j)
+            entries = np.moveaxis(np.moveaxis(spd, -1, 0), -1, 0)
+            full, logdet = kern.spd_inverse_entries(entries)
+            packed, logdet_packed = kern.spd_inverse_entries(entries, packed=True)
+            np.testing.assert_array_equal(packed, full[np.triu_indices(j)])
+            np.testing.assert_array_equal(logdet_packed, logdet)
 
 
 @pytest.mark.parametrize("cov_type", TYPES)
