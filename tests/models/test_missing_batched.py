@@ -308,3 +308,54 @@ def test_grouping_by_pattern_is_kept_per_chunk_and_redone_when_the_nans_move():
     assert ll == pytest.approx(ll_want, rel=1e-13)
     _assert_stats(got, want, 1e-12)
     assert ll != pytest.approx(ll_first, rel=1e-9)
+
+
+@pytest.mark.parametrize("cov_type", TYPES)
+@pytest.mark.parametrize("far", [False, True])
+def test_blocks_that_split_a_pattern_agree_with_one_block(cov_type, far):
+    # 8 features, a quarter missing: ~2 rows per pattern, so 64-row blocks cut patterns in two,
+    # often one row on each side (a pattern's per-pattern values are then read, not copied)
+    x, params = _problem(cov_type, n=900, d=8, k=3, frac=0.25, seed=11, far=far)
+    model = _model_for(x, cov_type, 3)
+    mp = kern.missing_prepare(params, model.structure, model.center, np.float64)
+    rows = np.flatnonzero(np.isnan(x).any(axis=1))
+    pats = kern.MissingPatterns(np.isnan(x[rows]))
+    assert len(pats.n_observed) > 100
+    far_idx = np.array([0]) if far else None
+    offsets = np.zeros((3, 8))
+    if far:
+        offsets[0] = 1e3
+    want = kern.missing_pass(x, mp, model.center, kern.Scratch(), rows=rows, patterns=pats, far=far_idx,
+                             offsets=offsets)
+    got = kern.missing_pass(x, mp, model.center, kern.Scratch(), rows=rows, patterns=pats, far=far_idx,
+                            offsets=offsets, block_rows=64)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-10 * np.max(np.abs(w)))
+    for mode in ("log_joint", "impute"):
+        one = kern.missing_pass(x, mp, model.center, kern.Scratch(), rows=rows, patterns=pats, mode=mode)
+        np.testing.assert_allclose(
+            kern.missing_pass(x, mp, model.center, kern.Scratch(), rows=rows, patterns=pats, mode=mode, block_rows=64),
+            one, rtol=1e-10, atol=1e-10 * np.max(np.abs(one)))
+
+
+@pytest.mark.parametrize("cov_type", TYPES)
+@pytest.mark.parametrize("form", ["products", "dense"])
+def test_a_pattern_split_after_a_block_of_single_rows(cov_type, form, monkeypatch):
+    # 63 rows of distinct two-missing patterns, then two rows of the pattern that sorts last
+    # (columns 14 and 15 missing): the first 64-row block holds one row of every pattern (its
+    # per-pattern values are read in place) and the second block the pattern's other row
+    d = 16
+    x, params = _problem(cov_type, n=65, d=d, k=3, frac=0.0, seed=12)
+    pairs = [(a, b) for a in range(d) for b in range(a + 1, d) if (a, b) != (14, 15)]
+    for row, (a, b) in enumerate(pairs[:63]):
+        x[row, [a, b]] = np.nan
+    x[63:, [14, 15]] = np.nan
+    if form == "dense":
+        monkeypatch.setattr(kern, "MISSING_PRODUCTS_MAX_D", 0)
+    model = _model_for(x, cov_type, 3)
+    mp = kern.missing_prepare(params, model.structure, model.center, np.float64)
+    assert mp.diagonal or mp.expanded == (form == "products")
+    want = kern.missing_pass(x, mp, model.center, kern.Scratch())
+    got = kern.missing_pass(x, mp, model.center, kern.Scratch(), block_rows=64)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-10 * np.max(np.abs(w)))
