@@ -233,10 +233,11 @@ class MixtureEstimator(EMEstimator):
         lj = self._log_joint(X, inputs)
         xp = get_namespace(lj)
         row_ll = logsumexp_rows(lj, xp)
-        # log max_k p(k | x_i) = max_k log p(x_i, k) - log p(x_i): the ICL's classification cost
+        # -log max_k p(k | x_i) = log p(x_i) - max_k log p(x_i, k): the ICL's classification
+        # cost, at least 0 and at most -log(1e-300) (a row no component explains)
         top = np.asarray(to_numpy(xp.max(lj, axis=1)), dtype=float)
         row_ll = np.asarray(to_numpy(row_ll), dtype=float)
-        cost = -np.log(np.clip(np.exp(top - row_ll), 1e-300, 1.0))
+        cost = np.clip(row_ll - top, 0.0, -np.log(1e-300))
         w = np.ones(len(row_ll)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
         ll, n, p = float(np.sum(w * row_ll)), float(np.sum(w)), self._n_parameters()
         bic = -2.0 * ll + p * np.log(n)
