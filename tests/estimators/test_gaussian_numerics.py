@@ -252,3 +252,24 @@ def test_sparse_exp_gives_the_exp_of_everything(monkeypatch, k, weighted):
         np.testing.assert_allclose(resp, reference, rtol=1e-14, atol=1e-16)  # dead terms < eps / (16 K)
         assert ll == pytest.approx(ref_ll, rel=1e-14)
     assert np.all(results[(False, 0.5)][0][~live] == 0.0)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sparse_exp_leaves_a_row_impossible_under_every_component_at_zero(monkeypatch, weighted):
+    """The sparse branch scales the dense responsibilities by 1 / (row total): a row with no
+    live term at all (log p(x, k) = -inf for every k) keeps responsibilities 0, not 0 * inf =
+    NaN, and the log-likelihood is -inf (the caller reports it)."""
+    rng = np.random.default_rng(6)
+    k, rows = 16, 2000
+    log_joint = rng.normal(scale=200.0, size=(k, rows))
+    log_joint[:, 11] = -np.inf
+    weights = rng.uniform(0.5, 2.0, rows) if weighted else None
+    monkeypatch.setattr(kern, "VECTOR_EXP64", False)
+    monkeypatch.setattr(kern, "SPARSE_EXP_MAX_LIVE", 0.5)
+    resp, ll = kern.posterior_by_component(np, log_joint.copy(), kern.Scratch(), weights, row_loglik=False)
+    assert np.all(resp[:, 11] == 0.0)
+    assert np.isfinite(resp).all()
+    assert ll == -np.inf
+    others = np.delete(resp, 11, axis=1)
+    expected = 1.0 if weights is None else np.delete(weights, 11)
+    np.testing.assert_allclose(others.sum(axis=0), expected, rtol=1e-14)

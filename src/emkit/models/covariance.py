@@ -196,6 +196,16 @@ def cholesky_or_raise(cov: np.ndarray, what: str) -> np.ndarray:
 
 
 # =========================================================================== the base class
+def component_counts(xp: Any, resp_t: Any) -> Any:
+    """Sum of each component's responsibilities, (K,) float64, from component-major ``resp_t``
+    (K, rows). NumPy float64: a matrix-vector product with ones, which runs without the
+    interpreter lock (a reduction along the rows holds it: chunks on two threads would wait on
+    each other); otherwise a float64 sum (float32 responsibilities, no float64 copy)."""
+    if xp is np and resp_t.dtype == np.float64:
+        return resp_t @ np.ones(resp_t.shape[1])
+    return xp.sum(resp_t, axis=1, dtype=xp.float64)
+
+
 class CovarianceStructure:
     """What one covariance structure of a Gaussian mixture changes (see the module docstring)."""
 
@@ -284,7 +294,7 @@ class CovarianceStructure:
         with row weights multiplied in (``weights``, (rows,) or None, for structures that
         need them again)."""
         f64 = xp.float64
-        n_k = xp.sum(resp_t, axis=1, dtype=f64)  # accumulated in float64, no float64 copy
+        n_k = component_counts(xp, resp_t)
         st = xp.matrix_transpose(stacked) if hasattr(xp, "matrix_transpose") else stacked.T
         both = xp.astype(resp_t @ st, f64)  # ONE product gives first and second moments
         return {"n": n_k, "s1": both[:, :d], "s2": both[:, d:]}
@@ -572,7 +582,7 @@ class Full(_Dense):
         # the Gram form: s1 from one product, each component's scatter from X' diag(r_k) X
         f64 = xp.float64
         k = resp_t.shape[0]
-        n_k = xp.sum(resp_t, axis=1, dtype=f64)
+        n_k = component_counts(xp, resp_t)
         st = xp.matrix_transpose(stacked) if hasattr(xp, "matrix_transpose") else stacked.T
         s1 = xp.astype(resp_t @ st, f64)
         if xp is np:
@@ -710,7 +720,7 @@ class Tied(_Dense):
 
     def stats(self, xp: Any, stacked: Any, resp_t: Any, d: int, pairs: Any, weights: Any = None) -> dict:
         f64 = xp.float64
-        n_k = xp.sum(resp_t, axis=1, dtype=f64)
+        n_k = component_counts(xp, resp_t)
         xct = stacked
         s1 = xp.astype(resp_t @ xp.matrix_transpose(xct), f64) if hasattr(xp, "matrix_transpose") \
             else (resp_t @ xct.T).astype(f64)

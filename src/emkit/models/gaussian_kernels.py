@@ -346,13 +346,19 @@ def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: A
                 values = np.take(log_joint.reshape(-1), at)
                 values -= np.take(top, col)
                 np.exp(values, out=values)
-                total = np.bincount(col, weights=values, minlength=n)
-                with np.errstate(divide="ignore"):  # rows impossible under every component
-                    scale = 1.0 / total if weights is None else weights / total
-                values *= np.take(scale, col)
                 e = log_joint if log_joint.flags.c_contiguous else scratch.array("exp", log_joint.shape, log_joint.dtype)
                 e.fill(0.0)
                 np.put(e.reshape(-1), at, values)
+                # the per-row totals and scaling on the dense array: reductions over the
+                # components and a broadcast product run without the interpreter lock (a
+                # bincount and a gather by row hold it: two chunks on two threads wait on each
+                # other); the same sums, in the same order (components in turn, zeros exact)
+                total = e.sum(axis=0)
+                with np.errstate(divide="ignore"):  # rows impossible under every component
+                    scale = 1.0 / total if weights is None else weights / total
+                if top_sum is None:  # such rows keep responsibilities 0, not 0 * inf
+                    scale[total == 0] = 0.0
+                e *= scale
                 return e, _log_total(total, top, weights, row_loglik, top_sum)
         log_joint -= top
         mask = log_joint > dead_below if k >= 4 and VECTOR_EXP64 and log_joint.dtype == np.float64 else None
