@@ -7,7 +7,8 @@ import pytest
 
 import emkit
 from emkit.core.params import Simplex, SymmetricPositiveDefinite
-from emkit.core.validation import check_fixed_groups, check_symmetric_positive_definite, is_simplex
+from emkit.core.validation import (check_fixed_groups, check_symmetric_positive_definite, column_max_abs, is_simplex,
+                                   scan_values)
 from emkit.estimators.registry import ESTIMATORS, estimator_class
 
 
@@ -53,3 +54,30 @@ def test_every_estimator_raises_the_same_not_fitted_error(name):
     method = est.predict if hasattr(est, "predict") else est.score
     with pytest.raises(NotFittedError, match="is not fitted yet"):
         method(np.ones((4, 1)))
+
+
+@pytest.mark.parametrize("shape", [(300_000, 3), (1000,), (5, 4)])
+def test_scan_values_is_the_separate_checks_in_one_pass(shape):
+    """scan_values gives column_max_abs's peaks and whether there is NaN, in blocks (300,000
+    rows: several), refuses inf, and NaN unless allowed; a block whose |values| sum past the
+    largest float without NaN or inf is not mistaken for one that has them."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=shape) * 10.0
+    peak, has_nan = scan_values(x, "X")
+    np.testing.assert_array_equal(peak, column_max_abs(x))
+    assert not has_nan and scan_values(x, "X", peaks=False) == (None, False)
+    with_nan = x.copy()
+    with_nan.reshape(-1)[[7, x.size - 3]] = np.nan
+    peak, has_nan = scan_values(with_nan, "X", allow_nan=True)
+    np.testing.assert_array_equal(peak, column_max_abs(with_nan))
+    assert has_nan and scan_values(with_nan, "X", allow_nan=True, peaks=False) == (None, True)
+    with pytest.raises(ValueError, match="X contains NaN"):
+        scan_values(with_nan, "X")
+    with_inf = with_nan.copy()
+    with_inf.reshape(-1)[x.size // 2] = -np.inf
+    for peaks in (True, False):
+        with pytest.raises(ValueError, match="X contains inf"):
+            scan_values(with_inf, "X", allow_nan=True, peaks=peaks)
+    huge = np.full(shape, 1e308)
+    peak, has_nan = scan_values(huge, "X")
+    assert not has_nan and np.all(peak == 1e308)

@@ -47,7 +47,7 @@ def _is_complex(x: Any) -> bool:
 
 
 def as_array(x: Any, name: str, *, ndim: int | tuple = (1, 2), dtype: Any = None, allow_nan: bool = False,
-             min_rows: int = 1) -> Any:
+             min_rows: int = 1, check_values: bool = True) -> Any:
     """``x`` as an array of its own library (NumPy for lists and pandas), checked.
 
     NumPy, torch and CuPy arrays stay in their library and on their device; Dask arrays stay
@@ -64,6 +64,9 @@ def as_array(x: Any, name: str, *, ndim: int | tuple = (1, 2), dtype: Any = None
         Convert NumPy input to this dtype.
     allow_nan : bool
         NaN marks missing values for this input; inf is never allowed.
+    check_values : bool
+        False leaves the NaN and inf checks to the caller (:func:`scan_values` does them
+        in the same pass as the column magnitudes).
     """
     if x is None:
         raise ValueError(f"{name} is required")
@@ -112,9 +115,9 @@ def as_array(x: Any, name: str, *, ndim: int | tuple = (1, 2), dtype: Any = None
     n = x.shape[0] if x.ndim else 0
     if n is not None and not (isinstance(n, float) and np.isnan(n)) and n < min_rows:
         raise ValueError(f"{name} is empty: need at least {min_rows} row(s), got {n}")
-    if _any_value(x, "isinf"):
+    if check_values and _any_value(x, "isinf"):
         raise ValueError(f"{name} contains inf")
-    if not allow_nan and _any_value(x, "isnan"):
+    if check_values and not allow_nan and _any_value(x, "isnan"):
         raise ValueError(f"{name} contains NaN (missing values are not supported here)")
     return x
 
@@ -215,8 +218,56 @@ def column_max_abs(x: Any, block_rows: int | None = None) -> np.ndarray:
     return out
 
 
+def scan_values(x: Any, name: str, *, allow_nan: bool = False, peaks: bool = True) -> tuple[np.ndarray | None, bool]:
+    """The value checks of :func:`as_array` (inf refused; NaN refused unless ``allow_nan``)
+    and, with ``peaks``, :func:`column_max_abs`, in one pass over ``x``: for a NumPy float
+    array, block by block (about 1 MiB), one ``abs`` whose sum says whether the block holds
+    NaN or inf at all (finite: it does not; the usual case) and whose column maxima are the
+    peaks; a block whose sum is not finite is examined further. Other arrays: the separate
+    checks. Returns ``(peaks or None, whether x has NaN)``."""
+    if not (isinstance(x, np.ndarray) and x.dtype.kind == "f" and x.ndim in (1, 2)):
+        if _any_value(x, "isinf"):
+            raise ValueError(f"{name} contains inf")
+        has_nan = bool(_any_value(x, "isnan"))
+        if has_nan and not allow_nan:
+            raise ValueError(f"{name} contains NaN (missing values are not supported here)")
+        return (column_max_abs(x) if peaks else None), has_nan
+    if not peaks:
+        if not x.size or np.isfinite(np.sum(x, dtype=np.float64)):
+            return None, False
+        return None, _slow_scan(x, name, allow_nan)
+    n = int(x.shape[0])
+    d = 1 if x.ndim == 1 else int(x.shape[1])
+    block_rows = _block_rows(x, None)
+    out = np.full(d, np.nan)
+    has_nan = False
+    for start in range(0, n, block_rows):
+        block = x[start:start + block_rows]
+        a = np.abs(block)
+        if not np.isfinite(np.sum(a, dtype=np.float64)):  # NaN, inf, or a sum past the largest float
+            if np.isinf(block).any():
+                raise ValueError(f"{name} contains inf")
+            if np.isnan(block).any():
+                if not allow_nan:
+                    raise ValueError(f"{name} contains NaN (missing values are not supported here)")
+                has_nan = True
+        part = _column_fmax(a)
+        out = np.fmax(out, np.atleast_1d(np.asarray(part, dtype=np.float64)))
+    return out, has_nan
+
+
+def _slow_scan(x: np.ndarray, name: str, allow_nan: bool) -> bool:
+    """Whether ``x`` (whose sum is not finite) has NaN; raises for inf, or NaN unless allowed."""
+    if _any_value(x, "isinf"):
+        raise ValueError(f"{name} contains inf")
+    has_nan = bool(_any_value(x, "isnan"))
+    if has_nan and not allow_nan:
+        raise ValueError(f"{name} contains NaN (missing values are not supported here)")
+    return has_nan
+
+
 def check_magnitude(x: Any, name: str, *, what: str = "values", advice: str | None = None,
-                    missing_columns: bool = False) -> None:
+                    missing_columns: bool = False, peak: np.ndarray | None = None) -> None:
     """One clear ValueError for data whose numbers EM cannot square in ``x``'s dtype.
 
     Fits compute sums of squares (variances, k-means distances, the standardisation of the
@@ -224,8 +275,9 @@ def check_magnitude(x: Any, name: str, *, what: str = "values", advice: str | No
     square summed over the rows overflows (> sqrt(max / (4 n d))), or so small (but not 0)
     that its square underflows (< sqrt of the smallest normal number: subnormal squares), and,
     with ``missing_columns=True``, when a column is missing (NaN) in every row. One reduction
-    over ``x`` (:func:`column_max_abs`)."""
-    peak = column_max_abs(x)
+    over ``x`` (:func:`column_max_abs`), or none when ``peak`` (its result) is given."""
+    if peak is None:
+        peak = column_max_abs(x)
     n = max(int(x.shape[0]), 1)
     d = peak.shape[0]
     where = (lambda j: f" (column {j})") if d > 1 else (lambda j: "")

@@ -19,7 +19,7 @@ import numpy as np
 from emkit.core.arrays import asarray_like, get_namespace, is_dask, to_numpy
 from emkit.core.data import ROW_WEIGHTS, Data
 from emkit.core.validation import (PROBABILITY_ROUNDING, _any_value, as_array, check_fixed_groups, check_magnitude,
-                                   check_random_state, check_sample_weight, count_distinct_rows)
+                                   check_random_state, check_sample_weight, count_distinct_rows, scan_values)
 from emkit.engine import em
 from emkit.estimators.mixture_base import MixtureEstimator
 from emkit.estimators.settings import Setting, any_of, declare, instance_of, interval, options
@@ -203,7 +203,9 @@ class GaussianMixture(MixtureEstimator):
         return self._make_model().prepare_data(data).replace(has_missing=has_missing)
 
     def _make_data(self, X: Any, sample_weight: Any = None, fitting: bool = True) -> Data:
-        X = as_array(X, "X", ndim=2, allow_nan=True)
+        X = as_array(X, "X", ndim=2, allow_nan=True, check_values=False)
+        # inf refused, NaN (missing) noted and, for a fit, each column's largest |value|: one pass
+        peak, has_nan = scan_values(X, "X", allow_nan=True, peaks=fitting)
         if not fitting:
             self._check_fitted()
             d_fit = getattr(self, "n_features_in_", None)
@@ -211,8 +213,8 @@ class GaussianMixture(MixtureEstimator):
                 raise ValueError(f"X has {int(X.shape[1])} features, but GaussianMixture is expecting "
                                  f"{d_fit} features as input")
         if fitting:  # values EM cannot square, and columns with no observed value
-            check_magnitude(X, "X", missing_columns=True)
-        all_nan = _all_nan_rows(X)
+            check_magnitude(X, "X", missing_columns=True, peak=peak)
+        all_nan = _all_nan_rows(X) if has_nan else np.zeros(0, dtype=int)
         if all_nan.size:
             raise ValueError(f"X has rows with every entry missing (NaN): rows {all_nan[:10].tolist()}"
                              f"{' ...' if all_nan.size > 10 else ''}; drop them (they carry no information)")
