@@ -253,10 +253,18 @@ class GaussianMixtureModel(DiscreteLatentModel):
         return data[1] if len(data) > 1 else None
 
     def _row_bytes(self, x) -> int:
-        """Bytes of chunk temporaries per row of complete data."""
+        """Bytes of chunk temporaries per row of complete data (kept per width and dtype:
+        every pass asks)."""
         d = int(x.shape[1])
-        k = self.n_components
         itemsize = int(getattr(getattr(x, "dtype", None), "itemsize", 8) or 8)
+        known = self._scratch.shared.setdefault("row_bytes", {})
+        per_row = known.get((d, itemsize))
+        if per_row is None:
+            per_row = known[(d, itemsize)] = self._row_bytes_of(d, itemsize)
+        return per_row
+
+    def _row_bytes_of(self, d: int, itemsize: int) -> int:
+        k = self.n_components
         # per row: the stacked products and the log joint (data dtype), the exp workspace and
         # its mask (float64 only), a few per-row vectors; tied's whitened form holds (K, D)
         # per row (full's whitened fallback works in blocks of WHITENED_BLOCK rows)

@@ -109,7 +109,15 @@ def far_components(maha_means: np.ndarray, eps: float) -> np.ndarray:
     ``eps * maha_means`` bounds the relative rounding error of every variance computed about
     the centre (a zero variance away from the centre gives infinity: far)."""
     maha = np.asarray(maha_means, dtype=np.float64)
-    return np.flatnonzero(~(eps * maha <= far_tolerance(eps)))
+    tolerance = far_tolerance(eps)
+    if maha.size and eps * float(maha.max()) <= tolerance:  # the usual case: none (NaN fails this test)
+        return _NO_FAR
+    return np.flatnonzero(~(eps * maha <= tolerance))
+
+
+#: no far component (the usual answer of :func:`far_components`)
+_NO_FAR = np.zeros(0, dtype=np.intp)
+_NO_FAR.flags.writeable = False
 
 
 def far_tolerance(eps: float) -> float:
