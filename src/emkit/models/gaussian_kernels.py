@@ -335,7 +335,7 @@ def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: A
         top = xp.where(xp.isfinite(top), top, xp.zeros_like(top))
         top_sum = None
     if xp is np:
-        k, n = log_joint.shape
+        k = log_joint.shape[0]
         # Terms below eps / (16 K) of their row's largest add nothing representable to the row's
         # sum: they are left at exactly 0 (their responsibilities become 0 instead of
         # < eps / (16 K)). Where numpy's float64 exp is scalar (CPUs without AVX-512: ~4-7 ns a
@@ -345,14 +345,16 @@ def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: A
         # of everything and a multiply by the mask cost less than any gather: same result, the
         # dead terms exactly 0. float32's exp is vectorised everywhere: no mask.
         dead_below = math.log(np.finfo(log_joint.dtype).eps / (16 * k))
+        # the exponentials' arguments, log p(x, k) less the row's top, for every term (one
+        # broadcast subtraction, which runs without the interpreter lock, rather than a
+        # gather of each live term's top by row, which holds it)
+        log_joint -= top
         if log_joint.dtype == np.float64 and k >= 3 and not VECTOR_EXP64:
-            live = log_joint > (top + dead_below)
+            live = log_joint > dead_below
             # counted first: the positions are only worth finding when few are live
             if np.count_nonzero(live) < SPARSE_EXP_MAX_LIVE * live.size:
                 at = np.flatnonzero(live)  # C order (component-major), as log_joint's entries
-                col = at % n
                 values = np.take(log_joint.reshape(-1), at)
-                values -= np.take(top, col)
                 np.exp(values, out=values)
                 e = log_joint if log_joint.flags.c_contiguous else scratch.array("exp", log_joint.shape, log_joint.dtype)
                 e.fill(0.0)
@@ -368,7 +370,6 @@ def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: A
                     scale[total == 0] = 0.0
                 e *= scale
                 return e, _log_total(total, top, weights, row_loglik, top_sum)
-        log_joint -= top
         mask = log_joint > dead_below if k >= 4 and VECTOR_EXP64 and log_joint.dtype == np.float64 else None
         e = np.exp(log_joint, out=log_joint)
         if mask is not None:
