@@ -181,8 +181,9 @@ class GaussianMixture(MixtureEstimator):
                              f"scale")
         return GaussianPrior(**self.prior)
 
-    def _model_for(self, data: Data) -> GaussianMixtureModel:
-        """The model that fits ``data``: centred for it, and told whether it has missing values."""
+    def _model_for(self, data: Data, has_missing: bool | None = None) -> GaussianMixtureModel:
+        """The model that fits ``data``: centred for it, and told whether it has missing values
+        (``has_missing``, when the caller's checks found out; else looked up here)."""
         x = data[0]
         n_rows = int(x.shape[0])
         if n_rows < self.n_components:
@@ -195,7 +196,8 @@ class GaussianMixture(MixtureEstimator):
             distinct = count_distinct_rows(x, at_least=self.n_components, weights=w)
             if distinct < self.n_components:
                 _check_more_components_than_rows(self.n_components, distinct, self.reg_covar, w is not None)
-        has_missing = bool(_any_value(x, "isnan"))
+        if has_missing is None:
+            has_missing = bool(_any_value(x, "isnan"))
         if has_missing and self.algorithm != "em":
             raise ValueError(f"algorithm={self.algorithm!r} does not support missing values; use 'em'")
         # a new model, complete when constructed: centred for the data (see data_center), its
@@ -203,6 +205,10 @@ class GaussianMixture(MixtureEstimator):
         return self._make_model().prepare_data(data).replace(has_missing=has_missing)
 
     def _make_data(self, X: Any, sample_weight: Any = None, fitting: bool = True) -> Data:
+        return self._checked_data(X, sample_weight, fitting)[0]
+
+    def _checked_data(self, X: Any, sample_weight: Any = None, fitting: bool = True) -> tuple[Data, bool]:
+        """:meth:`_make_data`, and whether ``X`` has missing values (NaN)."""
         X = as_array(X, "X", ndim=2, allow_nan=True, check_values=False)
         # inf refused, NaN (missing) noted and, for a fit, each column's largest |value|: one pass
         peak, has_nan = scan_values(X, "X", allow_nan=True, peaks=fitting)
@@ -233,7 +239,7 @@ class GaussianMixture(MixtureEstimator):
                 w = np.asarray(to_numpy(w), dtype=X.dtype)
             elif get_namespace(w) is np:
                 w = asarray_like(np.asarray(w), X)
-        return Data(("X", ROW_WEIGHTS), (X, w))
+        return Data(("X", ROW_WEIGHTS), (X, w)), has_nan
 
     def _online_data(self, X: Any, sample_weight: Any = None) -> Data:  # type: ignore[override]  # no named inputs
         self._validate_settings()
@@ -290,8 +296,8 @@ class GaussianMixture(MixtureEstimator):
         """
         self._validate_settings()
         self._check_feature_names(X, reset=True)
-        data = self._make_data(X, sample_weight)
-        model = self._model_for(data)
+        data, has_missing = self._checked_data(X, sample_weight)
+        model = self._model_for(data, has_missing)
         self._store(model, data, self._run_em(model, data))
         return self
 
