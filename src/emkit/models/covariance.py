@@ -198,11 +198,11 @@ def cholesky_or_raise(cov: np.ndarray, what: str) -> np.ndarray:
 # =========================================================================== the base class
 def component_counts(xp: Any, resp_t: Any) -> Any:
     """Sum of each component's responsibilities, (K,) float64, from component-major ``resp_t``
-    (K, rows). NumPy float64: a matrix-vector product with ones, which runs without the
-    interpreter lock (a reduction along the rows holds it: chunks on two threads would wait on
-    each other); otherwise a float64 sum (float32 responsibilities, no float64 copy)."""
+    (K, rows). NumPy float64: BLAS's matrix-vector product with ones (``np.dot``: it runs
+    without the interpreter lock, where ``@`` on a vector holds it and chunks on two threads
+    wait on each other); otherwise a float64 sum (float32 responsibilities, no float64 copy)."""
     if xp is np and resp_t.dtype == np.float64:
-        return resp_t @ np.ones(resp_t.shape[1])
+        return np.dot(resp_t, np.ones(resp_t.shape[1]))
     return xp.sum(resp_t, axis=1, dtype=xp.float64)
 
 
