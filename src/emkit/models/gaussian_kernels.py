@@ -690,10 +690,11 @@ def _matvec_entries(h: np.ndarray, y: np.ndarray) -> np.ndarray:
     if j > SMALL_SPD:
         return np.einsum("ab...,b...->a...", h, y)
     w = np.empty((j,) + np.broadcast_shapes(h.shape[2:], y.shape[1:]), dtype=y.dtype)
+    tmp = np.empty(w.shape[1:], dtype=np.result_type(h.dtype, y.dtype)) if j > 1 else None
     for a in range(j):
         np.multiply(h[a, 0], y[0], out=w[a])
         for b in range(1, j):
-            w[a] += h[a, b] * y[b]
+            w[a] += np.multiply(h[a, b], y[b], out=tmp)  # no new array per term
     return w
 
 
