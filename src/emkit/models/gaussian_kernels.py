@@ -339,9 +339,9 @@ def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: A
         # Terms below eps / (16 K) of their row's largest add nothing representable to the row's
         # sum: they are left at exactly 0 (their responsibilities become 0 instead of
         # < eps / (16 K)). Where numpy's float64 exp is scalar (CPUs without AVX-512: ~4-7 ns a
-        # value) and most terms are such, only the live terms are gathered, exponentiated,
-        # summed per row and scaled, and scattered back: four passes over the (K, rows) array
-        # instead of eight, and exp of the live terms only. Where it is vectorised (AVX-512), exp
+        # value) and most terms are such, only the live terms are gathered, exponentiated and
+        # scattered back into zeros (then summed per row and scaled as dense arrays): exp of
+        # the live terms only. Where it is vectorised (AVX-512), exp
         # of everything and a multiply by the mask cost less than any gather: same result, the
         # dead terms exactly 0. float32's exp is vectorised everywhere: no mask.
         dead_below = math.log(np.finfo(log_joint.dtype).eps / (16 * k))
