@@ -61,7 +61,8 @@ import numpy as np
 
 from emkit.core.arrays import to_numpy
 from emkit.models.covariance import (COVARIANCE_STRUCTURES, COVARIANCE_TYPES, LOG_2PI, WHITENED_BLOCK,
-                                     CovarianceStructure, cholesky_or_raise, pack_sym, triu_pairs, unpack_sym)
+                                     CovarianceStructure, cholesky_or_raise, component_counts, pack_sym, triu_pairs,
+                                     unpack_sym)
 
 __all__ = ["COVARIANCE_STRUCTURES", "COVARIANCE_TYPES", "EXPANDED_MAX_ERROR", "LOG_2PI", "Prepared", "Scratch",
            "WHITENED_BLOCK", "MISSING_BLOCK_BYTES", "MISSING_STACKED_BLOCK_BYTES", "MissingPatterns", "MissingPrepared", "SMALL_SPD", "cholesky_or_raise",
@@ -684,17 +685,22 @@ def spd_inverse_entries(a: np.ndarray, packed: bool = False) -> tuple[np.ndarray
     return out, logdet
 
 
-def _matvec_entries(h: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``w[a] = sum_b h[a, b] y[b]`` for entry-major stacks ``h`` (j, j, ...) and ``y`` (j, ...)."""
+def _matvec_entries(h: np.ndarray, y: np.ndarray, packed: bool = False, out: np.ndarray | None = None) -> np.ndarray:
+    """``w[a] = sum_b h[a, b] y[b]`` for entry-major stacks ``h`` (j, j, ...) (with ``packed``,
+    symmetric ones as their upper triangles (T, ...) in ``triu_pairs(j)``'s order) and ``y``
+    (j, ...), into ``out`` (j, ...) when given."""
     j = y.shape[0]
-    if j > SMALL_SPD:
-        return np.einsum("ab...,b...->a...", h, y)
-    w = np.empty((j,) + np.broadcast_shapes(h.shape[2:], y.shape[1:]), dtype=y.dtype)
+    if j > SMALL_SPD and not packed:
+        return np.einsum("ab...,b...->a...", h, y, out=out)
+    entry_shape = h.shape[1:] if packed else h.shape[2:]
+    w = np.empty((j,) + np.broadcast_shapes(entry_shape, y.shape[1:]), dtype=y.dtype) if out is None else out
     tmp = np.empty(w.shape[1:], dtype=np.result_type(h.dtype, y.dtype)) if j > 1 else None
+    # where entry (a, b) of each matrix is in h
+    at = _packed_index(j) if packed else [[(a, b) for b in range(j)] for a in range(j)]
     for a in range(j):
-        np.multiply(h[a, 0], y[0], out=w[a])
+        np.multiply(h[at[a][0]], y[0], out=w[a])
         for b in range(1, j):
-            w[a] += np.multiply(h[a, b], y[b], out=tmp)  # no new array per term
+            w[a] += np.multiply(h[at[a][b]], y[b], out=tmp)  # no new array per term
     return w
 
 
@@ -902,7 +908,7 @@ def _missing_dense(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scratch:
         if mode == "impute":
             out[b0:b1] = np.einsum("km,kmd->md", resp, z)
             continue
-        n += np.sum(resp, axis=1, dtype=f64)
+        n += component_counts(np, resp)
         s1 += np.matmul(resp[:, None, :], z)[:, 0].astype(f64)
         zr = np.multiply(z, resp[:, :, None], out=y)
         second += np.matmul(np.swapaxes(zr, 1, 2), z).astype(f64)
@@ -1054,14 +1060,11 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
             # (read only: a pattern cut by the block's end is read again by the next block)
             mu = _per_row(means_m, span)  # (K, j, rows)
             h = _per_row(inv, span)  # (T, K', rows), packed
-            at = _packed_index(j)
             y_m = np.subtract(lx, _per_row(shift_m, span), out=y_all[:, q0:q1].reshape(k, j, rows))
             w = w_all[:, q0:q1].reshape(k, j, rows)
             tmp = tmp_all[:, q0:q1].reshape(k, j, rows)
-            for a in range(j):
-                v = np.multiply(h[at[a][0]], y_m[:, 0], out=w[:, a])
-                for b in range(1, j):
-                    v += np.multiply(h[at[a][b]], y_m[:, b], out=tmp[:, 0])
+            # w = Lambda_mm^{-1} y_m per row and component (slot-major views of the (K, j, rows) arrays)
+            _matvec_entries(h, np.moveaxis(y_m, 1, 0), packed=True, out=np.moveaxis(w, 1, 0))
             corr = np.multiply(w, y_m, out=tmp)
             corr *= 0.5
             corr -= np.multiply(mu, lx, out=y_m)  # y_m is not needed after this
@@ -1097,7 +1100,7 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
                 filled[:, pair_row, pair_col] = e_pairs
             out[b0:b1] = np.einsum("km,kmd->md", resp, filled)
             continue
-        n += np.sum(resp, axis=1, dtype=f64)
+        n += component_counts(np, resp)
         moments += (resp @ st.T).astype(f64)
         per_pattern[:, block_span[0]:block_span[1]] += _sum_per_pattern(resp, block_span)
         if n_pairs and dense:  # e (K, rows, D), 0 at the observed entries; f = r e
@@ -1216,11 +1219,7 @@ def _missing_shared(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scratch
             h, v = extra_w[gi]
             hr = _per_row(h, span)  # (j, j, rows)
             vr = _per_row(v, span)  # (K, j, rows)
-            u = np.empty_like(lx)  # H l
-            for a in range(j):
-                acc = np.multiply(hr[a, 0], lx[0], out=u[a])
-                for b in range(1, j):
-                    acc += hr[a, b] * lx[b]
+            u = _matvec_entries(hr, lx)  # H l
             row_term = 0.5 * np.sum(lx * u, axis=0)  # (rows,)
             lin = vr[:, 0] * lx[0]
             for a in range(1, j):
@@ -1239,7 +1238,7 @@ def _missing_shared(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scratch
                 filled[np.arange(a0, a1), cols] = -(np.einsum("kr,kjr->jr", resp[:, a0:a1], vr) + u)
             out[b0:b1] = filled
             continue
-        n += np.sum(resp, axis=1, dtype=f64)
+        n += component_counts(np, resp)
         s1 += (resp @ xb).astype(f64)
         resp_near = resp if not far.size else resp * np.isin(np.arange(k), near)[:, None]
         weight = np.sum(resp_near, axis=0)
@@ -1330,7 +1329,7 @@ def _missing_diagonal(xs, obs, mp: MissingPrepared, scratch: Scratch, ws, offset
         if mode == "impute":
             out[b0:b1] = xs[b0:b1] + (~obs[b0:b1]) * (resp.T @ mp.means_c)
             continue
-        n += np.sum(resp, axis=1, dtype=f64)
+        n += component_counts(np, resp)
         moments += (resp @ st.T).astype(f64)
         for i, j in enumerate(far.tolist()):  # own product about the component's reference point
             u = np.subtract(st[:d], offsets[j].astype(wd)[:, None])
