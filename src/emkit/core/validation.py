@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from typing import Any, Iterable, cast
+from typing import Any, Callable, Iterable, cast
 
 import numpy as np
 
@@ -201,6 +201,12 @@ def column_max_abs(x: Any, block_rows: int | None = None) -> np.ndarray:
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN
             out = np.nanmax(abs(x), axis=0)
             return np.atleast_1d(np.asarray(out.compute(), dtype=np.float64))
+    return _column_peaks(x, block_rows)
+
+
+def _column_peaks(x: Any, block_rows: int | None, inspect: Callable[[Any, Any], None] | None = None) -> np.ndarray:
+    """:func:`column_max_abs` of an in-memory ``x``, block by block; ``inspect(block, abs
+    block)`` sees each NumPy block on the way (:func:`scan_values`' checks)."""
     xp = get_namespace(x)
     n = int(x.shape[0])
     d = 1 if x.ndim == 1 else int(x.shape[1])
@@ -209,7 +215,10 @@ def column_max_abs(x: Any, block_rows: int | None = None) -> np.ndarray:
     for start in range(0, n, block_rows):
         block = x[start:start + block_rows]
         if xp is np:
-            part = _column_fmax(np.abs(block))
+            a = np.abs(block)
+            if inspect is not None:
+                inspect(block, a)
+            part = _column_fmax(a)
         else:
             a = xp.abs(block)
             part = to_numpy(xp.max(xp.where(xp.isnan(a), xp.zeros_like(a) - 1, a), axis=0))
@@ -226,38 +235,24 @@ def scan_values(x: Any, name: str, *, allow_nan: bool = False, peaks: bool = Tru
     peaks; a block whose sum is not finite is examined further. Other arrays: the separate
     checks. Returns ``(peaks or None, whether x has NaN)``."""
     if not (isinstance(x, np.ndarray) and x.dtype.kind == "f" and x.ndim in (1, 2)):
-        if _any_value(x, "isinf"):
-            raise ValueError(f"{name} contains inf")
-        has_nan = bool(_any_value(x, "isnan"))
-        if has_nan and not allow_nan:
-            raise ValueError(f"{name} contains NaN (missing values are not supported here)")
+        has_nan = _value_checks(x, name, allow_nan)
         return (column_max_abs(x) if peaks else None), has_nan
     if not peaks:
         if not x.size or np.isfinite(np.sum(x, dtype=np.float64)):
             return None, False
-        return None, _slow_scan(x, name, allow_nan)
-    n = int(x.shape[0])
-    d = 1 if x.ndim == 1 else int(x.shape[1])
-    block_rows = _block_rows(x, None)
-    out = np.full(d, np.nan)
+        return None, _value_checks(x, name, allow_nan)
     has_nan = False
-    for start in range(0, n, block_rows):
-        block = x[start:start + block_rows]
-        a = np.abs(block)
+
+    def inspect(block: np.ndarray, a: np.ndarray) -> None:
+        nonlocal has_nan
         if not np.isfinite(np.sum(a, dtype=np.float64)):  # NaN, inf, or a sum past the largest float
-            if np.isinf(block).any():
-                raise ValueError(f"{name} contains inf")
-            if np.isnan(block).any():
-                if not allow_nan:
-                    raise ValueError(f"{name} contains NaN (missing values are not supported here)")
-                has_nan = True
-        part = _column_fmax(a)
-        out = np.fmax(out, np.atleast_1d(np.asarray(part, dtype=np.float64)))
-    return out, has_nan
+            has_nan = _value_checks(block, name, allow_nan) or has_nan
+
+    return _column_peaks(x, None, inspect), has_nan
 
 
-def _slow_scan(x: np.ndarray, name: str, allow_nan: bool) -> bool:
-    """Whether ``x`` (whose sum is not finite) has NaN; raises for inf, or NaN unless allowed."""
+def _value_checks(x: Any, name: str, allow_nan: bool) -> bool:
+    """Whether ``x`` has NaN; raises for inf, and for NaN unless ``allow_nan``."""
     if _any_value(x, "isinf"):
         raise ValueError(f"{name} contains inf")
     has_nan = bool(_any_value(x, "isnan"))
