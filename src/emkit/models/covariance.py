@@ -786,8 +786,9 @@ class Diag(CovarianceStructure):
 
     def precision_cholesky(self, cov: np.ndarray) -> np.ndarray:
         cov = np.asarray(cov, dtype=np.float64)
-        bad = np.argwhere(~(cov > 0)) if not (cov > 0).all() else None
-        if bad is not None:
+        positive = cov > 0
+        if not positive.all():
+            bad = np.argwhere(~positive)
             j = int(bad[0][0])
             if np.all(cov[tuple(bad[0])] == 0):
                 raise ValueError(f"component {j} collapsed onto a single point (its variance is 0, a degenerate "
