@@ -145,3 +145,47 @@ def test_a_pass_inside_a_chunk_does_not_wait_for_the_busy_pool(two_threads):
         return sum(_parallel.parallel_map(lambda j: i * j, range(4)))
 
     assert list(_parallel.parallel_map(outer, range(6))) == [6 * i for i in range(6)]
+
+
+def test_results_ahead_of_the_consumer_stay_within_the_window(two_threads, monkeypatch):
+    # large results: the window shrinks to WINDOW_BYTES worth of them (but two per thread);
+    # the consumer is slow, so without the bound the helper would run through every item
+    monkeypatch.setattr(_parallel, "WINDOW_BYTES", 3 * 8000)
+    computed, lock = [0], threading.Lock()
+
+    def work(i):
+        with lock:
+            computed[0] += 1
+        return np.zeros(1000)  # 8,000 bytes
+
+    ahead = []
+    for i, _ in enumerate(_parallel.parallel_map(work, range(60))):
+        threading.Event().wait(0.002)
+        with lock:
+            ahead.append(computed[0] - (i + 1))
+    assert max(ahead) <= 4  # max(2 * threads, 24,000 // 8,000) = 4 results held, at most
+    assert max(ahead) >= 1  # and the helper did work ahead
+
+
+@pytest.mark.parametrize("failing", [0, 5, 39])
+def test_a_failing_item_is_raised_whichever_thread_ran_it(two_threads, failing):
+    def work(i):
+        if i == failing:
+            raise RuntimeError(f"item {i} failed")
+        threading.Event().wait(0.001)
+        return i
+
+    with pytest.raises(RuntimeError, match=f"item {failing} failed"):
+        list(_parallel.parallel_map(work, range(40)))
+    assert list(_parallel.parallel_map(lambda i: i, range(10))) == list(range(10))  # the pool still works
+
+
+def test_a_consumer_that_stops_early_releases_the_helpers(two_threads):
+    started = []
+    gen = _parallel.parallel_map(lambda i: started.append(i) or i, range(1000))
+    assert [next(gen) for _ in range(3)] == [0, 1, 2]
+    gen.close()  # the helper stops at its current item instead of running on or hanging
+    count = len(started)
+    threading.Event().wait(0.05)
+    assert len(started) == count < 1000
+    assert list(_parallel.parallel_map(lambda i: 2 * i, range(50))) == [2 * i for i in range(50)]
