@@ -359,3 +359,26 @@ def test_a_pattern_split_after_a_block_of_single_rows(cov_type, form, monkeypatc
     got = kern.missing_pass(x, mp, model.center, kern.Scratch(), block_rows=64)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-10 * np.max(np.abs(w)))
+
+
+def test_block_plans_are_kept_on_the_patterns_and_reused():
+    # the pattern-only index work of each block (where the missing entries are, by row and by
+    # column) is made on the first pass and found again by the next passes over the same rows
+    x, params = _problem("full", n=900, d=8, k=3, frac=0.25, seed=11, far=True)
+    model = _model_for(x, "full", 3)
+    mp = kern.missing_prepare(params, model.structure, model.center, np.float64)
+    rows = np.flatnonzero(np.isnan(x).any(axis=1))
+    pats = kern.MissingPatterns(np.isnan(x[rows]))
+    offsets = np.zeros((3, 8))
+    offsets[0] = 1e3
+    kwargs = dict(rows=rows, patterns=pats, far=np.array([0]), offsets=offsets, block_rows=64)
+    first = kern.missing_pass(x, mp, model.center, kern.Scratch(), **kwargs)
+    plans = dict(pats.plans)
+    assert len(plans) > 5  # one per block, and the scatter positions
+    kern.missing_pass(x, mp, model.center, kern.Scratch(), mode="impute", **kwargs)
+    again = kern.missing_pass(x, mp, model.center, kern.Scratch(), **kwargs)
+    assert pats.plans.keys() == plans.keys() and all(pats.plans[key] is plans[key] for key in plans)
+    fresh = kern.missing_pass(x, mp, model.center, kern.Scratch(), **{**kwargs, "patterns": None})
+    for a, b, c in zip(first, again, fresh):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)

@@ -445,7 +445,7 @@ class MissingPatterns:
     Nothing here loops over patterns in Python: the loop is over the distinct counts ``j``.
     """
 
-    __slots__ = ("order", "row_pattern", "starts", "n_observed", "groups", "mask")
+    __slots__ = ("order", "row_pattern", "starts", "n_observed", "groups", "mask", "plans")
 
     def __init__(self, mask: np.ndarray):
         mask = np.asarray(mask, dtype=bool)
@@ -476,6 +476,9 @@ class MissingPatterns:
         n_missing = n_missing[self.order[first]]
         self.n_observed = d - n_missing
         edges = np.concatenate([[0], np.flatnonzero(np.diff(n_missing)) + 1, [len(n_missing)]])
+        #: index work of the E-step that depends on the missingness pattern only (the block
+        #: layouts of :func:`_block_plan`), kept for the next pass over the same rows
+        self.plans: dict = {}
         self.groups = []
         for p0, p1 in zip(edges[:-1].tolist(), edges[1:].tolist()):
             j = int(n_missing[p0])
@@ -840,14 +843,40 @@ def _scatter_blocks(k: int, d: int, cols: np.ndarray, weights: np.ndarray) -> np
     return _scatter_positions(k, d, _block_entries(cols, d).ravel(), weights)
 
 
-def _scatter_symmetric(k: int, d: int, cols: np.ndarray, upper: np.ndarray, a_idx: np.ndarray,
-                       b_idx: np.ndarray) -> np.ndarray:
-    """(K, D, D): symmetric blocks given by their upper triangles ``upper`` (K, T, P) (entries
-    ``(a_idx[t], b_idx[t])``, a <= b) added at rows and columns ``cols`` (j, P) of each
-    component's matrix: half the entries of :func:`_scatter_blocks`, mirrored once at the end."""
-    half = _scatter_positions(k, d, (cols[a_idx] * d + cols[b_idx]).ravel(), upper)
+def _upper_positions(pats: MissingPatterns, d: int) -> tuple[np.ndarray, dict]:
+    """Where the upper triangles of every pattern's missing block go in a D x D matrix:
+    ``(pos, at)``, ``pos`` the flat positions of all groups' entries one after another (group
+    by group, (T_j, P_j) each, entries ``triu_pairs(j)`` of each pattern's block at its
+    missing rows and columns, a <= b) and ``at[group] = (start, T_j, P_j)``. Kept on ``pats``."""
+    got = pats.plans.get("upper")
+    if got is not None:
+        return got
+    parts, at, start = [], {}, 0
+    for gi, (j, p0, p1, missing) in enumerate(pats.groups):
+        if j == 0:
+            continue
+        a_idx, b_idx = triu_pairs(j)
+        cols = missing.T  # (j, P_j), ascending per pattern: cols[a] <= cols[b] for a <= b
+        parts.append((cols[a_idx] * d + cols[b_idx]).ravel())
+        at[gi] = (start, len(a_idx), p1 - p0)
+        start += parts[-1].size
+    got = (np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp)), at
+    pats.plans["upper"] = got
+    return got
+
+
+def _segment(buf: np.ndarray, start: int, t: int, p: int) -> np.ndarray:
+    """The columns ``start:start + t p`` of a C-ordered (K, total) ``buf`` as a writeable
+    (K, t, p) view."""
+    size = buf.itemsize
+    return np.lib.stride_tricks.as_strided(buf[:, start:], shape=(buf.shape[0], t, p),
+                                           strides=(buf.strides[0], p * size, size))
+
+
+def _mirror_upper(half: np.ndarray) -> np.ndarray:
+    """(K, D, D) symmetric matrices from sums ``half`` of upper-triangle entries (a <= b)."""
     out = half + np.swapaxes(half, 1, 2)
-    diag = np.arange(d)
+    diag = np.arange(half.shape[1])
     out[:, diag, diag] -= half[:, diag, diag]  # the diagonal entries were counted twice
     return out
 
@@ -960,6 +989,71 @@ def _sum_per_pattern(values: np.ndarray, span: tuple[int, int, np.ndarray | None
     return np.add.reduceat(values, first, axis=-1)
 
 
+class _BlockPlan:
+    """Where the missing entries of the sorted rows ``b0:b1`` are (they depend on the
+    missingness patterns only, so :func:`_block_plan` keeps them for the next pass):
+
+    * ``span``: the block's :func:`_row_span`; ``parts``: one ``(group, j, a0, a1, q0, span)``
+      per group of patterns in the block (its rows ``a0:a1`` of the block, its first pair
+      ``q0``); ``n_pairs``: the block's missing entries ("pairs": a row and a column), in
+      group, row, slot order;
+    * ``by_col``: the pairs ordered by column (stable), ``row_by_col`` their block rows;
+      ``col_ranges``: ``(c, c0, c1)`` for each column missing in the block, its pairs
+      ``c0:c1`` of that order; ``present`` those columns and ``present_starts`` where their
+      pairs start.
+
+    They stay alive between passes: 16 bytes a missing entry (the index arrays are intp:
+    NumPy converts int32 indices to intp on every ``take``, which cost more than it saved)."""
+
+    __slots__ = ("span", "parts", "n_pairs", "by_col", "row_by_col", "col_ranges", "present", "present_starts")
+
+    def in_row_order(self) -> np.ndarray:
+        """The inverse of ``by_col``: where each pair (in row order) is in column order."""
+        inverse = np.empty(self.n_pairs, dtype=np.intp)
+        inverse[self.by_col] = np.arange(self.n_pairs)
+        return inverse
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(pair_row, pair_col)``: the block row and the column of each pair, in row order."""
+        col_by_col = np.repeat(self.present, [c1 - c0 for _, c0, c1 in self.col_ranges])
+        inverse = self.in_row_order()
+        return self.row_by_col[inverse], col_by_col[inverse]
+
+
+def _block_plan(pats: MissingPatterns, b0: int, b1: int, d: int) -> _BlockPlan:
+    """The :class:`_BlockPlan` of the sorted rows ``b0:b1``, made once per block and kept on
+    ``pats`` (a pass over the same rows in the same blocks finds it there)."""
+    plan = pats.plans.get((b0, b1))
+    if plan is not None:
+        return plan
+    plan = _BlockPlan()
+    plan.span = _row_span(pats, 0, b0, b1)
+    starts = pats.starts
+    parts, pair_rows, pair_cols = [], [], []
+    n_pairs = 0
+    for gi, (j, p0, p1, missing) in enumerate(pats.groups):
+        l0, l1 = max(int(starts[p0]), b0), min(int(starts[p1]), b1)
+        if j == 0 or l0 >= l1:
+            continue
+        span = _row_span(pats, p0, l0, l1)
+        cols = _per_row(missing.T, span)  # (j, rows)
+        pair_cols.append(cols.ravel())
+        pair_rows.append(np.broadcast_to(np.arange(l0 - b0, l1 - b0), cols.shape).ravel())
+        parts.append((gi, j, l0 - b0, l1 - b0, n_pairs, span))
+        n_pairs += cols.size
+    plan.parts, plan.n_pairs = parts, n_pairs
+    pair_row = np.concatenate(pair_rows) if pair_rows else np.zeros(0, dtype=np.intp)
+    pair_col = np.concatenate(pair_cols) if pair_cols else np.zeros(0, dtype=np.intp)
+    plan.by_col = np.argsort(pair_col, kind="stable")
+    plan.row_by_col = pair_row[plan.by_col]
+    col_start = np.concatenate([[0], np.cumsum(np.bincount(pair_col, minlength=d))])
+    plan.present = np.flatnonzero(np.diff(col_start))
+    plan.present_starts = col_start[plan.present]
+    plan.col_ranges = [(c, int(col_start[c]), int(col_start[c + 1])) for c in plan.present.tolist()]
+    pats.plans[(b0, b1)] = plan
+    return plan
+
+
 def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scratch: Scratch, ws, offsets, far, mode,
                       cap):
     """The dense form on the products of the observed entries (``mp.expanded``): per row the
@@ -1016,36 +1110,20 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
             np.multiply(st[i], st[i:d], out=st[pos:pos + d - i])
             pos += d - i
         lj = np.matmul(mp.coef, st, out=scratch.array("miss_log_joint", (k, m), wd))
-        block_span = _row_span(pats, 0, b0, b1)
+        plan = _block_plan(pats, b0, b1, d)
+        block_span, parts, n_pairs = plan.span, plan.parts, plan.n_pairs
+        col_ranges = plan.col_ranges
+        # the row and column of each pair, for the forms that place the pairs in (rows, D) arrays
+        pair_row, pair_col = plan.pairs() if n_pairs and (mode == "impute" or far.size or dense) else (None, None)
         lj += _per_row(const_w, block_span)
-        # the missing entries, group by group, and within a group slot by slot (j, rows)
-        parts, pair_rows, pair_cols = [], [], []
-        n_pairs = 0
-        for gi, (j, p0, p1, missing) in enumerate(pats.groups):
-            l0, l1 = max(int(starts[p0]), b0), min(int(starts[p1]), b1)
-            if j == 0 or l0 >= l1:
-                continue
-            span = _row_span(pats, p0, l0, l1)
-            cols = _per_row(missing.T, span)  # (j, rows)
-            pair_cols.append(cols.ravel())
-            pair_rows.append(np.broadcast_to(np.arange(l0 - b0, l1 - b0), cols.shape).ravel())
-            parts.append((gi, j, l0 - b0, l1 - b0, n_pairs, span))
-            n_pairs += cols.size
         if n_pairs:  # (Lambda_k x_0)_c, column by column for the rows that miss column c
-            pair_row, pair_col = np.concatenate(pair_rows), np.concatenate(pair_cols)
-            by_col = np.argsort(pair_col, kind="stable")
-            col_start = np.concatenate([[0], np.cumsum(np.bincount(pair_col, minlength=d))])
-            present = np.flatnonzero(np.diff(col_start))
-            x_pairs = np.take(xb, pair_row[by_col], axis=0, out=scratch.array("miss_x_pairs", (n_pairs, d), wd),
+            x_pairs = np.take(xb, plan.row_by_col, axis=0, out=scratch.array("miss_x_pairs", (n_pairs, d), wd),
                               mode="clip")  # (pairs, D), grouped by missing column
             lam_by_col = scratch.array("miss_lam_by_col", (mp.prec_w.shape[0], n_pairs), wd)
-            for c in present.tolist():
-                c0, c1 = int(col_start[c]), int(col_start[c + 1])
+            for c, c0, c1 in col_ranges:
                 np.matmul(prec_rows[c], x_pairs[c0:c1].T, out=lam_by_col[:, c0:c1])
-            in_row_order = np.empty_like(by_col)
-            in_row_order[by_col] = np.arange(n_pairs)
-            lam_x = np.take(lam_by_col, in_row_order, axis=1, out=scratch.array("miss_lam_x", lam_by_col.shape, wd),
-                            mode="clip")
+            lam_x = np.take(lam_by_col, plan.in_row_order(), axis=1,
+                            out=scratch.array("miss_lam_x", lam_by_col.shape, wd), mode="clip")
             # per pair (K, pairs) buffers, a slice per group
             y_all = scratch.array("miss_y", (k, n_pairs), wd)
             w_all = scratch.array("miss_w", (k, n_pairs), wd)
@@ -1114,11 +1192,10 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
             cross += (f_t @ xb).astype(f64)  # x_0 e' + e x_0' (cross and its transpose)
             ee_dense += (f_t @ e_dense).astype(f64)  # e e'
         elif n_pairs:  # x_0 e' + e x_0', column by column of the missing entries
-            f_by_col = np.take(f_pairs, by_col, axis=1, out=scratch.array("miss_f_by_col", f_pairs.shape, wd),
+            f_by_col = np.take(f_pairs, plan.by_col, axis=1, out=scratch.array("miss_f_by_col", f_pairs.shape, wd),
                                mode="clip")
-            s1_m[:, present] += np.add.reduceat(f_by_col, col_start[present], axis=1)
-            for c in present.tolist():
-                c0, c1 = int(col_start[c]), int(col_start[c + 1])
+            s1_m[:, plan.present] += np.add.reduceat(f_by_col, plan.present_starts, axis=1)
+            for c, c0, c1 in col_ranges:
                 cross[:, c, :] += (f_by_col[:, c0:c1] @ x_pairs[c0:c1]).astype(f64)
         for i, j in enumerate(far.tolist()):  # own product about the component's reference point
             xh = xb - offsets[j].astype(wd)
@@ -1130,19 +1207,25 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
         return out
     s1 = moments[:, :d] + s1_m
     second = cross + np.swapaxes(cross, 1, 2) + unpack_sym(moments[:, d:], d)
-    cond: Any = np.zeros((k, d, d)) if far.size else None  # the conditional covariances alone
-    for (j, p0, p1, missing), g, ee in zip(pats.groups, groups, outer):
+    # upper triangles (a <= b) of the symmetric blocks, (K, j (j + 1) / 2, P_j) per group, side
+    # by side in one (K, total) array: the conditional covariances times each pattern's
+    # responsibilities, plus the sums of r e e'; scattered in one bincount per component
+    pos, at = _upper_positions(pats, d)
+    upper = np.empty((k, pos.size))
+    cond: Any = np.empty((k, pos.size)) if far.size else None  # the conditional covariances alone
+    for gi, ((j, p0, p1, _), g, ee) in enumerate(zip(pats.groups, groups, outer)):
         if j == 0:
             continue
-        # upper triangles (a <= b) of the symmetric blocks, (K, j (j + 1) / 2, P_j): the
-        # conditional covariances times each pattern's responsibilities, plus the sums of r e e'
-        a_idx, b_idx = triu_pairs(j)
-        weighted = per_pattern[:, None, p0:p1] * np.moveaxis(g[0], 1, 0)  # g[0]: packed (T, K', P_j)
+        start, t_j, p_j = at[gi]
+        weighted = np.multiply(per_pattern[:, None, p0:p1], np.moveaxis(g[0], 1, 0),  # g[0]: packed (T, K', P_j)
+                               out=_segment(upper, start, t_j, p_j))
         if cond is not None:
-            cond += _scatter_symmetric(k, d, missing.T, weighted, a_idx, b_idx)
+            cond[:, start:start + t_j * p_j] = upper[:, start:start + t_j * p_j]
         if ee is not None:
             weighted += ee
-        second += _scatter_symmetric(k, d, missing.T, weighted, a_idx, b_idx)
+    second += _mirror_upper(_scatter_positions(k, d, pos, upper))
+    if cond is not None:
+        cond = _mirror_upper(_scatter_positions(k, d, pos, cond))
     if ee_dense is not None:
         second += ee_dense
     if far.size:  # about their own reference points; the conditional covariances do not move
