@@ -15,7 +15,6 @@ emkit[fast]``) the chunks run one after another.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -184,12 +183,12 @@ def _windowed(pool: ThreadPoolExecutor, fn, items: list, window: int, threads: i
     """Results in order, with at most ``window`` of them computed ahead of the consumer (a
     pass over many chunks never holds every chunk's statistics at once; two per thread until
     the first result is in, and fewer than ``window`` when the first result shows they would
-    pass :data:`WINDOW_BYTES`). Items are claimed one at a time, in
-    order, by ``threads - 1`` pool workers and the calling thread, which between its own
-    items hands the finished ones to the consumer. The window slides: a thread waits only
-    when it is ``window`` items ahead of the first unfinished one, never for a whole batch
-    to finish (a barrier every 8 chunks left one core idle while the other finished the
-    batch's last chunk: 3-5 % of a 200,000-row diag fit on two cores)."""
+    pass :data:`WINDOW_BYTES`). Items are claimed one at a time, in order, by ``threads - 1``
+    pool workers and the calling thread, which between its own items hands the finished ones
+    to the consumer. The window slides: a thread waits only when it is ``window`` items ahead
+    of the first unfinished one, never for a whole batch to finish (a barrier every 8 chunks
+    left one core idle while the other finished the batch's last chunk: 5-6 % of a
+    200,000-row fit on two cores)."""
     n = len(items)
     results: list = [None] * n
     done = [False] * n

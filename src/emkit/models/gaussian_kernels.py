@@ -1097,7 +1097,6 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
     far_s1, far_second = np.zeros((len(far), d)), np.zeros((len(far), d, d))
     loglik = 0.0
     out: Any = np.empty((r, k) if mode == "log_joint" else (r, d)) if mode != "stats" else None
-    starts = pats.starts
     prec_rows = np.ascontiguousarray(np.swapaxes(mp.prec_w, 0, 1))  # (D, K', D): row c of every Lambda_k
     for b0 in range(0, r, step):
         b1 = min(r, b0 + step)
