@@ -1007,6 +1007,15 @@ class _BlockPlan:
 
     __slots__ = ("span", "parts", "n_pairs", "by_col", "row_by_col", "col_ranges", "present", "present_starts")
 
+    span: tuple[int, int, np.ndarray | None]
+    parts: list[tuple[int, int, int, int, int, tuple[int, int, np.ndarray | None]]]
+    n_pairs: int
+    by_col: np.ndarray
+    row_by_col: np.ndarray
+    col_ranges: list[tuple[int, int, int]]
+    present: np.ndarray
+    present_starts: np.ndarray
+
     def in_row_order(self) -> np.ndarray:
         """The inverse of ``by_col``: where each pair (in row order) is in column order."""
         inverse = np.empty(self.n_pairs, dtype=np.intp)
