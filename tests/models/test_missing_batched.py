@@ -382,3 +382,20 @@ def test_block_plans_are_kept_on_the_patterns_and_reused():
     for a, b, c in zip(first, again, fresh):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("j", [3, 5, 8])
+@pytest.mark.parametrize("packed", [False, True])
+def test_matvec_by_broadcasting_equals_entry_by_entry(j, packed, monkeypatch):
+    # small stacks are multiplied by broadcasting, large ones entry by entry: the same numbers
+    rng = np.random.default_rng(j)
+    a = rng.normal(size=(4, 7, j, j))
+    sym = a @ np.swapaxes(a, -1, -2)  # (K', P, j, j) symmetric
+    entries = np.moveaxis(np.moveaxis(sym, -1, 0), -1, 0)  # (j, j, K', P)
+    h = entries[kern.triu_pairs(j)] if packed else entries
+    y = rng.normal(size=(j, 4, 7))
+    want = np.einsum("abkp,bkp->akp", entries, y)
+    assert 4 * 7 <= kern.BROADCAST_MATVEC_MAX
+    np.testing.assert_allclose(kern._matvec_entries(h, y, packed=packed), want, rtol=1e-13, atol=1e-12)
+    monkeypatch.setattr(kern, "BROADCAST_MATVEC_MAX", 0)
+    np.testing.assert_allclose(kern._matvec_entries(h, y, packed=packed), want, rtol=1e-13, atol=1e-12)

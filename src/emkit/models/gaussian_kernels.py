@@ -688,6 +688,12 @@ def spd_inverse_entries(a: np.ndarray, packed: bool = False) -> tuple[np.ndarray
     return out, logdet
 
 
+#: a stack of matrices whose entries hold at most this many numbers each is multiplied by
+#: broadcasting (three NumPy calls) rather than entry by entry (2 j^2 calls): the few patterns
+#: with many missing entries (D = 16, 10 % missing: j = 6, 57 rows, K = 16: 16 us against 39)
+BROADCAST_MATVEC_MAX = 2048
+
+
 def _matvec_entries(h: np.ndarray, y: np.ndarray, packed: bool = False, out: np.ndarray | None = None) -> np.ndarray:
     """``w[a] = sum_b h[a, b] y[b]`` for entry-major stacks ``h`` (j, j, ...) (with ``packed``,
     symmetric ones as their upper triangles (T, ...) in ``triu_pairs(j)``'s order) and ``y``
@@ -696,7 +702,11 @@ def _matvec_entries(h: np.ndarray, y: np.ndarray, packed: bool = False, out: np.
     if j > SMALL_SPD and not packed:
         return np.einsum("ab...,b...->a...", h, y, out=out)
     entry_shape = h.shape[1:] if packed else h.shape[2:]
-    w = np.empty((j,) + np.broadcast_shapes(entry_shape, y.shape[1:]), dtype=y.dtype) if out is None else out
+    shape = np.broadcast_shapes(entry_shape, y.shape[1:])
+    if j >= 3 and math.prod(shape) <= BROADCAST_MATVEC_MAX:
+        full = h[_full_index(j)].reshape((j, j) + entry_shape) if packed else h
+        return np.sum(full * y[None], axis=1, out=out)
+    w = np.empty((j,) + shape, dtype=y.dtype) if out is None else out
     tmp = np.empty(w.shape[1:], dtype=np.result_type(h.dtype, y.dtype)) if j > 1 else None
     # where entry (a, b) of each matrix is in h
     at = _packed_index(j) if packed else [[(a, b) for b in range(j)] for a in range(j)]
@@ -705,6 +715,14 @@ def _matvec_entries(h: np.ndarray, y: np.ndarray, packed: bool = False, out: np.
         for b in range(1, j):
             w[a] += np.multiply(h[at[a][b]], y[b], out=tmp)  # no new array per term
     return w
+
+
+@functools.lru_cache(maxsize=32)
+def _full_index(j: int) -> np.ndarray:
+    """(j * j,): where entry (a, b) of a symmetric j x j matrix (row-major) sits in its upper
+    triangle packed in ``triu_pairs(j)``'s order."""
+    at = _packed_index(j)
+    return np.array([at[a][b] for a in range(j) for b in range(j)], dtype=np.intp)
 
 
 @functools.lru_cache(maxsize=32)
