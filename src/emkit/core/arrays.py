@@ -112,6 +112,15 @@ def tree_map(fn: Callable[[Any], Any], a: Any) -> Any:
     return fn(a)
 
 
+def tree_nbytes(a: Any) -> int:
+    """Bytes of the arrays in a statistics container (leaves without ``nbytes`` count 0)."""
+    if isinstance(a, dict):
+        return sum(tree_nbytes(v) for v in a.values())
+    if isinstance(a, (tuple, list)):
+        return sum(tree_nbytes(x) for x in a)
+    return int(getattr(a, "nbytes", 0) or 0)
+
+
 def host_rows(x: Any, n_max: int, rng: np.random.Generator) -> np.ndarray:
     """Up to ``n_max`` rows of ``x`` as a NumPy array on the host, drawn at random without
     replacement (all rows, in order, when there are at most ``n_max``).

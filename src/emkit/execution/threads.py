@@ -18,7 +18,9 @@ import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
+
+from emkit.core.arrays import tree_nbytes
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -170,15 +172,6 @@ WINDOW_PER_THREAD = 16
 WINDOW_BYTES = 64 * 2**20
 
 
-def _nbytes(tree: Any) -> int:
-    """Bytes of the arrays in a result (nested dicts, tuples and lists)."""
-    if isinstance(tree, dict):
-        return sum(_nbytes(v) for v in tree.values())
-    if isinstance(tree, (tuple, list)):
-        return sum(_nbytes(v) for v in tree)
-    return int(getattr(tree, "nbytes", 0) or 0)
-
-
 def _windowed(pool: ThreadPoolExecutor, fn, items: list, window: int, threads: int) -> Iterator:
     """Results in order, with at most ``window`` of them computed ahead of the consumer (a
     pass over many chunks never holds every chunk's statistics at once; two per thread until
@@ -220,7 +213,7 @@ def _windowed(pool: ThreadPoolExecutor, fn, items: list, window: int, threads: i
                 failures.append(exc)
                 cond.notify_all()
             return False
-        size = _nbytes(value) if i == 0 else 0
+        size = tree_nbytes(value) if i == 0 else 0
         with cond:
             results[i], done[i] = value, True
             if size:

@@ -477,7 +477,8 @@ class MissingPatterns:
         self.n_observed = d - n_missing
         edges = np.concatenate([[0], np.flatnonzero(np.diff(n_missing)) + 1, [len(n_missing)]])
         #: index work of the E-step that depends on the missingness pattern only (the block
-        #: layouts of :func:`_block_plan`), kept for the next pass over the same rows
+        #: layouts of :func:`_block_plan`, keyed by their rows, and the scatter positions of
+        #: :func:`_upper_positions`, under "upper"), kept for the next pass over the same rows
         self.plans: dict = {}
         self.groups = []
         for p0, p1 in zip(edges[:-1].tolist(), edges[1:].tolist()):
