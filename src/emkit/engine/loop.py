@@ -47,7 +47,7 @@ from emkit.engine.checkpoint import (Checkpoint, check_checkpoint_settings, data
                                      model_fingerprint)
 from emkit.engine.em_map import EMMap, log_prior, statistics_pass
 from emkit.engine.variants import ALGORITHMS
-from emkit.execution.local import blas_hold
+from emkit.execution.local import blas_hold, chunk_work_kept
 from emkit.models.base import DiscreteLatentModel, Model
 
 STOP_RULES = ("loglik", "loglik_mean", "loglik_rel", "params", "params_maxabs")
@@ -578,7 +578,7 @@ def em(model: Model, data: tuple, *, init: Mapping[str, Any] | None = None, fixe
                 if store.due(iteration):
                     store.save({"restart": r, "init_params": start, "completed": [_summary_state(d) for d in done],
                                 "best": _best_state(best), "current": current()})
-        with blas_hold(model, data):
+        with blas_hold(model, data), chunk_work_kept(model, data):
             params, ll, trace, n_iter, converged, history = _run_from(
                 em_map, start, stop=stop, tol=tol, max_iter=max_iter, callback=callback,
                 check_monotone=check_monotone, monotone_rtol=monotone_rtol, keep_history=keep_history,

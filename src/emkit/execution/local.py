@@ -17,6 +17,9 @@ Two optional model hooks (duck-typed; a model without them is cut by ``chunk_row
 * ``large_products(data)``: True when the chunks' matrix products are large (wide data):
   the chunks then run one after another and BLAS keeps its threads, which use the cores
   better than chunks side by side (and hold one set of chunk temporaries, not one per thread).
+* ``keep_chunk_work(data)``: a context manager for a span in which ``data`` stay as they are
+  (one restart of the engine's loop, :func:`chunk_work_kept`): inside it the model may keep
+  per-chunk work that depends on the data only from one pass to the next.
 
 Otherwise BLAS is held at one thread for the chunks of every pass (:func:`single_threaded_blas`):
 their products are small, and BLAS threads on them cost more than they gain.
@@ -84,6 +87,16 @@ def blas_hold(model: Any, data: tuple) -> contextlib.AbstractContextManager:
     threads."""
     large = getattr(model, "large_products", None)
     return contextlib.nullcontext() if large is not None and large(data) else single_threaded_blas()
+
+
+def chunk_work_kept(model: Any, data: tuple) -> contextlib.AbstractContextManager:
+    """The span of one run of passes over ``data`` that do not change between them (a restart
+    of the engine's loop): the model's ``keep_chunk_work(data)`` when it has one, so that it
+    may keep work that depends on the data only (and not on the parameters) from one pass to
+    the next; nothing otherwise. Outside such a span (predictions, online EM on batches that
+    may reuse one buffer) a model keeps nothing."""
+    keep = getattr(model, "keep_chunk_work", None)
+    return contextlib.nullcontext() if keep is None else keep(data)
 
 
 def local_statistics_pass(model: Any, data: tuple, params: dict, *, chunk_function: ChunkFunction = e_step_chunk,

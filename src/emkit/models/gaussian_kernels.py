@@ -281,17 +281,18 @@ def _np(x) -> np.ndarray:
 
 # --------------------------------------------------------------------------- complete-data kernels
 def stacked_rows(xp: Any, X: Any, center_col: Any, structure: CovarianceStructure, pairs: Any, scratch: Scratch,
-                 products: bool = True) -> Any:
+                 products: bool = True, out: np.ndarray | None = None) -> Any:
     """The chunk in component-major layout, with the per-row products the statistics need
     (the structure's layout: (D + T, rows) = [Xc^T; upper-triangle products] for full,
     (2D, rows) = [Xc^T; (Xc^2)^T] for diag / spherical, (D, rows) = Xc^T for tied).
     ``Xc = X - center`` (``center_col`` (D, 1)); ``products=False`` leaves out products that
-    only the statistics need (log densities only)."""
+    only the statistics need (log densities only). ``out`` (NumPy): the array to write them
+    into, of the layout's shape, instead of this thread's reused workspace."""
     if xp is np:
         # NumPy: write everything into one C-ordered buffer (rows contiguous), no concatenation
         d = X.shape[1]
         extra = structure.stacked_extra(d, products)
-        buf = scratch.array("stacked", (d + extra, X.shape[0]), X.dtype)
+        buf = scratch.array("stacked", (d + extra, X.shape[0]), X.dtype) if out is None else out
         np.subtract(X.T, center_col, out=buf[:d])
         if extra:
             structure.fill_products(buf, d)
