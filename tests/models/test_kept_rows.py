@@ -49,7 +49,7 @@ def _same(a, b):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
 
 
-@pytest.mark.parametrize("cov, dtype", [("full", np.float64), ("diag", np.float64), ("tied", np.float32),
+@pytest.mark.parametrize("cov, dtype", [("full", np.float64), ("diag", np.float64), ("spherical", np.float32),
                                         ("spherical", np.float64), ("VEE", np.float64)])
 def test_kept_rows_give_the_same_fit_bit_for_bit(two_threads, builds, monkeypatch, cov, dtype):
     x = _data(dtype=dtype)
@@ -75,7 +75,7 @@ def test_a_view_of_larger_data_is_kept(two_threads, builds, monkeypatch):
     assert builds["n"] - kept_builds >= 6
 
 
-def test_data_over_the_budget_or_with_missing_values_keep_nothing(builds, monkeypatch):
+def test_data_over_the_budget_with_missing_values_or_without_products_keep_nothing(builds, monkeypatch):
     x = _data()
     monkeypatch.setattr(gaussian_module, "KEPT_ROWS_BYTES", x.nbytes)  # diag's rows need twice that
     _fit(x, "diag", max_iter=5)
@@ -89,6 +89,9 @@ def test_data_over_the_budget_or_with_missing_values_keep_nothing(builds, monkey
     builds["n"] = 0
     _fit(holed, "diag", max_iter=5)
     assert builds["n"] >= 5  # the complete rows' stacked rows rebuilt every pass
+    builds["n"] = 0
+    _fit(x, "tied", max_iter=5)  # the centred rows alone: one copy to rebuild, not kept
+    assert builds["n"] >= 5
 
 
 def test_nothing_is_kept_outside_a_fit_or_after_it(builds):

@@ -465,17 +465,20 @@ class GaussianMixtureModel(DiscreteLatentModel):
     def keep_chunk_work(self, data: tuple) -> Iterator[None]:
         """A span in which ``data`` do not change (the engine holds one around each restart):
         complete-data chunks of its NumPy ``X`` (views of it, as the statistics pass cuts them)
-        keep their stacked rows from one pass to the next when all of them fit in
-        :data:`KEPT_ROWS_BYTES` and the small-data allowance (data without missing values); they
-        are let go when the span ends."""
+        keep their stacked rows from one pass to the next when they hold more than the centred
+        rows (squares or products) and all of them fit in :data:`KEPT_ROWS_BYTES` and the
+        small-data allowance (data without missing values); they are let go when the span ends."""
         x = data[0] if len(data) else None
         if type(x) is not np.ndarray or x.ndim != 2 or x.size == 0 or self.has_missing is not False:
             yield
             return
         n, d = int(x.shape[0]), int(x.shape[1])
-        height = d + self.structure.stacked_extra(d, self.structure.use_products(d, self.n_components))
-        needed = height * n * x.dtype.itemsize
-        if needed > min(KEPT_ROWS_BYTES, SMALL_DATA_AREA // max(1, x.size * x.dtype.itemsize)):
+        extra = self.structure.stacked_extra(d, self.structure.use_products(d, self.n_components))
+        needed = (d + extra) * n * x.dtype.itemsize
+        # a layout of the centred rows alone (tied, the whitened and Gram forms of wide data) is
+        # one transposing copy to rebuild, small beside the pass's products: not worth memory
+        # (D = 256, N = 2,560, K = 4, full: 5 MiB more at the peak, for nothing measurable)
+        if not extra or needed > min(KEPT_ROWS_BYTES, SMALL_DATA_AREA // max(1, x.size * x.dtype.itemsize)):
             yield
             return
         # a chunk is a view of X: its base is X, or X's own base when X is a view
@@ -487,7 +490,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
                 # "slab": one array for the stacked rows of every chunk, allocated at the first
                 # (one large allocation: the system backs it with few, large pages; a chunk's
                 # own would fault in page by page on the first pass), handed out in order
-                state = {"owners": owners, "work": {}, "slab": None, "used": 0, "users": 0, "size": height * n}
+                state = {"owners": owners, "work": {}, "slab": None, "used": 0, "users": 0, "size": (d + extra) * n}
                 for owner in owners:
                     kept[id(owner)] = state
             state["users"] += 1
