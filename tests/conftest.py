@@ -1,4 +1,5 @@
-"""Shared fixtures: one real Dask cluster (worker processes) for the whole test session."""
+"""Shared fixtures: one real Dask cluster (worker processes) for the whole test session, and
+emkit's statistics passes on two threads."""
 
 from __future__ import annotations
 
@@ -30,6 +31,17 @@ def dask_client(dask_cluster):
     _, client = dask_cluster
     with client.as_current():
         yield client
+
+
+@pytest.fixture
+def two_threads():
+    """emkit's statistics passes on two threads for one test (the previous count after it)."""
+    import emkit
+
+    before = emkit.get_num_threads()
+    emkit.set_num_threads(2)
+    yield
+    emkit.set_num_threads(before)
 
 
 # --------------------------------------------------------------------------- estimator cases

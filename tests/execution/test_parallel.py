@@ -15,14 +15,6 @@ from emkit.models.gaussian import GaussianMixtureModel
 pytest.importorskip("threadpoolctl")
 
 
-@pytest.fixture
-def two_threads():
-    before = emkit.get_num_threads()
-    emkit.set_num_threads(2)
-    yield
-    emkit.set_num_threads(before)
-
-
 def _data(n=30_000, d=5, seed=0):
     rng = np.random.default_rng(seed)
     return rng.normal(size=(n, d)) + 4.0 * rng.integers(0, 3, (n, 1))

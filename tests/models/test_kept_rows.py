@@ -12,14 +12,6 @@ from emkit.models.gaussian import GaussianMixtureModel
 
 
 @pytest.fixture
-def two_threads():
-    before = emkit.get_num_threads()
-    emkit.set_num_threads(2)
-    yield
-    emkit.set_num_threads(before)
-
-
-@pytest.fixture
 def builds(monkeypatch):
     """Counts the stacked rows the model builds (calls of the kernel)."""
     calls = {"n": 0}
