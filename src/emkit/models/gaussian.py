@@ -487,10 +487,11 @@ class GaussianMixtureModel(DiscreteLatentModel):
         with _KEPT_LOCK:
             state = kept.get(id(x))
             if state is None or state["owners"][0] is not x:
-                # "slab": one array for the stacked rows of every chunk, allocated at the first
-                # (one large allocation: the system backs it with few, large pages; a chunk's
-                # own would fault in page by page on the first pass), handed out in order
-                state = {"owners": owners, "work": {}, "slab": None, "used": 0, "users": 0, "size": (d + extra) * n}
+                # "slab": one array for the stacked rows of every chunk (one large allocation:
+                # the system backs it with few, large pages; a chunk's own would fault in page
+                # by page on the first pass), handed out in order as the chunks first need it
+                state = {"owners": owners, "work": {}, "slab": np.empty((d + extra) * n, x.dtype), "used": 0,
+                         "users": 0}
                 for owner in owners:
                     kept[id(owner)] = state
             state["users"] += 1
@@ -530,10 +531,8 @@ class GaussianMixtureModel(DiscreteLatentModel):
             d = int(x.shape[1])
             height = d + structure.stacked_extra(d, prep.products)
             count = height * int(x.shape[0])
+            slab = state["slab"]
             with _KEPT_LOCK:
-                slab = state["slab"]
-                if slab is None:
-                    slab = state["slab"] = np.empty(state["size"], x.dtype)
                 start = state["used"]
                 fits = slab.dtype == x.dtype and start + count <= slab.size
                 if fits:
