@@ -339,7 +339,7 @@ def machine_facts() -> dict:
     except (OSError, StopIteration):
         pass
     import importlib
-    for name in ("numpy", "scipy", "sklearn", "torch", "pomegranate", "emkit"):
+    for name in ("numpy", "scipy", "numba", "sklearn", "torch", "pomegranate", "emkit"):
         try:
             facts[name] = importlib.import_module(name).__version__
         except Exception:  # noqa: BLE001 - a missing optional library is just not listed
@@ -414,8 +414,10 @@ def _avx512_dispatch_targets() -> str:
 
 
 #: what --no-avx512 sets (inherited by every worker): NumPy's dispatch without AVX-512 (its
-#: float64 exp then runs scalar, as on CPUs that lack it) and OpenBLAS's Haswell (AVX2) kernels
-NO_AVX512_ENV = {"NPY_DISABLE_CPU_FEATURES": _avx512_dispatch_targets(), "OPENBLAS_CORETYPE": "Haswell"}
+#: float64 exp then runs scalar, as on CPUs that lack it), OpenBLAS's Haswell (AVX2) kernels and
+#: Numba's code for a Haswell CPU (emkit's compiled missing-value loops)
+NO_AVX512_ENV = {"NPY_DISABLE_CPU_FEATURES": _avx512_dispatch_targets(), "OPENBLAS_CORETYPE": "Haswell",
+                 "NUMBA_CPU_NAME": "haswell"}
 
 #: run in a fresh interpreter (with the workers' environment): nanoseconds per value of NumPy's
 #: float64 exp, and whether emkit takes it as vectorised; the record shows what the emulation did

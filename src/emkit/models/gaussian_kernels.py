@@ -60,6 +60,7 @@ from typing import Any, Callable
 import numpy as np
 
 from emkit.core.arrays import to_numpy
+from emkit.models import gaussian_compiled as _compiled
 from emkit.models.covariance import (COVARIANCE_STRUCTURES, COVARIANCE_TYPES, LOG_2PI, WHITENED_BLOCK,
                                      CovarianceStructure, cholesky_or_raise, component_counts, pack_sym, triu_pairs,
                                      unpack_sym)
@@ -761,6 +762,21 @@ def _pattern_terms(mp: MissingPrepared, pats: MissingPatterns, products: bool = 
             if products:
                 const[:, p0:p1] = -0.5 * mp.maha_means[:, None]
             continue
+        compiled = _compiled.kernels() if (products and packed) else None
+        if compiled is not None:
+            p_j = p1 - p0
+            inv = np.empty((j * (j + 1) // 2, kk, p_j))
+            means_m, shift_m, c2 = np.empty((k, j, p_j)), np.empty((k, j, p_j)), np.empty((k, p_j))
+            log_det = np.empty((kk, p_j))
+            if not compiled["pattern_terms"](mp.prec, mp.means_c, np.ascontiguousarray(
+                    np.broadcast_to(mp.prec_means, (k, d))), np.ascontiguousarray(missing), inv, log_det,
+                    means_m, shift_m, c2):
+                raise ValueError("a covariance is numerically singular for a missingness pattern; increase "
+                                 "reg_covar or rescale the data")
+            log_det_mm[:, p0:p1] = log_det
+            const[:, p0:p1] = -0.5 * (mp.maha_means[:, None] + c2)
+            groups.append((inv, means_m, shift_m))
+            continue
         cols = missing.T  # (j, P_j)
         entries = _block_entries(cols, d)
         # (j, j, K', P_j), a view of a (K', j, j, P_j) gather: every entry (K', P_j) contiguous in P_j
@@ -1015,7 +1031,8 @@ class _BlockPlan:
 
     * ``span``: the block's :func:`_row_span`; ``parts``: one ``(group, j, a0, a1, q0, span)``
       per group of patterns in the block (its rows ``a0:a1`` of the block, its first pair
-      ``q0``); ``n_pairs``: the block's missing entries ("pairs": a row and a column), in
+      ``q0``), and ``patterns``, per part, the pattern of each of its rows (numbered within
+      its group); ``n_pairs``: the block's missing entries ("pairs": a row and a column), in
       group, row, slot order;
     * ``by_col``: the pairs ordered by column (stable), ``row_by_col`` their block rows;
       ``col_ranges``: ``(c, c0, c1)`` for each column missing in the block, its pairs
@@ -1025,10 +1042,12 @@ class _BlockPlan:
     They stay alive between passes: 16 bytes a missing entry (the index arrays are intp:
     NumPy converts int32 indices to intp on every ``take``, which cost more than it saved)."""
 
-    __slots__ = ("span", "parts", "n_pairs", "by_col", "row_by_col", "col_ranges", "present", "present_starts")
+    __slots__ = ("span", "parts", "patterns", "n_pairs", "by_col", "row_by_col", "col_ranges", "present",
+                 "present_starts")
 
     span: tuple[int, int, np.ndarray | None]
     parts: list[tuple[int, int, int, int, int, tuple[int, int, np.ndarray | None]]]
+    patterns: list[np.ndarray]
     n_pairs: int
     by_col: np.ndarray
     row_by_col: np.ndarray
@@ -1058,7 +1077,7 @@ def _block_plan(pats: MissingPatterns, b0: int, b1: int, d: int) -> _BlockPlan:
     plan = _BlockPlan()
     plan.span = _row_span(pats, 0, b0, b1)
     starts = pats.starts
-    parts, pair_rows, pair_cols = [], [], []
+    parts, patterns, pair_rows, pair_cols = [], [], [], []
     n_pairs = 0
     for gi, (j, p0, p1, missing) in enumerate(pats.groups):
         l0, l1 = max(int(starts[p0]), b0), min(int(starts[p1]), b1)
@@ -1069,8 +1088,9 @@ def _block_plan(pats: MissingPatterns, b0: int, b1: int, d: int) -> _BlockPlan:
         pair_cols.append(cols.ravel())
         pair_rows.append(np.broadcast_to(np.arange(l0 - b0, l1 - b0), cols.shape).ravel())
         parts.append((gi, j, l0 - b0, l1 - b0, n_pairs, span))
+        patterns.append(pats.row_pattern[l0:l1] - p0)
         n_pairs += cols.size
-    plan.parts, plan.n_pairs = parts, n_pairs
+    plan.parts, plan.patterns, plan.n_pairs = parts, patterns, n_pairs
     pair_row = np.concatenate(pair_rows) if pair_rows else np.zeros(0, dtype=np.intp)
     pair_col = np.concatenate(pair_cols) if pair_cols else np.zeros(0, dtype=np.intp)
     plan.by_col = np.argsort(pair_col, kind="stable")
@@ -1127,6 +1147,10 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
     loglik = 0.0
     out: Any = np.empty((r, k) if mode == "log_joint" else (r, d)) if mode != "stats" else None
     prec_rows = np.ascontiguousarray(np.swapaxes(mp.prec_w, 0, 1))  # (D, K', D): row c of every Lambda_k
+    # the per-row corrections and moments of the missing entries in compiled loops, when Numba
+    # is there (the dense moments and imputation keep the NumPy steps below, which the tests
+    # compare them with)
+    compiled = _compiled.kernels() if mode == "log_joint" or (mode == "stats" and not dense) else None
     for b0 in range(0, r, step):
         b1 = min(r, b0 + step)
         m = b1 - b0
@@ -1157,8 +1181,12 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
             w_all = scratch.array("miss_w", (k, n_pairs), wd)
             tmp_all = scratch.array("miss_tmp", (k, n_pairs), wd)
         done = []
-        for gi, j, a0, a1, q0, span in parts:
+        for pi, (gi, j, a0, a1, q0, span) in enumerate(parts):
             inv, means_m, shift_m = groups_w[gi]
+            if compiled is not None:  # the same in one compiled loop (w into w_all)
+                compiled["corrections"](lam_x, q0, j, a1 - a0, plan.patterns[pi], inv, means_m, shift_m, lj, a0,
+                                        w_all)
+                continue
             rows = a1 - a0
             q1 = q0 + j * rows
             lx = lam_x[:, q0:q1].reshape(-1, j, rows)  # (K', j, rows)
@@ -1185,9 +1213,15 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
         e_pairs: Any = scratch.array("miss_e_pairs", (k, n_pairs), wd) if (mode == "impute" or far.size or dense) \
             else None
         f_pairs = scratch.array("miss_f_pairs", (k, n_pairs), wd)
+        if compiled is not None:  # e (over w_all), f = r e and the per-pattern sums of r e e'
+            for pi, (gi, j, a0, a1, q0, span) in enumerate(parts):
+                compiled["moments"](w_all, q0, j, a1 - a0, plan.patterns[pi], groups_w[gi][1], resp, a0, f_pairs,
+                                    outer[gi])
+            if e_pairs is not None and n_pairs:
+                e_pairs[:] = w_all
         for gi, j, a0, a1, q0, span, mu, w in done:
-            e = np.subtract(mu, w, out=w)  # (K, j, rows)
             rows = a1 - a0
+            e = np.subtract(mu, w, out=w)  # (K, j, rows)
             if e_pairs is not None:
                 e_pairs[:, q0:q0 + j * rows] = e.reshape(k, -1)
             if mode != "stats" or dense:

@@ -1,0 +1,308 @@
+"""Compiled loops of the missing-value E-step (:mod:`emkit.models.gaussian_kernels`), with Numba.
+
+The batched missing-value E-step spends most of its time on per-row work of a few numbers each
+(the ``j`` missing entries of a row, for each of K components): in NumPy every step of it is a
+pass over a (K, j, rows) array, a dozen passes in all, each one holding the interpreter lock
+while it sets up. Here each such step is one loop over the rows that keeps a row's few numbers
+in registers, and releases the interpreter lock (``nogil``) so that chunks on several threads
+run side by side. The same maths as the NumPy code they replace, which stays the reference
+(and the path taken when Numba is not installed, or ``EMKIT_COMPILED=0``): the tests compare
+the two.
+
+Numba is optional (the ``fast`` extra). :func:`available` imports it on first use only, so
+``import emkit`` does not pay for it; the functions are compiled on their first call and
+cached on disk next to this file.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+_KERNELS: dict[str, Any] | None = None
+_FAILED = False
+
+
+def available() -> bool:
+    """Whether the compiled loops can be used: Numba imports and ``EMKIT_COMPILED`` is not
+    ``0``."""
+    return kernels() is not None
+
+
+def kernels() -> dict[str, Any] | None:
+    """The compiled functions by name (compiled lazily by Numba on first call), or None."""
+    global _KERNELS, _FAILED
+    if os.environ.get("EMKIT_COMPILED", "1") == "0":
+        return None
+    if _KERNELS is not None or _FAILED:
+        return _KERNELS
+    try:
+        import numba
+    except Exception:  # not installed, or broken against this NumPy
+        _FAILED = True
+        return None
+    _KERNELS = _build(numba)
+    return _KERNELS
+
+
+def _build(numba: Any) -> dict[str, Any]:
+    jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+
+    @jit
+    def corrections(lam_x, q0, j, rows, pattern, inv, means_m, shift_m, lj, a0, w_out):
+        """For the rows of one group of patterns (j missing entries each) in a block: with
+        ``y = (Lambda_k x_0)_m - shift_m`` and ``w = (Lambda_k,mm)^{-1} y``, adds
+        ``sum_a (w_a y_a / 2 - m_a (Lambda_k x_0)_a)`` to the log joint ``lj[k, a0 + r]`` and
+        writes ``w`` (pair ``q0 + a rows + r``) to ``w_out``. ``pattern[r]``: the row's
+        pattern within the group; ``lam_x`` (K', pairs); ``inv`` packed (T, K', P_j) in
+        ``triu_pairs(j)``'s order. One, two and three missing entries (most rows) are written
+        out; more go through small loops."""
+        k_all = lj.shape[0]
+        k_prec = lam_x.shape[0]
+        q1, q2 = q0 + rows, q0 + 2 * rows
+        if j == 1:
+            for k in range(k_all):
+                kp = k if k_prec > 1 else 0
+                for r in range(rows):
+                    p = pattern[r]
+                    lx0 = lam_x[kp, q0 + r]
+                    y0 = lx0 - shift_m[k, 0, p]
+                    w0 = inv[0, kp, p] * y0
+                    w_out[k, q0 + r] = w0
+                    lj[k, a0 + r] += 0.5 * w0 * y0 - means_m[k, 0, p] * lx0
+        elif j == 2:
+            for k in range(k_all):
+                kp = k if k_prec > 1 else 0
+                for r in range(rows):
+                    p = pattern[r]
+                    lx0, lx1 = lam_x[kp, q0 + r], lam_x[kp, q1 + r]
+                    y0, y1 = lx0 - shift_m[k, 0, p], lx1 - shift_m[k, 1, p]
+                    h01 = inv[1, kp, p]
+                    w0 = inv[0, kp, p] * y0 + h01 * y1
+                    w1 = h01 * y0 + inv[2, kp, p] * y1
+                    w_out[k, q0 + r] = w0
+                    w_out[k, q1 + r] = w1
+                    lj[k, a0 + r] += 0.5 * (w0 * y0 + w1 * y1) - means_m[k, 0, p] * lx0 - means_m[k, 1, p] * lx1
+        elif j == 3:
+            for k in range(k_all):
+                kp = k if k_prec > 1 else 0
+                for r in range(rows):
+                    p = pattern[r]
+                    lx0, lx1, lx2 = lam_x[kp, q0 + r], lam_x[kp, q1 + r], lam_x[kp, q2 + r]
+                    y0, y1, y2 = lx0 - shift_m[k, 0, p], lx1 - shift_m[k, 1, p], lx2 - shift_m[k, 2, p]
+                    h01, h02, h12 = inv[1, kp, p], inv[2, kp, p], inv[4, kp, p]
+                    w0 = inv[0, kp, p] * y0 + h01 * y1 + h02 * y2
+                    w1 = h01 * y0 + inv[3, kp, p] * y1 + h12 * y2
+                    w2 = h02 * y0 + h12 * y1 + inv[5, kp, p] * y2
+                    w_out[k, q0 + r] = w0
+                    w_out[k, q1 + r] = w1
+                    w_out[k, q2 + r] = w2
+                    lj[k, a0 + r] += 0.5 * (w0 * y0 + w1 * y1 + w2 * y2) - means_m[k, 0, p] * lx0 \
+                        - means_m[k, 1, p] * lx1 - means_m[k, 2, p] * lx2
+        else:
+            at = np.empty((j, j), dtype=np.intp)
+            t = 0
+            for a in range(j):
+                for b in range(a, j):
+                    at[a, b] = t
+                    at[b, a] = t
+                    t += 1
+            y = np.empty(j, dtype=lj.dtype)
+            for k in range(k_all):
+                kp = k if k_prec > 1 else 0
+                for r in range(rows):
+                    p = pattern[r]
+                    for a in range(j):
+                        y[a] = lam_x[kp, q0 + a * rows + r] - shift_m[k, a, p]
+                    acc = 0.0
+                    for a in range(j):
+                        wa = 0.0
+                        for b in range(j):
+                            wa += inv[at[a, b], kp, p] * y[b]
+                        w_out[k, q0 + a * rows + r] = wa
+                        acc += 0.5 * wa * y[a] - means_m[k, a, p] * lam_x[kp, q0 + a * rows + r]
+                    lj[k, a0 + r] += acc
+
+    @jit
+    def moments(w, q0, j, rows, pattern, means_m, resp, a0, f_out, outer):
+        """After the posterior, for the same rows: the centred conditional means of the missing
+        entries ``e = m_m - w`` (written over ``w``), ``f = r e`` (to ``f_out``) and the sums of
+        ``r e_a e_b`` (a <= b, in triu_pairs(j)'s order) per pattern added to ``outer``
+        (K, T, P_j). A pattern's rows are contiguous: its sums are kept in registers until the
+        next pattern begins (adding into memory row by row would wait on the last addition)."""
+        if j > 3:
+            moments_loops(w, q0, j, rows, pattern, means_m, resp, a0, f_out, outer)
+            return
+        k_all = resp.shape[0]
+        q1, q2 = q0 + rows, q0 + 2 * rows
+        for k in range(k_all):
+            current = pattern[0] if rows else 0
+            s00 = s01 = s02 = s11 = s12 = s22 = 0.0
+            for r in range(rows):
+                p = pattern[r]
+                if p != current:
+                    flush(outer, k, current, j, s00, s01, s02, s11, s12, s22)
+                    s00 = s01 = s02 = s11 = s12 = s22 = 0.0
+                    current = p
+                rr = resp[k, a0 + r]
+                e0 = means_m[k, 0, p] - w[k, q0 + r]
+                w[k, q0 + r] = e0
+                f0 = rr * e0
+                f_out[k, q0 + r] = f0
+                s00 += f0 * e0
+                if j >= 2:
+                    e1 = means_m[k, 1, p] - w[k, q1 + r]
+                    w[k, q1 + r] = e1
+                    f1 = rr * e1
+                    f_out[k, q1 + r] = f1
+                    s01 += f0 * e1
+                    s11 += f1 * e1
+                    if j == 3:
+                        e2 = means_m[k, 2, p] - w[k, q2 + r]
+                        w[k, q2 + r] = e2
+                        f_out[k, q2 + r] = rr * e2
+                        s02 += f0 * e2
+                        s12 += f1 * e2
+                        s22 += rr * e2 * e2
+            if rows:
+                flush(outer, k, current, j, s00, s01, s02, s11, s12, s22)
+
+    @jit
+    def flush(outer, k, p, j, s00, s01, s02, s11, s12, s22):
+        # triu_pairs order: j = 1: (00); j = 2: (00, 01, 11); j = 3: (00, 01, 02, 11, 12, 22)
+        outer[k, 0, p] += s00
+        if j == 2:
+            outer[k, 1, p] += s01
+            outer[k, 2, p] += s11
+        elif j == 3:
+            outer[k, 1, p] += s01
+            outer[k, 2, p] += s02
+            outer[k, 3, p] += s11
+            outer[k, 4, p] += s12
+            outer[k, 5, p] += s22
+
+    @jit
+    def moments_loops(w, q0, j, rows, pattern, means_m, resp, a0, f_out, outer):
+        k_all = resp.shape[0]
+        t_all = j * (j + 1) // 2
+        e = np.empty(j, dtype=np.float64)
+        acc = np.zeros(t_all, dtype=np.float64)
+        for k in range(k_all):
+            current = pattern[0] if rows else 0
+            for r in range(rows):
+                p = pattern[r]
+                if p != current:
+                    for t in range(t_all):
+                        outer[k, t, current] += acc[t]
+                        acc[t] = 0.0
+                    current = p
+                rr = resp[k, a0 + r]
+                for a in range(j):
+                    at = q0 + a * rows + r
+                    ea = means_m[k, a, p] - w[k, at]
+                    w[k, at] = ea
+                    f_out[k, at] = rr * ea
+                    e[a] = ea
+                t = 0
+                for a in range(j):
+                    fa = rr * e[a]
+                    for b in range(a, j):
+                        acc[t] += fa * e[b]
+                        t += 1
+            if rows:
+                for t in range(t_all):
+                    outer[k, t, current] += acc[t]
+                    acc[t] = 0.0
+
+    @jit
+    def pattern_terms(prec, means_c, prec_means, missing, inv, log_det_mm, means_m, shift_m, c2):
+        """Per (component, pattern) of a group of patterns with the missing columns ``missing``
+        (P_j, j): the inverse of the precision's missing block ``(Lambda_k,mm)^{-1}``, packed
+        into ``inv`` (T, K', P_j) in triu_pairs(j)'s order, and its log-determinant
+        ``log det Lambda_k,mm`` into ``log_det_mm`` (K', P_j), by a Cholesky factorisation;
+        the means' missing entries ``means_m`` (K, j, P_j); ``shift_m = (Lambda_k (m_k*o))_m``
+        (K, j, P_j) and ``c2 = (m*o)' Lambda (m*o) - m' Lambda m`` (K, P_j). Returns False when
+        a block is not positive definite.
+
+        Every step runs over all the patterns in its innermost loop (entry by entry, as
+        :func:`~emkit.models.gaussian_kernels.spd_inverse_entries` does), so that the square
+        roots and divisions of many small matrices are computed side by side in vector
+        registers."""
+        k_prec = prec.shape[0]
+        k_all = means_c.shape[0]
+        n_pat, j = missing.shape
+        block = np.empty((j, j, n_pat), dtype=np.float64)  # Lambda_mm, then its Cholesky factor L
+        inv_low = np.zeros((j, j, n_pat), dtype=np.float64)  # M = L^{-1}
+        product = np.empty(n_pat, dtype=np.float64)
+        ok = True
+        for kp in range(k_prec):
+            for a in range(j):
+                for b in range(a + 1):
+                    for p in range(n_pat):
+                        block[a, b, p] = prec[kp, missing[p, a], missing[p, b]]
+            product[:] = 1.0
+            for c in range(j):
+                for t in range(c):
+                    for p in range(n_pat):
+                        block[c, c, p] -= block[c, t, p] * block[c, t, p]
+                for p in range(n_pat):
+                    s = block[c, c, p]
+                    ok &= s > 0.0
+                    product[p] *= s
+                    d = np.sqrt(s)
+                    block[c, c, p] = d
+                    inv_low[c, c, p] = 1.0 / d
+                for r in range(c + 1, j):
+                    for t in range(c):
+                        for p in range(n_pat):
+                            block[r, c, p] -= block[r, t, p] * block[c, t, p]
+                    for p in range(n_pat):
+                        block[r, c, p] *= inv_low[c, c, p]
+            if not ok:
+                return False
+            for p in range(n_pat):
+                if 1e-300 < product[p] < 1e300:
+                    log_det_mm[kp, p] = np.log(product[p])
+                else:  # out of the normal range: a log per pivot (2 log of L's diagonal)
+                    total = 0.0
+                    for c in range(j):
+                        total += 2.0 * np.log(block[c, c, p])
+                    log_det_mm[kp, p] = total
+            for c in range(j):
+                for r in range(c + 1, j):
+                    for p in range(n_pat):
+                        inv_low[r, c, p] = block[r, c, p] * inv_low[c, c, p]
+                    for t in range(c + 1, r):
+                        for p in range(n_pat):
+                            inv_low[r, c, p] += block[r, t, p] * inv_low[t, c, p]
+                    for p in range(n_pat):
+                        inv_low[r, c, p] *= -inv_low[r, r, p]
+            pos = 0
+            for a in range(j):  # A^{-1} = M' M
+                for b in range(a, j):
+                    for p in range(n_pat):
+                        inv[pos, kp, p] = inv_low[b, a, p] * inv_low[b, b, p]
+                    for t in range(b + 1, j):
+                        for p in range(n_pat):
+                            inv[pos, kp, p] += inv_low[t, a, p] * inv_low[t, b, p]
+                    pos += 1
+        for k in range(k_all):
+            kp = k if k_prec > 1 else 0
+            for p in range(n_pat):
+                c2[k, p] = 0.0
+            for a in range(j):
+                for p in range(n_pat):
+                    ma = missing[p, a]
+                    mu = means_c[k, ma]
+                    lam_mu = 0.0
+                    for b in range(j):
+                        lam_mu += prec[kp, ma, missing[p, b]] * means_c[k, missing[p, b]]
+                    means_m[k, a, p] = mu
+                    shift_m[k, a, p] = prec_means[k, ma] - lam_mu
+                    # (m*o)' Lambda (m*o) - m' Lambda m = -2 m_m' (Lambda m)_m + m_m' Lambda_mm m_m
+                    c2[k, p] += mu * (lam_mu - 2.0 * prec_means[k, ma])
+        return True
+
+    return {"corrections": corrections, "moments": moments, "pattern_terms": pattern_terms}

@@ -1,0 +1,165 @@
+"""The compiled loops of the missing-value E-step (``emkit.models.gaussian_compiled``, Numba)
+against the NumPy steps they replace and against the direct per-row reference of
+``test_missing_batched``: the products form's per-row corrections and moments, and the
+per-pattern factorisations, for one to many missing entries per row, float64 and float32, row
+weights, one shared covariance (K' = 1), components far from the centre, ``log_joint``, and the
+errors. ``EMKIT_COMPILED=0`` selects the NumPy steps."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from emkit.models import gaussian_compiled as compiled
+from emkit.models import gaussian_kernels as kern
+
+from test_missing_batched import _assert_stats, _model_for, _problem, _reference
+
+pytest.importorskip("numba")
+
+
+def _stats(model, x, w, params, monkeypatch, use_compiled):
+    monkeypatch.setenv("EMKIT_COMPILED", "1" if use_compiled else "0")
+    assert compiled.available() is use_compiled
+    return model.e_step((x, w), params)
+
+
+def _wide_problem(seed=0, frac=0.35, far=False, shared=False, dtype=np.float64):
+    # D = 12 (above the dense moments' limit, so the products form's per-pattern moments run),
+    # 35 % missing: rows with 1 to 9 missing entries, the written-out loops (1, 2, 3) and the
+    # general ones (4 and more)
+    x, params = _problem("full", n=900, d=12, k=4, frac=frac, seed=seed, far=far)
+    if shared:  # every component the same covariance: the precisions are stored once (K' = 1)
+        params = dict(params, covariances=np.repeat(params["covariances"][:1], 4, axis=0))
+    return x.astype(dtype), params
+
+
+def test_the_problem_has_rows_with_one_to_many_missing_entries():
+    x, _ = _wide_problem()
+    counts = set(np.isnan(x).sum(axis=1).tolist())
+    assert {0, 1, 2, 3, 4, 5, 6} <= counts
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("far", [False, True])
+@pytest.mark.parametrize("shared", [False, True])
+def test_compiled_statistics_equal_numpy_and_the_direct_reference(weighted, far, shared, monkeypatch):
+    x, params = _wide_problem(far=far, shared=shared)
+    model = _model_for(x, "full", 4)
+    w = np.random.default_rng(2).uniform(0.5, 2.0, len(x)) if weighted else None
+    got, got_ll = _stats(model, x, w, params, monkeypatch, True)
+    numpy_path, numpy_ll = _stats(model, x, w, params, monkeypatch, False)
+    _assert_stats(got, numpy_path, 1e-12)
+    # (a component 5,000 from the centre: its log joints are differences of large terms, whose
+    # rounding the two paths' different order of additions shows)
+    assert got_ll == pytest.approx(numpy_ll, rel=1e-11 if far else 1e-13)
+    anchors = model._prepared(params, x)[2]
+    *_, want, ll = _reference(x, params, model.structure, anchors, w)
+    _assert_stats(got, want, 1e-9)
+    assert got_ll == pytest.approx(ll, rel=1e-9 if far else 1e-11)  # as test_missing_batched's far test
+
+
+def test_compiled_float32_statistics_equal_numpy(monkeypatch):
+    x, params = _wide_problem(dtype=np.float32)
+    model = _model_for(x, "full", 4)
+    assert model._missing_prepared(params, x).dtype == np.float32  # the per-row work runs in float32
+    got, got_ll = _stats(model, x, None, params, monkeypatch, True)
+    numpy_path, numpy_ll = _stats(model, x, None, params, monkeypatch, False)
+    _assert_stats(got, numpy_path, 2e-5)
+    assert got_ll == pytest.approx(numpy_ll, rel=1e-6)
+
+
+def test_compiled_log_joint_equals_numpy_and_the_reference(monkeypatch):
+    x, params = _wide_problem()
+    model = _model_for(x, "full", 4)
+    monkeypatch.setenv("EMKIT_COMPILED", "1")
+    got = model.log_joint((x,), params)
+    monkeypatch.setenv("EMKIT_COMPILED", "0")
+    numpy_path = model.log_joint((x,), params)
+    np.testing.assert_allclose(got, numpy_path, rtol=1e-12, atol=1e-10)
+    anchors = model._prepared(params, x)[2]
+    want = _reference(x, params, model.structure, anchors)[0]
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-8)
+
+
+def test_blocks_that_split_patterns_give_the_same_statistics(monkeypatch):
+    # small blocks cut the runs of a pattern's rows: the compiled moments add a pattern's sums
+    # from each block it appears in
+    x, params = _wide_problem(frac=0.15)
+    model = _model_for(x, "full", 4)
+    monkeypatch.setenv("EMKIT_COMPILED", "1")
+    mp = model._missing_prepared(params, x)
+    center = model._center(x.shape[1])
+    rows = np.flatnonzero(np.isnan(x).any(axis=1))
+    whole = kern.missing_pass(x, mp, center, kern.Scratch(), rows=rows)
+    split = kern.missing_pass(x, mp, center, kern.Scratch(), rows=rows, block_rows=64)
+    for a, b in zip(whole[:3], split[:3]):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * np.abs(a).max())
+    assert whole[3] == pytest.approx(split[3], rel=1e-13)
+
+
+@pytest.mark.parametrize("scale", [1e-100, 1e-30, 1.0, 1e30, 1e100])
+def test_pattern_factorisations_equal_numpy_at_extreme_scales(scale, monkeypatch):
+    # log det of the precisions' missing blocks: one log of the product of the pivots, or one
+    # per pivot where the product would leave the normal range
+    x, params = _wide_problem()
+    params = dict(params, covariances=params["covariances"] * scale, means=params["means"] * np.sqrt(scale))
+    x = x * np.sqrt(scale)
+    model = _model_for(x, "full", 4)
+    mp = model._missing_prepared(params, x)
+    pats = kern.MissingPatterns(np.isnan(x[np.isnan(x).any(axis=1)]))
+    monkeypatch.setenv("EMKIT_COMPILED", "1")
+    const, groups = kern._pattern_terms(mp, pats, products=True, packed=True)
+    monkeypatch.setenv("EMKIT_COMPILED", "0")
+    const_np, groups_np = kern._pattern_terms(mp, pats, products=True, packed=True)
+    assert np.all(np.isfinite(const))
+    np.testing.assert_allclose(const, const_np, rtol=1e-12, atol=1e-9)
+    for got, want in zip(groups, groups_np):
+        if want is None:
+            continue
+        for a, b in zip(got, want):  # inverses, means' missing entries, shifts
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12 * np.abs(b).max())
+
+
+def test_a_missing_block_that_is_not_positive_definite_is_the_same_clear_error(monkeypatch):
+    x, params = _wide_problem()
+    model = _model_for(x, "full", 4)
+    pats = kern.MissingPatterns(np.isnan(x[np.isnan(x).any(axis=1)]))
+    for flag in ("1", "0"):
+        monkeypatch.setenv("EMKIT_COMPILED", flag)
+        mp = kern.missing_prepare(params, model.structure, model._center(12), np.float64)
+        mp.prec = mp.prec.copy()
+        mp.prec[1, 3, 3] = -1.0  # every pattern missing feature 3 has a block that is not positive definite
+        with pytest.raises(ValueError, match="numerically singular for a missingness pattern"):
+            kern._pattern_terms(mp, pats, products=True, packed=True)
+
+
+def test_without_numba_the_numpy_steps_run(monkeypatch):
+    monkeypatch.setattr(compiled, "_KERNELS", None)
+    monkeypatch.setattr(compiled, "_FAILED", False)
+    monkeypatch.setitem(sys.modules, "numba", None)  # import numba now fails
+    monkeypatch.delenv("EMKIT_COMPILED", raising=False)
+    assert not compiled.available()
+    x, params = _wide_problem()
+    model = _model_for(x, "full", 4)
+    got, ll = model.e_step((x, None), params)
+    anchors = model._prepared(params, x)[2]
+    *_, want, want_ll = _reference(x, params, model.structure, anchors)
+    _assert_stats(got, want, 1e-9)
+    assert ll == pytest.approx(want_ll, rel=1e-11)
+
+
+def test_a_fit_with_missing_values_is_the_same_with_and_without_the_compiled_loops(monkeypatch):
+    import emkit
+
+    x, _ = _wide_problem(frac=0.15)
+    fits = {}
+    for flag in ("1", "0"):
+        monkeypatch.setenv("EMKIT_COMPILED", flag)
+        fits[flag] = emkit.GaussianMixture(4, covariance_type="full", random_state=0, tol=1e-10, max_iter=40).fit(x)
+    assert fits["1"].n_iter_ == fits["0"].n_iter_
+    assert fits["1"].loglik_ == pytest.approx(fits["0"].loglik_, rel=1e-12)
+    np.testing.assert_allclose(fits["1"].means_, fits["0"].means_, rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(fits["1"].covariances_, fits["0"].covariances_, rtol=1e-8, atol=1e-8)
