@@ -315,6 +315,9 @@ def log_joint_by_component(xp: Any, stacked: Any, prep: Prepared, structure: Cov
     return structure.log_joint_whitened(xp, stacked[:d], prep, scratch)
 
 
+_EMPTY = np.empty(0)
+
+
 def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: Any = None,
                            row_loglik: bool = True) -> tuple[Any, Any]:
     """Responsibilities (K, rows) times the row weights, and the per-row log-likelihood (rows,)
@@ -325,7 +328,22 @@ def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: A
     per-row log-likelihoods, a float: computed as sum(top) + sum(log(prod of blocks of the
     per-row totals)), one log per 32 rows. Each total lies in [1, K] (from just below 1 with
     :data:`SCALAR_EXP_SHIFT`) so a block's product cannot overflow or underflow for K < 2**30
-    in float64 (and the E-step only needs the sum)."""
+    in float64 (and the E-step only needs the sum).
+
+    Float64 NumPy input where NumPy's exp is scalar goes through the compiled loop
+    (``posterior`` of :mod:`emkit.models.gaussian_compiled`) when Numba is there: the same
+    result (dead terms exactly 0 for every K), in one fused pass per step."""
+    if xp is np and log_joint.dtype == np.float64 and not VECTOR_EXP64 and log_joint.flags.c_contiguous:
+        compiled = _compiled.kernels()
+        if compiled is not None:  # the same steps fused in one compiled loop per step
+            k, n = log_joint.shape
+            top, total = scratch.array("post_top", (n,), np.float64), scratch.array("post_total", (n,), np.float64)
+            none = _EMPTY
+            w = none if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
+            row_ll = np.empty(n) if row_loglik else none
+            loglik = compiled["posterior"](log_joint, top, total, math.log(np.finfo(np.float64).eps / (16 * k)),
+                                           SCALAR_EXP_SHIFT, w, row_ll)
+            return log_joint, (row_ll if row_loglik else loglik)
     top = xp.max(log_joint, axis=0)
     if xp is np and log_joint.dtype == np.float64 and not VECTOR_EXP64:
         # scalar exp: the exact zeros (each row's largest term, at random positions) take

@@ -1,9 +1,15 @@
-"""The compiled loops of the missing-value E-step (``emkit.models.gaussian_compiled``, Numba)
-against the NumPy steps they replace and against the direct per-row reference of
-``test_missing_batched``: the products form's per-row corrections and moments, and the
-per-pattern factorisations, for one to many missing entries per row, float64 and float32, row
-weights, one shared covariance (K' = 1), components far from the centre, ``log_joint``, and the
-errors. ``EMKIT_COMPILED=0`` selects the NumPy steps."""
+"""The compiled loops of the Gaussian E-step (``emkit.models.gaussian_compiled``, Numba) against
+the NumPy steps they replace and against direct references.
+
+* Missing values, against the direct per-row reference of ``test_missing_batched``: the
+  products form's per-row corrections and moments, and the per-pattern factorisations, for one
+  to many missing entries per row, float64 and float32, row weights, one shared covariance
+  (K' = 1), components far from the centre, ``log_joint``, and the errors.
+* The float64 posterior where NumPy's exp is scalar: responsibilities and log-likelihoods
+  against scipy's ``logsumexp``, with weights, per-row log-likelihoods, rows impossible under
+  every component, and few to all terms live.
+
+``EMKIT_COMPILED=0`` selects the NumPy steps."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import sys
 
 import numpy as np
 import pytest
+from scipy.special import logsumexp
 
 from emkit.models import gaussian_compiled as compiled
 from emkit.models import gaussian_kernels as kern
@@ -163,3 +170,66 @@ def test_a_fit_with_missing_values_is_the_same_with_and_without_the_compiled_loo
     assert fits["1"].loglik_ == pytest.approx(fits["0"].loglik_, rel=1e-12)
     np.testing.assert_allclose(fits["1"].means_, fits["0"].means_, rtol=1e-8, atol=1e-8)
     np.testing.assert_allclose(fits["1"].covariances_, fits["0"].covariances_, rtol=1e-8, atol=1e-8)
+
+
+# --------------------------------------------------------------------------- posterior
+def _posterior(lj, weights, row_loglik, monkeypatch, use_compiled):
+    monkeypatch.setattr(kern, "VECTOR_EXP64", False)  # the compiled posterior is for scalar exp
+    monkeypatch.setenv("EMKIT_COMPILED", "1" if use_compiled else "0")
+    return kern.posterior_by_component(np, lj.copy(), kern.Scratch(), weights, row_loglik=row_loglik)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 16])
+@pytest.mark.parametrize("spread", [0.5, 30.0])  # nearly every term live / few live
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("row_loglik", [False, True])
+def test_compiled_posterior_equals_logsumexp_and_numpy(k, spread, weighted, row_loglik, monkeypatch):
+    rng = np.random.default_rng(k)
+    n = 1000
+    lj = rng.normal(scale=spread, size=(k, n)) - 50.0
+    w = rng.uniform(0.5, 2.0, n) if weighted else None
+    resp, ll = _posterior(lj, w, row_loglik, monkeypatch, True)
+    resp_np, ll_np = _posterior(lj, w, row_loglik, monkeypatch, False)
+    rows = logsumexp(lj, axis=0)
+    want = np.exp(lj - rows) * (1.0 if w is None else w)
+    dead = np.exp(lj - lj.max(axis=0)) < np.finfo(np.float64).eps / (16 * k)
+    assert np.all(resp[dead] == 0.0)  # terms below eps / (16 K) of their row's top: exactly 0
+    np.testing.assert_allclose(resp, want, rtol=1e-13, atol=1e-15)
+    # (NumPy's dense form keeps the dead terms' tiny values for K <= 3: below eps / (16 K))
+    dead_at_most = np.finfo(np.float64).eps / (16 * k) * (1.0 if w is None else w.max())
+    np.testing.assert_allclose(resp, resp_np, rtol=1e-14, atol=dead_at_most)
+    want_ll = rows * (1.0 if w is None else w)
+    if row_loglik:
+        np.testing.assert_allclose(ll, want_ll, rtol=1e-13)
+        np.testing.assert_allclose(ll, ll_np, rtol=1e-14)
+    else:
+        assert ll == pytest.approx(want_ll.sum(), rel=1e-13)
+        assert ll == pytest.approx(ll_np, rel=1e-13)
+
+
+def test_compiled_posterior_of_a_row_impossible_under_every_component(monkeypatch):
+    lj = np.random.default_rng(0).normal(size=(4, 300))
+    lj[:, 7] = -np.inf
+    for row_loglik in (False, True):
+        resp, ll = _posterior(lj, None, row_loglik, monkeypatch, True)
+        assert np.all(resp[:, 7] == 0.0) and np.all(np.isfinite(resp))
+        np.testing.assert_allclose(resp[:, 8], np.exp(lj[:, 8] - logsumexp(lj[:, 8])), rtol=1e-13)
+        if row_loglik:
+            assert ll[7] == -np.inf and np.all(np.isfinite(np.delete(ll, 7)))
+        else:
+            assert ll == -np.inf
+
+
+def test_compiled_posterior_fit_is_the_numpy_fit(monkeypatch):
+    import emkit
+
+    monkeypatch.setattr(kern, "VECTOR_EXP64", False)
+    rng = np.random.default_rng(4)
+    x = np.concatenate([rng.normal(c, 1.0, size=(400, 3)) for c in (-4.0, 0.0, 5.0)])
+    fits = {}
+    for flag in ("1", "0"):
+        monkeypatch.setenv("EMKIT_COMPILED", flag)
+        fits[flag] = emkit.GaussianMixture(3, covariance_type="diag", random_state=0, tol=1e-10).fit(x)
+    assert fits["1"].n_iter_ == fits["0"].n_iter_
+    assert fits["1"].loglik_ == pytest.approx(fits["0"].loglik_, rel=1e-13)
+    np.testing.assert_allclose(fits["1"].means_, fits["0"].means_, rtol=1e-10)
