@@ -75,6 +75,10 @@ __all__ = ["COVARIANCE_STRUCTURES", "COVARIANCE_TYPES", "EXPANDED_MAX_ERROR", "L
 #: joint when fewer than this fraction of them are live (gather + exp + scatter against exp of
 #: everything: 3.4 against 5.4 ns a value at 34 % live, 1.0 against 6.1 at 7 %)
 SPARSE_EXP_MAX_LIVE = 0.5
+#: float32 log joints with at most this fraction of live terms take the compiled posterior
+#: (exp of the live terms only, scalar); more take NumPy's exp of every term (vectorised for
+#: float32 on every CPU)
+COMPILED_FLOAT32_MAX_LIVE = 0.2
 #: ... and the log joint is taken less its row's largest term plus this (a power of two: no
 #: argument of the exponential is 0, see ``posterior_by_component``)
 SCALAR_EXP_SHIFT = 2.0**-20
@@ -333,17 +337,21 @@ def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: A
     Float64 NumPy input where NumPy's exp is scalar goes through the compiled loop
     (``posterior`` of :mod:`emkit.models.gaussian_compiled`) when Numba is there: the same
     result (dead terms exactly 0 for every K), in one fused pass per step."""
-    if xp is np and log_joint.dtype == np.float64 and not VECTOR_EXP64 and log_joint.flags.c_contiguous:
-        compiled = _compiled.kernels()
-        if compiled is not None:  # the same steps fused in one compiled loop per step
-            k, n = log_joint.shape
-            top, total = scratch.array("post_top", (n,), np.float64), scratch.array("post_total", (n,), np.float64)
-            none = _EMPTY
-            w = none if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
-            row_ll = np.empty(n) if row_loglik else none
-            loglik = compiled["posterior"](log_joint, top, total, math.log(np.finfo(np.float64).eps / (16 * k)),
-                                           SCALAR_EXP_SHIFT, w, row_ll)
-            return log_joint, (row_ll if row_loglik else loglik)
+    compiled_form = xp is np and log_joint.flags.c_contiguous and (
+        (log_joint.dtype == np.float64 and not VECTOR_EXP64) or log_joint.dtype == np.float32)
+    compiled = _compiled.kernels() if compiled_form else None
+    if compiled is not None:  # the same steps fused in one compiled loop per step
+        k, n = log_joint.shape
+        top, total = (scratch.array(name, (n,), log_joint.dtype) for name in ("post_top", "post_total"))
+        w = _EMPTY if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
+        row_ll = np.empty(n) if row_loglik else _EMPTY
+        single = log_joint.dtype == np.float32
+        loglik = compiled["posterior"](log_joint, top, total, math.log(np.finfo(log_joint.dtype).eps / (16 * k)),
+                                       SCALAR_EXP_SHIFT, w, row_ll, COMPILED_FLOAT32_MAX_LIVE if single else 2.0)
+        if not math.isnan(loglik):
+            return log_joint, (row_ll.astype(np.float32) if single and row_loglik else row_ll if row_loglik
+                               else loglik)
+        # float32 with many live terms: NumPy's vectorised exp of every term, below
     top = xp.max(log_joint, axis=0)
     if xp is np and log_joint.dtype == np.float64 and not VECTOR_EXP64:
         # scalar exp: the exact zeros (each row's largest term, at random positions) take
