@@ -233,3 +233,25 @@ def test_compiled_posterior_fit_is_the_numpy_fit(monkeypatch):
     assert fits["1"].n_iter_ == fits["0"].n_iter_
     assert fits["1"].loglik_ == pytest.approx(fits["0"].loglik_, rel=1e-13)
     np.testing.assert_allclose(fits["1"].means_, fits["0"].means_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("spread", [0.5, 30.0])  # every term live (NumPy's exp) / few live (compiled)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_float32_posterior_equals_logsumexp(spread, weighted, monkeypatch):
+    rng = np.random.default_rng(7)
+    k, n = 16, 2000
+    lj = (rng.normal(scale=spread, size=(k, n)) - 50.0).astype(np.float32)
+    w = rng.uniform(0.5, 2.0, n).astype(np.float32) if weighted else None
+    live = np.mean(lj - lj.max(axis=0) > np.log(np.finfo(np.float32).eps / (16 * k)))
+    assert (live > kern.COMPILED_FLOAT32_MAX_LIVE) == (spread < 1.0)
+    resp, ll = _posterior(lj, w, False, monkeypatch, True)
+    assert resp.dtype == np.float32
+    rows = logsumexp(lj.astype(np.float64), axis=0)
+    want = np.exp(lj - rows) * (1.0 if w is None else w)
+    np.testing.assert_allclose(resp, want, rtol=2e-6, atol=np.finfo(np.float32).eps / (16 * k) * 2)
+    assert ll == pytest.approx(float(np.sum(rows * (1.0 if w is None else w))), rel=1e-7)
+    resp_np, ll_np = _posterior(lj, w, False, monkeypatch, False)
+    np.testing.assert_allclose(resp, resp_np, rtol=2e-6, atol=np.finfo(np.float32).eps / (16 * k) * 2)
+    assert ll == pytest.approx(ll_np, rel=1e-7)
+    row_resp, row_ll = _posterior(lj, w, True, monkeypatch, True)
+    np.testing.assert_allclose(row_ll, rows * (1.0 if w is None else w), rtol=1e-6, atol=1e-5)
