@@ -310,7 +310,7 @@ def _build(numba: Any) -> dict[str, Any]:
         return True
 
     @jit
-    def posterior(lj, top, total, dead_below, shift, weights, row_ll, max_live):
+    def posterior(lj, top, total, at, args, dead_below, shift, weights, row_ll, max_live):
         """Responsibilities from a component-major log joint ``lj`` (K, n), in place, and the
         log-likelihood: each row's largest term ``top`` (plus ``shift``, so that no argument
         of exp is exactly 0), exp (float64, scalar) of the terms above ``dead_below`` (the
@@ -318,7 +318,9 @@ def _build(numba: Any) -> dict[str, Any]:
         scaling pass. ``weights`` (n,) multiply the responsibilities and the rows'
         log-likelihoods when not empty; ``row_ll`` (n,) receives those when not empty, else
         the sum is returned (one log per 32 rows: each total lies in [1, K]). ``top`` and
-        ``total`` are (n,) scratch of ``lj``'s dtype (float32: half the traffic and twice
+        ``total`` are (n,) scratch of ``lj``'s dtype, ``at`` (n + 1,) intp and ``args`` (n + 1,)
+        of ``lj``'s dtype too (the caller's reused buffers: memory allocated here, between a
+        chunk's large temporaries, would fragment the heap and raise the peak) (float32: half the traffic and twice
         the lanes; its totals of at most K terms in [0, 1] lose nothing that matters). Rows impossible under every component keep
         responsibilities 0 and make the log-likelihood -inf.
 
@@ -342,8 +344,6 @@ def _build(numba: Any) -> dict[str, Any]:
                 return np.nan
         # per component: the live terms' positions and arguments gathered without a branch
         # (a branch on "live" is mispredicted where live and dead terms mix), then exp of those
-        at = np.empty(n + 1, dtype=np.intp)
-        args = np.empty(n + 1, dtype=lj.dtype)  # float32: exp in float32 (expf, cheaper)
         for k in range(k_all):
             count = 0
             for r in range(n):

@@ -343,10 +343,12 @@ def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: A
     if compiled is not None:  # the same steps fused in one compiled loop per step
         k, n = log_joint.shape
         top, total = (scratch.array(name, (n,), log_joint.dtype) for name in ("post_top", "post_total"))
+        # the live terms' positions and arguments (float32: exp in float32, cheaper)
+        at, args = scratch.array("post_at", (n + 1,), np.intp), scratch.array("post_args", (n + 1,), log_joint.dtype)
         w = _EMPTY if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
         row_ll = np.empty(n) if row_loglik else _EMPTY
         single = log_joint.dtype == np.float32
-        loglik = compiled["posterior"](log_joint, top, total, math.log(np.finfo(log_joint.dtype).eps / (16 * k)),
+        loglik = compiled["posterior"](log_joint, top, total, at, args, math.log(np.finfo(log_joint.dtype).eps / (16 * k)),
                                        SCALAR_EXP_SHIFT, w, row_ll, COMPILED_FLOAT32_MAX_LIVE if single else 2.0)
         if not math.isnan(loglik):
             return log_joint, (row_ll.astype(np.float32) if single and row_loglik else row_ll if row_loglik
