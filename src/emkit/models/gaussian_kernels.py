@@ -337,7 +337,10 @@ def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: A
     Float64 NumPy input where NumPy's exp is scalar goes through the compiled loop
     (``posterior`` of :mod:`emkit.models.gaussian_compiled`) when Numba is there: the same
     result (dead terms exactly 0 for every K), in one fused pass per step."""
-    compiled_form = xp is np and log_joint.flags.c_contiguous and (
+    # (one component: every responsibility is 1 and NumPy's few operations cost less than a
+    # call; the compiled loop there also raised the peak memory of a wide fit, D = 5,000, by
+    # 32 MiB, through the heap's layout)
+    compiled_form = xp is np and log_joint.flags.c_contiguous and log_joint.shape[0] > 1 and (
         (log_joint.dtype == np.float64 and not VECTOR_EXP64) or log_joint.dtype == np.float32)
     compiled = _compiled.kernels() if compiled_form else None
     if compiled is not None:  # the same steps fused in one compiled loop per step
