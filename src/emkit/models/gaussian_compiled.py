@@ -317,12 +317,11 @@ def _build(numba: Any) -> dict[str, Any]:
         others exactly 0, as NumPy's sparse form leaves them), the per-row totals and one
         scaling pass. ``weights`` (n,) multiply the responsibilities and the rows'
         log-likelihoods when not empty; ``row_ll`` (n,) receives those when not empty, else
-        the sum is returned (one log per 32 rows: each total lies in [1, K]). ``top`` and
-        ``total`` are (n,) scratch of ``lj``'s dtype, ``at`` (n + 1,) intp and ``args`` (n + 1,)
-        of ``lj``'s dtype too (the caller's reused buffers: memory allocated here, between a
-        chunk's large temporaries, would fragment the heap and raise the peak) (float32: half the traffic and twice
-        the lanes; its totals of at most K terms in [0, 1] lose nothing that matters). Rows impossible under every component keep
-        responsibilities 0 and make the log-likelihood -inf.
+        the sum is returned (one log per 32 rows: each total lies in [1, K]). ``top``, ``total``
+        (n,) and ``args`` (n + 1,) are scratch of ``lj``'s dtype (float32: half the traffic and
+        twice the lanes; totals of at most K terms in [0, 1] lose nothing that matters), ``at``
+        (n + 1,) intp scratch; the caller reuses them from chunk to chunk. Rows impossible
+        under every component keep responsibilities 0 and make the log-likelihood -inf.
 
         When more than ``max_live`` of the terms are live, returns NaN at once with ``lj``
         untouched (float32, whose exp NumPy vectorises: exp of every term costs less there)."""

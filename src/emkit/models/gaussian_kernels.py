@@ -334,25 +334,31 @@ def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: A
     :data:`SCALAR_EXP_SHIFT`) so a block's product cannot overflow or underflow for K < 2**30
     in float64 (and the E-step only needs the sum).
 
-    Float64 NumPy input where NumPy's exp is scalar goes through the compiled loop
-    (``posterior`` of :mod:`emkit.models.gaussian_compiled`) when Numba is there: the same
-    result (dead terms exactly 0 for every K), in one fused pass per step."""
+    With Numba, NumPy input of two components or more goes through the compiled loop
+    (``posterior`` of :mod:`emkit.models.gaussian_compiled`) where exp is scalar (float64
+    without AVX-512) or few terms are live (float32, at most :data:`COMPILED_FLOAT32_MAX_LIVE`):
+    the same result (dead terms exactly 0 for every K), in one fused pass per step."""
     # (one component: every responsibility is 1 and NumPy's few operations cost less than a
     # call; the compiled loop there also raised the peak memory of a wide fit, D = 5,000, by
     # 32 MiB, through the heap's layout)
     compiled_form = xp is np and log_joint.flags.c_contiguous and log_joint.shape[0] > 1 and (
         (log_joint.dtype == np.float64 and not VECTOR_EXP64) or log_joint.dtype == np.float32)
     compiled = _compiled.kernels() if compiled_form else None
+    if xp is np:
+        # Terms below eps / (16 K) of their row's largest add nothing representable to the row's
+        # sum: they are left at exactly 0 (their responsibilities become 0 instead of
+        # < eps / (16 K)); see below
+        dead_below = math.log(np.finfo(log_joint.dtype).eps / (16 * log_joint.shape[0]))
     if compiled is not None:  # the same steps fused in one compiled loop per step
-        k, n = log_joint.shape
+        n = log_joint.shape[1]
         top, total = (scratch.array(name, (n,), log_joint.dtype) for name in ("post_top", "post_total"))
         # the live terms' positions and arguments (float32: exp in float32, cheaper)
         at, args = scratch.array("post_at", (n + 1,), np.intp), scratch.array("post_args", (n + 1,), log_joint.dtype)
         w = _EMPTY if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
         row_ll = np.empty(n) if row_loglik else _EMPTY
         single = log_joint.dtype == np.float32
-        loglik = compiled["posterior"](log_joint, top, total, at, args, math.log(np.finfo(log_joint.dtype).eps / (16 * k)),
-                                       SCALAR_EXP_SHIFT, w, row_ll, COMPILED_FLOAT32_MAX_LIVE if single else 2.0)
+        loglik = compiled["posterior"](log_joint, top, total, at, args, dead_below, SCALAR_EXP_SHIFT, w, row_ll,
+                                       COMPILED_FLOAT32_MAX_LIVE if single else 2.0)
         if not math.isnan(loglik):
             return log_joint, (row_ll.astype(np.float32) if single and row_loglik else row_ll if row_loglik
                                else loglik)
@@ -370,15 +376,12 @@ def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: A
         top_sum = None
     if xp is np:
         k = log_joint.shape[0]
-        # Terms below eps / (16 K) of their row's largest add nothing representable to the row's
-        # sum: they are left at exactly 0 (their responsibilities become 0 instead of
-        # < eps / (16 K)). Where numpy's float64 exp is scalar (CPUs without AVX-512: ~4-7 ns a
-        # value) and most terms are such, only the live terms are gathered, exponentiated and
-        # scattered back into zeros (then summed per row and scaled as dense arrays): exp of
-        # the live terms only. Where it is vectorised (AVX-512), exp
-        # of everything and a multiply by the mask cost less than any gather: same result, the
-        # dead terms exactly 0. float32's exp is vectorised everywhere: no mask.
-        dead_below = math.log(np.finfo(log_joint.dtype).eps / (16 * k))
+        # Dead terms (below ``dead_below``) stay exactly 0. Where numpy's float64 exp is scalar
+        # (CPUs without AVX-512: ~4-7 ns a value) and most terms are such, only the live terms
+        # are gathered, exponentiated and scattered back into zeros (then summed per row and
+        # scaled as dense arrays): exp of the live terms only. Where it is vectorised
+        # (AVX-512), exp of everything and a multiply by the mask cost less than any gather:
+        # same result, the dead terms exactly 0. float32's exp is vectorised everywhere: no mask.
         # the exponentials' arguments, log p(x, k) less the row's top, for every term (one
         # broadcast subtraction, which runs without the interpreter lock, rather than a
         # gather of each live term's top by row, which holds it)
@@ -787,21 +790,21 @@ def _pattern_terms(mp: MissingPrepared, pats: MissingPatterns, products: bool = 
     d = mp.prec.shape[1]
     prec_flat = mp.prec.reshape(kk, d * d)
     groups: list[Any] = []
+    compiled = _compiled.kernels() if (products and packed) else None
+    prec_means = np.ascontiguousarray(mp.prec_means) if compiled is not None else None  # (K, D)
     for j, p0, p1, missing in pats.groups:
         if j == 0:
             groups.append(None)
             if products:
                 const[:, p0:p1] = -0.5 * mp.maha_means[:, None]
             continue
-        compiled = _compiled.kernels() if (products and packed) else None
         if compiled is not None:
             p_j = p1 - p0
             inv = np.empty((j * (j + 1) // 2, kk, p_j))
             means_m, shift_m, c2 = np.empty((k, j, p_j)), np.empty((k, j, p_j)), np.empty((k, p_j))
             log_det = np.empty((kk, p_j))
-            if not compiled["pattern_terms"](mp.prec, mp.means_c, np.ascontiguousarray(
-                    np.broadcast_to(mp.prec_means, (k, d))), np.ascontiguousarray(missing), inv, log_det,
-                    means_m, shift_m, c2):
+            if not compiled["pattern_terms"](mp.prec, mp.means_c, prec_means, np.ascontiguousarray(missing), inv,
+                                             log_det, means_m, shift_m, c2):
                 raise ValueError("a covariance is numerically singular for a missingness pattern; increase "
                                  "reg_covar or rescale the data")
             log_det_mm[:, p0:p1] = log_det
@@ -1207,10 +1210,11 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
                 np.matmul(prec_rows[c], x_pairs[c0:c1].T, out=lam_by_col[:, c0:c1])
             lam_x = np.take(lam_by_col, plan.in_row_order(), axis=1,
                             out=scratch.array("miss_lam_x", lam_by_col.shape, wd), mode="clip")
-            # per pair (K, pairs) buffers, a slice per group
-            y_all = scratch.array("miss_y", (k, n_pairs), wd)
+            # per pair (K, pairs) buffers, a slice per group (the compiled loops need w only)
             w_all = scratch.array("miss_w", (k, n_pairs), wd)
-            tmp_all = scratch.array("miss_tmp", (k, n_pairs), wd)
+            if compiled is None:
+                y_all = scratch.array("miss_y", (k, n_pairs), wd)
+                tmp_all = scratch.array("miss_tmp", (k, n_pairs), wd)
         done = []
         for pi, (gi, j, a0, a1, q0, span) in enumerate(parts):
             inv, means_m, shift_m = groups_w[gi]
@@ -1241,15 +1245,17 @@ def _missing_products(xs, obs, mp: MissingPrepared, pats: MissingPatterns, scrat
         resp, ll = posterior_by_component(np, lj, scratch, None if ws is None else ws[b0:b1], row_loglik=False)
         loglik += ll
         # conditional means of the missing entries (centred) e = m_m - w, pair by pair
-        e_pairs: Any = scratch.array("miss_e_pairs", (k, n_pairs), wd) if (mode == "impute" or far.size or dense) \
-            else None
+        need_e = mode == "impute" or far.size or dense
         f_pairs = scratch.array("miss_f_pairs", (k, n_pairs), wd)
+        e_pairs: Any = None
         if compiled is not None:  # e (over w_all), f = r e and the per-pattern sums of r e e'
             for pi, (gi, j, a0, a1, q0, span) in enumerate(parts):
                 compiled["moments"](w_all, q0, j, a1 - a0, plan.patterns[pi], groups_w[gi][1], resp, a0, f_pairs,
                                     outer[gi])
-            if e_pairs is not None and n_pairs:
-                e_pairs[:] = w_all
+            if need_e:
+                e_pairs = w_all if n_pairs else np.zeros((k, 0), dtype=wd)
+        elif need_e:
+            e_pairs = scratch.array("miss_e_pairs", (k, n_pairs), wd)
         for gi, j, a0, a1, q0, span, mu, w in done:
             rows = a1 - a0
             e = np.subtract(mu, w, out=w)  # (K, j, rows)
