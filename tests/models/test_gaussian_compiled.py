@@ -235,16 +235,16 @@ def test_compiled_posterior_fit_is_the_numpy_fit(monkeypatch):
     np.testing.assert_allclose(fits["1"].means_, fits["0"].means_, rtol=1e-10)
 
 
-@pytest.mark.parametrize("spread", [0.5, 30.0])  # every term live (NumPy's exp) / few live (compiled)
+@pytest.mark.parametrize("spread", [0.5, 5.0, 30.0])  # every term live / some / few
 @pytest.mark.parametrize("weighted", [False, True])
 def test_float32_posterior_equals_logsumexp(spread, weighted, monkeypatch):
     rng = np.random.default_rng(7)
     k, n = 16, 2000
     lj = (rng.normal(scale=spread, size=(k, n)) - 50.0).astype(np.float32)
     w = rng.uniform(0.5, 2.0, n).astype(np.float32) if weighted else None
-    live = np.mean(lj - lj.max(axis=0) > np.log(np.finfo(np.float32).eps / (16 * k)))
-    assert (live > kern.COMPILED_FLOAT32_MAX_LIVE) == (spread < 1.0)
+    dead = lj - lj.max(axis=0) <= np.log(np.finfo(np.float32).eps / (16 * k))
     resp, ll = _posterior(lj, w, False, monkeypatch, True)
+    assert np.all(resp[dead] == 0.0) and np.all(resp[~dead] > 0.0)
     assert resp.dtype == np.float32
     rows = logsumexp(lj.astype(np.float64), axis=0)
     want = np.exp(lj - rows) * (1.0 if w is None else w)
@@ -255,3 +255,32 @@ def test_float32_posterior_equals_logsumexp(spread, weighted, monkeypatch):
     assert ll == pytest.approx(ll_np, rel=1e-7)
     row_resp, row_ll = _posterior(lj, w, True, monkeypatch, True)
     np.testing.assert_allclose(row_ll, rows * (1.0 if w is None else w), rtol=1e-6, atol=1e-5)
+
+
+def test_float32_compiled_exp_is_within_one_ulp_over_its_whole_range(monkeypatch):
+    # two components: the second's responsibility is exp(d) / (1 + exp(d)) for d <= 0, over
+    # the whole live range of the vectorised exp (down to the dead threshold, log(eps / 32) =
+    # -19.41; below it, exactly 0)
+    d = np.linspace(-19.2, 0.0, 200_001).astype(np.float32)
+    lj = np.stack([np.zeros_like(d), d]).astype(np.float32)
+    resp, row_ll = _posterior(lj, None, True, monkeypatch, True)
+    # the arguments as the loop forms them in float32: less the top, which carries the shift
+    top = np.float32(2.0**-20)
+    e0, e = np.exp(np.float64(np.float32(0.0) - top)), np.exp((d - top).astype(np.float64))
+    want = e / (e0 + e)
+    ulp = np.spacing(want.astype(np.float32)).astype(np.float64)
+    # exp within 1 ulp, then a sum, a reciprocal and a product (half an ulp each)
+    assert np.max(np.abs(resp[1] - want) / ulp) <= 3.5
+    np.testing.assert_allclose(row_ll, np.logaddexp(0.0, d.astype(np.float64)), rtol=2e-7, atol=2e-7)
+    below = np.array([[0.0, 0.0], [-19.5, -30.0]], dtype=np.float32)
+    assert np.all(_posterior(below, None, False, monkeypatch, True)[0][1] == 0.0)
+
+
+def test_float32_compiled_posterior_of_an_impossible_row(monkeypatch):
+    lj = np.random.default_rng(1).normal(size=(3, 257)).astype(np.float32)
+    lj[:, 5] = -np.inf
+    resp, ll = _posterior(lj, None, True, monkeypatch, True)
+    assert np.all(resp[:, 5] == 0.0) and np.all(np.isfinite(resp))
+    assert ll[5] == -np.inf and np.all(np.isfinite(np.delete(ll, 5)))
+    np.testing.assert_allclose(resp[:, 6], np.exp(lj[:, 6] - logsumexp(lj[:, 6].astype(np.float64))), rtol=3e-7)
+    assert _posterior(lj, None, False, monkeypatch, True)[1] == -np.inf

@@ -75,10 +75,6 @@ __all__ = ["COVARIANCE_STRUCTURES", "COVARIANCE_TYPES", "EXPANDED_MAX_ERROR", "L
 #: joint when fewer than this fraction of them are live (gather + exp + scatter against exp of
 #: everything: 3.4 against 5.4 ns a value at 34 % live, 1.0 against 6.1 at 7 %)
 SPARSE_EXP_MAX_LIVE = 0.5
-#: float32 log joints with at most this fraction of live terms take the compiled posterior
-#: (exp of the live terms only, scalar); more take NumPy's exp of every term (vectorised for
-#: float32 on every CPU)
-COMPILED_FLOAT32_MAX_LIVE = 0.2
 #: ... and the log joint is taken less its row's largest term plus this (a power of two: no
 #: argument of the exponential is 0, see ``posterior_by_component``)
 SCALAR_EXP_SHIFT = 2.0**-20
@@ -334,10 +330,11 @@ def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: A
     :data:`SCALAR_EXP_SHIFT`) so a block's product cannot overflow or underflow for K < 2**30
     in float64 (and the E-step only needs the sum).
 
-    With Numba, NumPy input of two components or more goes through the compiled loop
-    (``posterior`` of :mod:`emkit.models.gaussian_compiled`) where exp is scalar (float64
-    without AVX-512) or few terms are live (float32, at most :data:`COMPILED_FLOAT32_MAX_LIVE`):
-    the same result (dead terms exactly 0 for every K), in one fused pass per step."""
+    With Numba, NumPy input of two components or more goes through a compiled loop (of
+    :mod:`emkit.models.gaussian_compiled`) where exp is scalar (float64 without AVX-512:
+    ``posterior``, exp of the live terms only) and for float32 (``posterior_single``, a
+    vectorised exp of every term, within 1 ulp of NumPy's): the same result (dead terms
+    exactly 0 for every K), in one fused pass per step."""
     # (one component: every responsibility is 1 and NumPy's few operations cost less than a
     # call; the compiled loop there also raised the peak memory of a wide fit, D = 5,000, by
     # 32 MiB, through the heap's layout)
@@ -352,17 +349,16 @@ def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: A
     if compiled is not None:  # the same steps fused in one compiled loop per step
         n = log_joint.shape[1]
         top, total = (scratch.array(name, (n,), log_joint.dtype) for name in ("post_top", "post_total"))
-        # the live terms' positions and arguments (float32: exp in float32, cheaper)
-        at, args = scratch.array("post_at", (n + 1,), np.intp), scratch.array("post_args", (n + 1,), log_joint.dtype)
         w = _EMPTY if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
         row_ll = np.empty(n) if row_loglik else _EMPTY
-        single = log_joint.dtype == np.float32
-        loglik = compiled["posterior"](log_joint, top, total, at, args, dead_below, SCALAR_EXP_SHIFT, w, row_ll,
-                                       COMPILED_FLOAT32_MAX_LIVE if single else 2.0)
-        if not math.isnan(loglik):
-            return log_joint, (row_ll.astype(np.float32) if single and row_loglik else row_ll if row_loglik
-                               else loglik)
-        # float32 with many live terms: NumPy's vectorised exp of every term, below
+        if log_joint.dtype == np.float32:
+            loglik = compiled["posterior_single"](log_joint, top, total, scratch.array("post_bits", (n,), np.int32),
+                                                  np.float32(dead_below), SCALAR_EXP_SHIFT, w, row_ll)
+            return log_joint, (row_ll.astype(np.float32) if row_loglik else loglik)
+        # the live terms' positions and arguments
+        at, args = scratch.array("post_at", (n + 1,), np.intp), scratch.array("post_args", (n + 1,), log_joint.dtype)
+        loglik = compiled["posterior"](log_joint, top, total, at, args, dead_below, SCALAR_EXP_SHIFT, w, row_ll)
+        return log_joint, (row_ll if row_loglik else loglik)
     top = xp.max(log_joint, axis=0)
     if xp is np and log_joint.dtype == np.float64 and not VECTOR_EXP64:
         # scalar exp: the exact zeros (each row's largest term, at random positions) take
