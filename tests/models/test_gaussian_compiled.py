@@ -8,6 +8,10 @@ the NumPy steps they replace and against direct references.
 * The float64 posterior where NumPy's exp is scalar: responsibilities and log-likelihoods
   against scipy's ``logsumexp``, with weights, per-row log-likelihoods, rows impossible under
   every component, and few to all terms live.
+* The whole E-step of small complete data with full covariances (``small_prepare``,
+  ``small_e_step``): statistics and log-likelihood against the NumPy E-step, with row weights,
+  a component far from the centre, every form that stores full covariances, the error for a
+  covariance that is not positive definite, and whole fits.
 
 ``EMKIT_COMPILED=0`` selects the NumPy steps."""
 
@@ -284,3 +288,100 @@ def test_float32_compiled_posterior_of_an_impossible_row(monkeypatch):
     assert ll[5] == -np.inf and np.all(np.isfinite(np.delete(ll, 5)))
     np.testing.assert_allclose(resp[:, 6], np.exp(lj[:, 6] - logsumexp(lj[:, 6].astype(np.float64))), rtol=3e-7)
     assert _posterior(lj, None, False, monkeypatch, True)[1] == -np.inf
+
+
+# --------------------------------------------------------------------------- small complete data
+def _small_problem(k=4, d=3, n=300, far=False, seed=3):
+    rng = np.random.default_rng(seed)
+    means = rng.normal(scale=4.0, size=(k, d))
+    a = rng.normal(size=(k, d, d))
+    covs = a @ np.swapaxes(a, 1, 2) / d + 0.3 * np.eye(d)
+    if far:  # a tight component far from the data centre: its statistics about its own mean
+        means[0] += 3e4
+        covs[0] *= 1e-4
+    labels = rng.integers(0, k, n)
+    z = rng.normal(size=(n, d))
+    x = means[labels] + np.einsum("nij,nj->ni", np.linalg.cholesky(covs)[labels], z)
+    return x, {"weights": rng.dirichlet(np.full(k, 3.0)), "means": means, "covariances": covs}
+
+
+def _small_pass(x, w, params, monkeypatch, use_compiled, form="full"):
+    from emkit.engine import statistics_pass
+    from emkit.models.gaussian import GaussianMixtureModel, data_center
+
+    monkeypatch.setenv("EMKIT_COMPILED", "1" if use_compiled else "0")
+    model = GaussianMixtureModel(len(params["weights"]), form, center=data_center(x), has_missing=False)
+    stats, ll = statistics_pass(model, (x,) if w is None else (x, w), params)
+    taken = (model._scratch.shared.get("small_prepared") or (None,) * 5)[4] is not None
+    return stats, ll, taken
+
+
+@pytest.mark.parametrize("far", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("k,d", [(1, 1), (3, 2), (4, 3), (9, 2)])
+def test_small_data_e_step_equals_numpy(far, weighted, k, d, monkeypatch):
+    x, params = _small_problem(k=k, d=d, far=far and k > 1)
+    w = np.random.default_rng(1).uniform(0.0, 2.0, len(x)) if weighted else None
+    got, ll, taken = _small_pass(x, w, params, monkeypatch, True)
+    want, want_ll, numpy_taken = _small_pass(x, w, params, monkeypatch, False)
+    assert taken and not numpy_taken
+    # (NumPy's expanded quadratic form rounds at about eps |m_k - centre|^2 a row; the loop's
+    # whitened form does not)
+    assert ll == pytest.approx(want_ll, rel=1e-10)
+    # the same reference points (the centre; a far component's rounded mean), so the same sums
+    np.testing.assert_allclose(got["ref"] / got["n"][:, None], want["ref"] / want["n"][:, None], rtol=1e-15)
+    # (sums that cancel to near 0, as s1 about the centre, agree to rounding of their terms' size)
+    spread = np.abs(x - x.mean(axis=0)).max()
+    for power, key in enumerate(("n", "s1", "s2")):
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-10, atol=1e-12 * len(x) * spread**power,
+                                   err_msg=key)
+    if far and k > 1:  # the far component's sums are about its own (rounded) mean, 3e4 away
+        assert np.abs(got["s1"][0] / got["n"][0]).max() < 1.0
+
+
+def test_small_data_e_step_for_every_form_that_stores_full_covariances(monkeypatch):
+    from emkit.models.covariance import Full
+    from emkit.models.gaussian import COVARIANCE_STRUCTURES
+
+    x, params = _small_problem(k=3, d=2)
+    forms = [name for name, s in COVARIANCE_STRUCTURES.items() if isinstance(s, Full) and name != "full"]
+    assert {"EII", "EEI", "VEI", "EVI", "VEE", "EVE", "VVE", "EEV", "VEV", "EVV", "VVV"} <= set(forms)
+    want, want_ll, _ = _small_pass(x, None, params, monkeypatch, False)
+    for form in forms:
+        got, ll, taken = _small_pass(x, None, params, monkeypatch, True, form)
+        assert taken and ll == pytest.approx(want_ll, rel=1e-12), form
+        np.testing.assert_allclose(got["s2"], want["s2"], rtol=1e-10, err_msg=form)
+
+
+def test_small_data_e_step_is_not_taken_for_larger_data(monkeypatch):
+    from emkit.models import gaussian
+
+    x, params = _small_problem(k=4, d=3, n=gaussian.SMALL_E_STEP_WORK // (4 * (9 + gaussian.SMALL_E_STEP_TERM)) + 1)
+    assert not _small_pass(x, None, params, monkeypatch, True)[2]
+    assert _small_pass(x[:-1], None, params, monkeypatch, True)[2]
+
+
+def test_small_data_e_step_reports_a_covariance_that_is_not_positive_definite(monkeypatch):
+    x, params = _small_problem(k=3, d=2)
+    params["covariances"][1] = np.array([[1.0, 2.0], [2.0, 1.0]])
+    messages = []
+    for flag in (True, False):
+        with pytest.raises(ValueError, match="covariance of component 1 is not positive definite") as info:
+            _small_pass(x, None, params, monkeypatch, flag)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+
+
+@pytest.mark.parametrize("form", ["VVV", "EEE", "VEE", "EVE", "VEV", "EEI"])
+def test_small_data_fit_is_the_numpy_fit(form, monkeypatch):
+    import emkit
+
+    x = emkit.datasets.load_faithful()
+    fits = {}
+    for flag in ("1", "0"):
+        monkeypatch.setenv("EMKIT_COMPILED", flag)
+        fits[flag] = emkit.GaussianMixture(3, covariance_type=form, init_params="hc", tol=1e-10).fit(x)
+    assert fits["1"].n_iter_ == fits["0"].n_iter_
+    assert fits["1"].loglik_ == pytest.approx(fits["0"].loglik_, rel=1e-12)
+    np.testing.assert_allclose(fits["1"].means_, fits["0"].means_, rtol=1e-8)
+    np.testing.assert_allclose(fits["1"].covariances_, fits["0"].covariances_, rtol=1e-7)
