@@ -143,6 +143,24 @@ def test_m_step_clips_rounding_negatives_only(covariance_type):
     assert np.all(cov < 0)
 
 
+def test_m_step_takes_the_centre_back_exactly_as_the_reference_point():
+    # statistics about a centre far from 0 carry ref = n c, and (n c) / n is c only to an ulp
+    # (1.2e-4 at 1e12, a fair part of a tight component's spread): the M-step uses c itself
+    model = GaussianMixtureModel(2, "full", reg_covar=0.0)
+    center = np.array([1e12 + 0.5, -3e11 + 0.25])
+    rng = np.random.default_rng(0)
+    n = next(v for v in rng.uniform(1.0, 3.0, 1000) if np.any((v * center) / v != center))
+    counts = np.array([n, 2.0])
+    s1 = np.array([[1e-3, -2e-3], [0.5, 0.25]])
+    s2 = np.array([[1e-2, 1e-3, 1e-2], [1.0, 0.1, 1.0]])
+    far = np.array([5e11, 7.0])  # a component with its own reference point keeps it
+    stats = {"n": counts, "s1": s1, "s2": s2, "ref": counts[:, None] * np.stack([center, far])}
+    _, means, _, _ = kern.m_step_numpy(stats, model.structure, 0.0, 2, center=center)
+    nk = counts + kern.COUNT_FLOOR
+    np.testing.assert_array_equal(means[0], center + s1[0] / nk[0])
+    np.testing.assert_array_equal(means[1], stats["ref"][1] / counts[1] + s1[1] / nk[1])
+
+
 def _six_points(seed=20):
     # seed 20: with statistics about one centre, the float32 spherical fit raised
     # "variance of component 1 is not positive" where float64 (and scikit-learn) fit
