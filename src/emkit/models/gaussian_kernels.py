@@ -333,7 +333,7 @@ def posterior_by_component(xp: Any, log_joint: Any, scratch: Scratch, weights: A
     With Numba, NumPy input of two components or more goes through a compiled loop (of
     :mod:`emkit.models.gaussian_compiled`) where exp is scalar (float64 without AVX-512:
     ``posterior``, exp of the live terms only) and for float32 (``posterior_single``, a
-    vectorised exp of every term, within 1 ulp of NumPy's): the same result (dead terms
+    vectorised exp of every term, within 1 ulp of the exact one): the same result (dead terms
     exactly 0 for every K), in one fused pass per step."""
     # (one component: every responsibility is 1 and NumPy's few operations cost less than a
     # call; the compiled loop there also raised the peak memory of a wide fit, D = 5,000, by
