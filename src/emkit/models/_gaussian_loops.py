@@ -310,7 +310,7 @@ def _posterior(lj, top, total, at, args, dead_below, shift, weights, row_ll):
 
 @jit
 def _posterior_single(lj, top, total, bits, dead_below, shift, weights, row_ll):
-    """:func:`posterior` for a float32 ``lj``, with a vectorised exp of every term: the
+    """:func:`_posterior` for a float32 ``lj``, with a vectorised exp of every term: the
     terms at or below ``dead_below`` are exactly 0 as there, the others
     ``2^n p(x - n log 2)`` (Cephes' ``expf``: range reduction in two parts, a degree-7
     polynomial, the power of two added to the exponent bits; within 1 ulp of the exact
@@ -359,7 +359,7 @@ def _row_tops(lj, top, total, shift):
 @jit
 def _finish(lj, top, total, weights, row_ll):
     """The log-likelihood from the row totals and tops, and the scaling of ``lj``'s
-    columns to responsibilities (see :func:`posterior`)."""
+    columns to responsibilities (see :func:`_posterior`)."""
     k_all, n = lj.shape
     weighted = weights.shape[0] > 0
     loglik = 0.0
