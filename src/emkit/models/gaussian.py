@@ -805,7 +805,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
             fixed_means = np.asarray(to_numpy(template), dtype=np.float64)
         prior, divisor, data_counts = self._resolved_prior(), None, stats_np["n"]
         if prior is not None:  # MAP: the ML M-step on pseudo-statistics
-            stats_np, divisor = map_statistics(prior, stats_np, self.structure)
+            stats_np, divisor = map_statistics(prior, stats_np, self.structure, self._center(d))
         weights, means, cov, empty = kern.m_step_numpy(stats_np, self.structure, self.reg_covar, d, fixed_means,
                                                        eps=float_eps(template), center=self._center(d),
                                                        current=np.asarray(to_numpy(params["covariances"]), dtype=np.float64),
@@ -838,7 +838,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         d = int(params["means"].shape[1])
         n, s1, s2 = (np.asarray(to_numpy(stats[key]), dtype=np.float64) for key in ("n", "s1", "s2"))
         new, _ = self._anchors(params["means"], params["covariances"], float_eps(params["means"]))
-        move = new - kern.reference_offsets(stats)
+        move = new - kern.reference_offsets(stats, self._center(d))
         out = {"n": n, "s1": s1 - n[:, None] * move, "s2": self.structure.shift_s2(n, s1, s2, move),
                "ref": n[:, None] * new}
         return {key: asarray_like(v, stats[key]) for key, v in out.items()}

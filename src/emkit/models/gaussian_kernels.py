@@ -148,13 +148,26 @@ def reference_points(means_c: np.ndarray, min_var: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(rounded), rounded, means_c)
 
 
-def reference_offsets(stats: dict) -> np.ndarray:
-    """The reference points of statistics, ``ref / n`` (0 where n = 0)."""
+def reference_offsets(stats: dict, center: np.ndarray | None = None) -> np.ndarray:
+    """The reference points of statistics, ``ref / n`` (0 where n = 0).
+
+    With ``center`` (D,), the centre of the E-step's common product, a component whose
+    statistics were taken about it (every near one) gets it back exactly: ``(n c) / n``
+    recovers it only to an ulp, and an ulp of a centre far from 0 can be a fair part of a
+    tight component's spread (data at 1e12: 1.2e-4), which then moved its mean by that from
+    one iteration to the next."""
     n = np.asarray(stats["n"], dtype=np.float64)
     ref = np.asarray(stats["ref"], dtype=np.float64)
     if n.size and n.min() > 0:  # the usual case: a plain division
-        return ref / n[:, None]
-    return np.divide(ref, n[:, None], out=np.zeros_like(ref), where=(n > 0)[:, None])
+        ref = ref / n[:, None]
+    else:
+        ref = np.divide(ref, n[:, None], out=np.zeros_like(ref), where=(n > 0)[:, None])
+    if center is not None and ref.size:
+        c = np.asarray(center, dtype=np.float64).reshape(1, -1)
+        at_center = np.all(np.abs(ref - c) <= 4.0 * np.spacing(np.abs(c)), axis=1)
+        if at_center.any():
+            ref = np.where(at_center[:, None], c, ref)
+    return ref
 
 
 #: the expanded quadratic form is used when eps(dtype) * max_k |m_k - center|^2_{P_k} is below
@@ -1567,16 +1580,7 @@ def m_step_numpy(stats: dict, structure: CovarianceStructure, reg_covar: float, 
     n = np.asarray(stats["n"], dtype=np.float64)
     s1 = np.asarray(stats["s1"], dtype=np.float64)
     s2 = np.asarray(stats["s2"], dtype=np.float64)
-    ref = reference_offsets(stats)
-    if center is not None and ref.size:
-        # a component whose statistics were taken about the centre (every near one) gets the
-        # centre back exactly: ref / n = (n c) / n recovers it only to an ulp, and an ulp of a
-        # centre far from 0 can be a fair part of a tight component's spread (data at 1e12:
-        # 1.2e-4), which then moved its mean by that from one iteration to the next
-        c = np.asarray(center, dtype=np.float64).reshape(1, -1)
-        at_center = np.all(np.abs(ref - c) <= 4.0 * np.spacing(np.abs(c)), axis=1)
-        if at_center.any():
-            ref = np.where(at_center[:, None], c, ref)
+    ref = reference_offsets(stats, center)
     nk = n + COUNT_FLOOR
     weights = mixing_weights(n)
     step = s1 / nk[:, None]

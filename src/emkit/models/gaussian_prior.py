@@ -221,16 +221,19 @@ def resolve_prior(prior: GaussianPrior, x: np.ndarray | None, n_components: int,
     return ResolvedPrior(form=form, kappa=kappa, mean=mean, dof=dof, scales=scales, extra=extra)
 
 
-def map_statistics(prior: ResolvedPrior, stats: dict, structure: Any) -> tuple[dict, np.ndarray]:
+def map_statistics(prior: ResolvedPrior, stats: dict, structure: Any,
+                   center: np.ndarray | None = None) -> tuple[dict, np.ndarray]:
     """Pseudo-statistics whose maximum-likelihood M-step is the MAP M-step.
 
     ``stats`` are the model's float64 statistics (``n``, ``s1``, ``s2`` about the reference
     points ``ref / n``). Returns ``(stats', divisor)``: ``kappa`` observations at the prior
     mean added (``n' = n + kappa``, ``s1' = s1 + kappa (mu_P - ref)``, and ``kappa (mu_P -
     ref)(mu_P - ref)' + Lambda_k`` added to ``s2`` in the structure's layout), about the same
-    reference points, and the divisor ``a_k = n_k + delta_k`` of the covariances."""
+    reference points (``center``: the E-step's centre, see
+    :func:`~emkit.models.gaussian_kernels.reference_offsets`), and the divisor
+    ``a_k = n_k + delta_k`` of the covariances."""
     n = np.asarray(stats["n"], dtype=np.float64)
-    refs = reference_offsets(stats)
+    refs = reference_offsets(stats, center)
     shift = prior.mean[None, :] - refs
     second = prior.kappa * shift[:, :, None] * shift[:, None, :] + prior.scales
     n_map = n + prior.kappa
