@@ -71,7 +71,10 @@ def test_row_by_row_packing_equals_index_packing():
     np.testing.assert_array_equal(cv.unpack_sym(packed, d), sym)
 
 
-def test_lower_inverse():
+@pytest.mark.parametrize("mask_max_d", [cv.LOWER_MASK_MAX_D, 3])
+def test_lower_inverse(monkeypatch, mask_max_d):
+    # (3: wide factors' upper triangles cleared row by row, no (d, d) mask)
+    monkeypatch.setattr(cv, "LOWER_MASK_MAX_D", mask_max_d)
     rng = np.random.default_rng(2)
     for d in (1, 5, 40):
         low = np.tril(rng.normal(size=(3, d, d))) + 3 * np.eye(d)

@@ -155,6 +155,8 @@ def local_statistics_pass(model: Any, data: tuple, params: dict, *, chunk_functi
                 total = _add_into(total, stats)
             else:
                 total, owned = tree_add(total, stats), True
+            # (not kept while the next chunk works: wide data's statistics are D^2 arrays)
+            del stats
             loglik += ll
     return total, loglik
 

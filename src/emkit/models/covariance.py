@@ -151,7 +151,7 @@ def lower_inverse(chol: np.ndarray, overwrite: bool = False) -> np.ndarray:
     if stack.shape[0] >= 3 and stack.shape[-1] <= BATCHED_INVERSE_MAX_D:
         # few features: one batched call costs less than a LAPACK call per component
         inverses = np.linalg.inv(np.asarray(stack, dtype=np.float64))
-        return np.multiply(inverses, _lower_mask(stack.shape[-1]), out=stack if in_place else inverses)
+        return _clear_upper(inverses, out=stack if in_place else inverses)
     out = stack if in_place else np.empty(stack.shape)
     trtri = lapack.dtrtri
     for k in range(stack.shape[0]):
@@ -163,14 +163,31 @@ def lower_inverse(chol: np.ndarray, overwrite: bool = False) -> np.ndarray:
             raise np.linalg.LinAlgError("singular triangular factor")
         if not in_place or not np.shares_memory(inv, out[k]):
             out[k] = inv.T
-    # trtri leaves the other triangle as it found it: cleared for all components at once
-    np.multiply(out, _lower_mask(stack.shape[-1]), out=out)
+    # trtri leaves the other triangle as it found it
+    _clear_upper(out, out=out)
     return out[0] if chol.ndim == 2 else out
+
+
+#: from this many features the strict upper triangles are cleared row by row: a (d, d) mask
+#: (kept for the next call) would be a D^2 array beside the covariances at D = 5,000
+LOWER_MASK_MAX_D = 512
+
+
+def _clear_upper(stack: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``stack`` (K, d, d) with its strict upper triangles set to 0, into ``out``."""
+    d = stack.shape[-1]
+    if d <= LOWER_MASK_MAX_D:
+        return np.multiply(stack, _lower_mask(d), out=out)
+    if out is not stack:
+        out[...] = stack
+    for i in range(d - 1):
+        out[:, i, i + 1:] = 0.0
+    return out
 
 
 @functools.lru_cache(maxsize=64)
 def _lower_mask(d: int) -> np.ndarray:
-    mask = np.tri(d)
+    mask = np.tri(d, dtype=bool)
     mask.flags.writeable = False
     return mask
 
