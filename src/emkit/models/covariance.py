@@ -192,10 +192,34 @@ def _lower_mask(d: int) -> np.ndarray:
     return mask
 
 
+#: from this many features Cholesky factors come from LAPACK's potrf on the matrices in place
+#: (their C-ordered lower triangle is Fortran's upper one) rather than ``np.linalg.cholesky``,
+#: which copies each into a Fortran-ordered workspace first: at D = 1,024 (a power of two,
+#: whose copies alias in the cache) four factors took 64 ms against 25 ms (AVX-512 off)
+LAPACK_CHOLESKY_MIN_D = 256
+
+
+def _cholesky_lapack(cov: np.ndarray) -> np.ndarray:
+    """``np.linalg.cholesky`` of float64 ``cov`` (d, d) or (K, d, d) by LAPACK ``potrf``
+    (LinAlgError for a matrix that is not positive definite)."""
+    out = np.array(cov, dtype=np.float64, order="C")
+    stack = out[None] if out.ndim == 2 else out
+    for k in range(stack.shape[0]):
+        # C-ordered lower triangle = Fortran-ordered upper one of the transposed view
+        factor, info = lapack.dpotrf(stack[k].T, lower=0, clean=1, overwrite_a=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("Matrix is not positive definite")
+        if not np.shares_memory(factor, stack[k]):  # pragma: no cover - in place on a Fortran-ordered array
+            stack[k] = factor.T
+    return out
+
+
 def cholesky_or_raise(cov: np.ndarray, what: str) -> np.ndarray:
     """Lower Cholesky factor(s) of ``cov`` (d, d) or (K, d, d); a ValueError naming the first
     component that is not positive definite otherwise."""
     try:
+        if cov.shape[-1] >= LAPACK_CHOLESKY_MIN_D and cov.dtype == np.float64:
+            return _cholesky_lapack(cov)
         return np.linalg.cholesky(cov)
     except np.linalg.LinAlgError:
         pass
@@ -593,7 +617,9 @@ class Full(_Dense):
         return prep.log_norm - 0.5 * maha
 
     def stats(self, xp: Any, stacked: Any, resp_t: Any, d: int, pairs: Any, weights: Any = None,
-              scratch: Any = None) -> dict:
+              scratch: Any = None, skip: Any = ()) -> dict:
+        # (``skip``: components whose scatter the caller takes about another point; the
+        # NumPy Gram loop leaves them out, their rows of s2 are 0)
         if stacked.shape[0] != d:  # the products are there: one product gives everything
             return super().stats(xp, stacked, resp_t, d, pairs, weights)
         # the Gram form: s1 from one product, each component's scatter from X' diag(r_k) X
@@ -616,13 +642,17 @@ class Full(_Dense):
                 gram = scratch.array("gram", (d, d), stacked.dtype, keep=True).T  # Fortran-ordered view
             root = np.sqrt(np.maximum(resp_t, 0))
             syrk = blas.get_blas_funcs("syrk", (weighted,))
+            skipped = {int(j) for j in skip}
             for j in range(k):
+                if j in skipped:  # (its caller takes it about another point)
+                    s2[j] = 0.0
+                    continue
                 np.multiply(stacked, root[j:j + 1], out=weighted)  # (D, rows)
                 out = syrk(1.0, weighted.T, beta=0.0, c=gram, trans=1, lower=1, overwrite_c=1)
                 # Fortran (D, D) lower triangle = our (C-ordered) upper one
                 pack_sym(out.T.astype(f64, copy=False), out=s2[j])
             return {"n": n_k, "s1": s1, "s2": s2}
-        grams = []
+        grams = []  # (every component: ``skip`` is a saving the NumPy loop takes)
         for j in range(k):
             gram = xp.astype((stacked * resp_t[j:j + 1]) @ st, f64)
             grams.append(xp.take(xp.reshape(gram, (d * d,)), pairs[0] * d + pairs[1], axis=0))

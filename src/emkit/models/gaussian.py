@@ -648,8 +648,11 @@ class GaussianMixtureModel(DiscreteLatentModel):
                 near_w = resp_t[keep].sum(axis=0)
             else:
                 near_w = xp.sum(xp.take(resp_t, xp.asarray(keep, device=device_of(x)), axis=0), axis=0)
-        raw = structure.stats(xp, stacked, resp_t, d, pairs, weights=near_w) if products else \
-            structure.stats(xp, stacked, resp_t, d, pairs, weights=near_w, **self._gram_scratch(structure))
+        if products:
+            raw = structure.stats(xp, stacked, resp_t, d, pairs, weights=near_w)
+        else:  # (the Gram form leaves out the far components: each takes its own product below)
+            raw = structure.stats(xp, stacked, resp_t, d, pairs, weights=near_w,
+                                  **self._gram_scratch(structure, skip=far))
         if not far.size:  # every component about the centre: the one product is all
             n_col = raw["n"][:, None]
             raw = dict(raw)
@@ -680,10 +683,13 @@ class GaussianMixtureModel(DiscreteLatentModel):
         out["n"] = raw["n"]
         return out
 
-    def _gram_scratch(self, structure) -> dict:
-        """The scratch memory a structure's Gram-form statistics may reuse (Full's ``stats``
-        takes it; other structures get nothing new)."""
-        return {"scratch": self._scratch} if isinstance(structure, Full) else {}
+    def _gram_scratch(self, structure, skip: Any = ()) -> dict:
+        """The scratch memory a structure's Gram-form statistics may reuse, and the components
+        ``skip`` they may leave out (Full's ``stats`` takes both; other structures get nothing
+        new)."""
+        if not isinstance(structure, Full):
+            return {}
+        return {"scratch": self._scratch, "skip": skip} if len(skip) else {"scratch": self._scratch}
 
     def _log_joint_complete(self, xp, x, params):
         prep, pairs = self._prepared(params, x)[:2]
