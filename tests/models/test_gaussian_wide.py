@@ -170,3 +170,23 @@ def test_wide_e_step_one_component_at_a_time_equals_the_direct_computation():
     np.testing.assert_allclose(stats["s1"], r.T @ xc, rtol=1e-9, atol=1e-9)
     second = np.einsum("rk,rd,re->kde", r, xc, xc)
     np.testing.assert_allclose(stats["s2"], cv.pack_sym(second), rtol=1e-9, atol=1e-8)
+
+
+@pytest.mark.parametrize("min_d", [cv.LAPACK_CHOLESKY_MIN_D, 2])
+def test_cholesky_by_potrf_equals_numpy_and_names_the_bad_component(monkeypatch, min_d):
+    # (2: every width takes LAPACK potrf in place; the default: D = 300 does)
+    monkeypatch.setattr(cv, "LAPACK_CHOLESKY_MIN_D", min_d)
+    rng = np.random.default_rng(8)
+    for d in (3, 300):
+        a = rng.normal(size=(3, d, 2 * d))
+        cov = a @ np.swapaxes(a, 1, 2) / (2 * d) + 0.1 * np.eye(d)
+        before = cov.copy()
+        low = cv.cholesky_or_raise(cov, "covariance")
+        np.testing.assert_array_equal(cov, before)  # the input is left as it was
+        np.testing.assert_allclose(low, np.linalg.cholesky(cov), rtol=1e-10, atol=1e-12)
+        assert np.all(np.triu(low, 1) == 0)
+        np.testing.assert_allclose(cv.cholesky_or_raise(cov[1], "covariance"), low[1], rtol=1e-10, atol=1e-12)
+        bad = cov.copy()
+        bad[2, 0, 0] = -1.0
+        with pytest.raises(ValueError, match="covariance of component 2 is not positive definite"):
+            cv.cholesky_or_raise(bad, "covariance")
