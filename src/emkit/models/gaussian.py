@@ -687,9 +687,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         """The scratch memory a structure's Gram-form statistics may reuse, and the components
         ``skip`` they may leave out (Full's ``stats`` takes both; other structures get nothing
         new)."""
-        if not isinstance(structure, Full):
-            return {}
-        return {"scratch": self._scratch, "skip": skip} if len(skip) else {"scratch": self._scratch}
+        return {"scratch": self._scratch, "skip": skip} if isinstance(structure, Full) else {}
 
     def _log_joint_complete(self, xp, x, params):
         prep, pairs = self._prepared(params, x)[:2]
