@@ -13,6 +13,8 @@ from typing import Any
 import numba
 import numpy as np
 
+from emkit.models._mclust_loops import KERNELS as MCLUST_KERNELS
+
 jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
 
@@ -502,4 +504,5 @@ def _small_e_step(x, center, means_c, inv_chol, log_norm, anchors, weights, dead
 #: the loops by name (``gaussian_compiled.kernels``)
 KERNELS: dict[str, Any] = {"corrections": _corrections, "moments": _moments, "pattern_terms": _pattern_terms,
                            "posterior": _posterior, "posterior_single": _posterior_single,
-                           "small_prepare": _small_prepare, "small_e_step": _small_e_step}
+                           "small_prepare": _small_prepare, "small_e_step": _small_e_step,
+                           **MCLUST_KERNELS}

@@ -69,6 +69,7 @@ from scipy.linalg import schur
 
 from emkit.core.params import Constraint, SymmetricPositiveDefinite
 from emkit.core.validation import is_symmetric_positive_definite
+from emkit.models import gaussian_compiled as _compiled
 from emkit.models.covariance import CovarianceStructure, Full, triu_pairs
 
 __all__ = ["EEI", "EEV", "EII", "EVE", "EVI", "EVV", "MCLUST_ALIASES", "MCLUST_NAMES", "MCLUST_STRUCTURES",
@@ -265,6 +266,12 @@ def _solve_common_shape(w: np.ndarray, b: np.ndarray, v0: np.ndarray | None = No
     if not np.all(np.isfinite(v)):
         v = np.zeros(d)
     v -= v.mean()
+    kernels = _compiled.kernels()
+    if kernels is not None:  # the same steps in one compiled call (see _mclust_loops)
+        lam, a = np.empty(k), np.empty(d)
+        if kernels["mclust_common_shape"](np.ascontiguousarray(w, dtype=np.float64),
+                                          np.ascontiguousarray(b, dtype=np.float64), v.copy(), lam, a) == 0:
+            return lam, a
     value, p = profile(v)
     ones = np.full((d, d), 1.0 / d)
     for _ in range(100):
@@ -304,6 +311,13 @@ def _solve_proportional(w: np.ndarray, s: np.ndarray, c0: np.ndarray, max_iter: 
     (VEE; Celeux & Govaert 1995): alternate the exact volumes given ``C`` and the exact ``C``
     given the volumes, from ``c0``. Returns ``(lambda, C)``."""
     d = s.shape[-1]
+    kernels = _compiled.kernels()
+    if kernels is not None:  # the same steps in one compiled call (see _mclust_loops)
+        lam, c = np.empty(len(w)), np.empty((d, d))
+        if kernels["mclust_proportional"](np.ascontiguousarray(w, dtype=np.float64),
+                                          np.ascontiguousarray(s, dtype=np.float64),
+                                          np.array(c0, dtype=np.float64), int(max_iter), PARAM_RTOL, lam, c) == 0:
+            return lam, c
     c = c0 / _det_root(c0[None])[0]
     lam_old = None
     for _ in range(max_iter):
@@ -495,6 +509,15 @@ def _solve_common_orientation(w: np.ndarray, s: np.ndarray, o0: np.ndarray, equa
             if size * scale < PARAM_RTOL:
                 return o, t, True
         return o, t, False
+
+    kernels = _compiled.kernels()
+    if kernels is not None:  # each sweep in one compiled call (see _mclust_loops)
+        compiled_sweep, outcome = kernels["mclust_orientation_sweep"], np.empty(2)
+        w_c = np.ascontiguousarray(w, dtype=np.float64)
+
+        def sweep(o, t) -> tuple[float, bool]:  # noqa: F811  (the compiled twin of the one above)
+            compiled_sweep(w_c, o, t, equal_volume, PARAM_RTOL, outcome)
+            return float(outcome[0]), bool(outcome[1])
 
     max_sweeps = min(max_sweeps, max(20, ORIENTATION_MAX_ROTATIONS // max(len(pairs), 1)))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):

@@ -1,0 +1,420 @@
+"""The Numba loops of the iterative mclust M-steps (:mod:`emkit.models.covariance_mclust`).
+
+Those M-steps (VEI, VEV, VEE, EVE, VVE) iterate small updates on (K, D) and (K, D, D) arrays:
+Newton steps, alternations, one-angle searches of a pair of columns. In NumPy each update is a
+dozen calls on arrays of a few numbers, so the calls' fixed costs, not arithmetic, set the time
+(Old Faithful's model search runs about 2,000 such M-steps). Here each solve is one compiled
+call. The loops do the same maths, step for step, as the NumPy functions of
+``covariance_mclust``, which stay the reference (and the path taken without Numba or with
+``EMKIT_COMPILED=0``); the tests compare the two. Where a loop meets something the reference
+handles with an exception (a singular Newton matrix, a non-finite update) it returns a status
+and the caller runs the NumPy function instead, so odd cases take exactly the reference path.
+
+Imported through :mod:`emkit.models._gaussian_loops` (its ``KERNELS``), which
+``gaussian_compiled.kernels`` loads on first use.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+
+#: statuses of the loops
+DONE, FALL_BACK = 0, 1
+
+
+@jit
+def _shape_profile(log_b, w, v, d, n, p_out):
+    """The profiled VEI / VEV objective at ``v = log a`` and the row-normalised weights
+    ``p_out`` (K, D) (``profile`` of ``covariance_mclust._solve_common_shape``)."""
+    k_all = log_b.shape[0]
+    value = 0.0
+    for k in range(k_all):
+        top = -np.inf
+        for j in range(d):
+            top = max(top, log_b[k, j] - v[j])
+        tot = 0.0
+        for j in range(d):
+            e = math.exp(log_b[k, j] - v[j] - top)
+            p_out[k, j] = e
+            tot += e
+        for j in range(d):
+            p_out[k, j] /= tot
+        value += w[k] * (math.log(tot) + top)
+    total_v = 0.0
+    for j in range(d):
+        total_v += v[j]
+    return d * value + n * total_v
+
+
+@jit
+def common_shape(w, b, v, lam_out, a_out):
+    """``covariance_mclust._solve_common_shape`` from ``v`` (D,), the centred start (changed
+    in place): Newton's method with a backtracking line search on the convex profile. Writes
+    the volumes ``lam_out`` (K,) and the shape ``a_out`` (D,); returns a status."""
+    k_all, d = b.shape
+    n = 0.0
+    for k in range(k_all):
+        n += w[k]
+    log_b = np.log(b)
+    p = np.empty((k_all, d))
+    cand_p = np.empty((k_all, d))
+    value = _shape_profile(log_b, w, v, d, n, p)
+    grad = np.empty(d)
+    hess = np.empty((d, d))
+    step = np.empty(d)
+    cand = np.empty(d)
+    wp = np.empty(d)
+    for _ in range(100):
+        for j in range(d):
+            acc = 0.0
+            for k in range(k_all):
+                acc += w[k] * p[k, j]
+            wp[j] = acc
+            grad[j] = n - d * acc
+        for i in range(d):
+            for j in range(d):
+                acc = 0.0
+                for k in range(k_all):
+                    acc += w[k] * p[k, i] * p[k, j]
+                hess[i, j] = d * ((wp[i] if i == j else 0.0) - acc) + n / d
+        try:
+            sol = np.linalg.solve(hess, grad)
+        except Exception:  # singular: the reference takes the least-squares step
+            return FALL_BACK
+        mean = 0.0
+        for j in range(d):
+            step[j] = -sol[j]
+            mean += step[j]
+        mean /= d
+        decrement = 0.0
+        finite = True
+        for j in range(d):
+            step[j] -= mean
+            decrement -= grad[j] * step[j]
+            finite = finite and math.isfinite(step[j])
+        scale = abs(value) + n
+        if not decrement > 1e-28 * scale or not finite:
+            break
+        if decrement < 1e-12 * scale:  # the quadratic regime: the full step
+            for j in range(d):
+                v[j] += step[j]
+            value = _shape_profile(log_b, w, v, d, n, p)
+            continue
+        t = 1.0
+        accepted = False
+        cand_value = 0.0
+        while t > 1e-10:
+            for j in range(d):
+                cand[j] = v[j] + t * step[j]
+            cand_value = _shape_profile(log_b, w, cand, d, n, cand_p)
+            if cand_value <= value - 0.25 * t * decrement:
+                accepted = True
+                break
+            t *= 0.5
+        if not accepted:
+            break
+        v[:] = cand
+        p[:, :] = cand_p
+        value = cand_value
+    mean = 0.0
+    for j in range(d):
+        mean += v[j]
+    mean /= d
+    log_geo = 0.0
+    for j in range(d):
+        a_out[j] = math.exp(v[j] - mean)
+    for j in range(d):
+        log_geo += math.log(a_out[j])
+    geo = math.exp(log_geo / d)
+    for k in range(k_all):
+        acc = 0.0
+        for j in range(d):
+            acc += b[k, j] / a_out[j]
+        lam_out[k] = acc / d
+    for j in range(d):
+        a_out[j] /= geo
+    return DONE
+
+
+@jit
+def _det_root(m):
+    """|m|^(1/D) (0 when singular, NaN when indefinite), as ``covariance_mclust._det_root``."""
+    sign, logdet = np.linalg.slogdet(m)
+    if sign > 0:
+        return math.exp(logdet / m.shape[0])
+    if sign == 0:
+        return 0.0
+    return np.nan
+
+
+@jit
+def proportional(w, s, c0, max_iter, rtol, lam_out, c_out):
+    """``covariance_mclust._solve_proportional``: the alternation between the volumes and the
+    common det-one matrix ``C`` from ``c0``. Writes ``lam_out`` (K,) and ``c_out`` (D, D);
+    returns a status."""
+    k_all, d = s.shape[0], s.shape[1]
+    if not np.all(np.isfinite(c0)):
+        return FALL_BACK
+    root = _det_root(c0)
+    if not root > 0:
+        return FALL_BACK
+    c = c0 / root
+    lam = np.empty(k_all)
+    lam_old = np.empty(k_all)
+    have_old = False
+    m = np.empty((d, d))
+    for _ in range(max_iter):
+        if not np.all(np.isfinite(c)):
+            return FALL_BACK
+        try:
+            inv = np.linalg.inv(c)
+        except Exception:  # singular
+            return FALL_BACK
+        for k in range(k_all):
+            acc = 0.0
+            for i in range(d):
+                for j in range(d):
+                    acc += s[k, i, j] * inv[j, i]
+            lam[k] = acc / d
+        m[:, :] = 0.0
+        for k in range(k_all):
+            f = w[k] / lam[k]
+            for i in range(d):
+                for j in range(d):
+                    m[i, j] += f * s[k, i, j]
+        if not np.all(np.isfinite(m)):
+            return FALL_BACK
+        root = _det_root(m)
+        for i in range(d):
+            for j in range(d):
+                c[i, j] = 0.5 * (m[i, j] + m[j, i]) / root
+        if not np.all(np.isfinite(c)):
+            return FALL_BACK
+        if have_old:
+            largest = 0.0
+            for k in range(k_all):
+                largest = max(largest, abs(lam[k] - lam_old[k]) / lam[k])
+            if largest < rtol:
+                break
+        lam_old[:] = lam
+        have_old = True
+    try:
+        inv = np.linalg.inv(c)
+    except Exception:  # singular
+        return FALL_BACK
+    for k in range(k_all):
+        acc = 0.0
+        for i in range(d):
+            for j in range(d):
+                acc += s[k, i, j] * inv[j, i]
+        lam_out[k] = acc / d
+    c_out[:, :] = c
+    return DONE
+
+
+@jit
+def _pair_profile(w, a, r2, psi, scale, use_scale, d, u, out):
+    """``covariance_mclust._pair_profile`` at ``u`` with its first two derivatives, into
+    ``out`` (3,); ``use_scale`` False is VVE (``scale`` unused)."""
+    k_all = w.shape[0]
+    q_min = np.inf
+    for k in range(k_all):
+        cx = math.cos(u - psi[k])
+        q_min = min(q_min, a[k] * a[k] - r2[k] * cx * cx)
+    if not q_min > 0:
+        out[0], out[1], out[2] = np.inf, 0.0, 0.0
+        return
+    if not use_scale:
+        value = 0.0
+        first = 0.0
+        second = 0.0
+        for k in range(k_all):
+            x = u - psi[k]
+            cx = math.cos(x)
+            q = a[k] * a[k] - r2[k] * cx * cx
+            value += w[k] * math.log(q)
+            ratio = r2[k] * math.sin(2.0 * x) / q
+            first += w[k] * ratio
+            second += w[k] * (2.0 * r2[k] * math.cos(2.0 * x) / q - ratio * ratio)
+        out[0], out[1], out[2] = value, first, second
+        return
+    n = 0.0
+    total = 0.0
+    g_ratio = 0.0
+    g_second = 0.0
+    for k in range(k_all):
+        x = u - psi[k]
+        cx = math.cos(x)
+        q = a[k] * a[k] - r2[k] * cx * cx
+        g = w[k] * scale[k] * q ** (1.0 / d)
+        ratio = r2[k] * math.sin(2.0 * x) / q
+        n += w[k]
+        total += g
+        g_ratio += g * ratio
+        g_second += g * (2.0 * r2[k] * math.cos(2.0 * x) / q / d + (1.0 / d) * (1.0 / d - 1.0) * ratio * ratio)
+    first = g_ratio / (d * total)
+    second = g_second / total
+    out[0] = n * d * math.log(total)
+    out[1] = n * d * first
+    out[2] = n * d * (second - first * first)
+
+
+@jit
+def _shapes(diag, w, n, equal_volume, out):
+    """The shapes given the diagonals ``diag`` (K, D) (``shapes`` of
+    ``_solve_common_orientation``), into ``out``."""
+    k_all, d = diag.shape
+    if not equal_volume:
+        out[:, :] = diag
+        return
+    g = np.empty(k_all)
+    wg = 0.0
+    for k in range(k_all):
+        acc = 0.0
+        for j in range(d):
+            acc += math.log(diag[k, j])
+        g[k] = math.exp(acc / d)
+        wg += w[k] * g[k]
+    for k in range(k_all):
+        f = wg / n / g[k]
+        for j in range(d):
+            out[k, j] = diag[k, j] * f
+
+
+@jit
+def orientation_sweep(w, o, t, equal_volume, rtol, result):
+    """One Jacobi sweep of ``covariance_mclust._solve_common_orientation`` over the pairs of
+    columns of ``o`` (D, D), rotating ``o`` and ``t`` (K, D, D) = O^T S_k O in place. Writes
+    the largest angle turned to ``result[0]`` and 1.0 / 0.0 (every pair's search settled or
+    not) to ``result[1]``."""
+    k_all, d = t.shape[0], t.shape[1]
+    n = 0.0
+    for k in range(k_all):
+        n += w[k]
+    a = np.empty(k_all)
+    r = np.empty(k_all)
+    r2 = np.empty(k_all)
+    psi = np.empty(k_all)
+    scale = np.ones(k_all)
+    cur = np.empty(3)
+    cand = np.empty(3)
+    diag = np.empty((k_all, d))
+    lmat = np.empty((k_all, d))
+    alpha = np.empty(k_all)
+    gamma = np.empty(k_all)
+    beta = np.empty(k_all)
+    steps = np.empty(2)
+    largest = 0.0
+    settled = True
+    for i in range(d):
+        for j in range(i + 1, d):
+            for k in range(k_all):
+                a[k] = 0.5 * (t[k, i, i] + t[k, j, j])
+                bk = 0.5 * (t[k, i, i] - t[k, j, j])
+                ck = t[k, i, j]
+                r[k] = math.hypot(bk, ck)
+                psi[k] = math.atan2(ck, bk)
+                r2[k] = r[k] * r[k]
+                if equal_volume:
+                    acc = 0.0
+                    for m in range(d):
+                        acc += math.log(t[k, m, m])
+                    acc -= math.log(t[k, i, i]) + math.log(t[k, j, j])
+                    scale[k] = math.exp(acc / d)
+            u = 0.0
+            _pair_profile(w, a, r2, psi, scale, equal_volume, d, u, cur)
+            finished = False
+            for _ in range(100):
+                first, second = cur[1], cur[2]
+                if first == 0.0 or not math.isfinite(first):
+                    finished = True
+                    break
+                n_steps = 0
+                if second > 0:
+                    newton_step = -first / second
+                    if abs(newton_step) < 1e-6:  # the quadratic regime
+                        u += newton_step
+                        if abs(newton_step) < rtol:
+                            finished = True
+                            break
+                        _pair_profile(w, a, r2, psi, scale, equal_volume, d, u, cur)
+                        continue
+                    steps[0] = max(-0.5 * math.pi, min(0.5 * math.pi, newton_step))
+                    n_steps = 1
+                # the exact rotation given the shapes at u
+                for k in range(k_all):
+                    x = u - psi[k]
+                    alpha[k] = a[k] + r[k] * math.cos(x)
+                    gamma[k] = a[k] - r[k] * math.cos(x)
+                    beta[k] = -r[k] * math.sin(x)
+                    for m in range(d):
+                        diag[k, m] = t[k, m, m]
+                    diag[k, i] = alpha[k]
+                    diag[k, j] = gamma[k]
+                _shapes(diag, w, n, equal_volume, lmat)
+                num = 0.0
+                den = 0.0
+                for k in range(k_all):
+                    dp = w[k] * (1.0 / lmat[k, i] - 1.0 / lmat[k, j])
+                    num += dp * beta[k]
+                    den += dp * (alpha[k] - gamma[k])
+                steps[n_steps] = math.atan2(-num, -0.5 * den)
+                n_steps += 1
+                moved = False
+                step = 0.0
+                for s_i in range(n_steps):
+                    step = steps[s_i]
+                    _pair_profile(w, a, r2, psi, scale, equal_volume, d, u + step, cand)
+                    if cand[0] < cur[0]:
+                        u = u + step
+                        cur[:] = cand
+                        moved = True
+                        break
+                if not moved:
+                    finished = True
+                    break
+                if abs(step) < rtol:
+                    finished = True
+                    break
+            if not finished:
+                settled = False
+            phi = 0.5 * _remainder(u, 2.0 * math.pi)
+            if phi == 0.0:
+                continue
+            cs, sn = math.cos(phi), math.sin(phi)
+            for m in range(d):  # new columns: c o_i + s o_j, -s o_i + c o_j
+                oi, oj = o[m, i], o[m, j]
+                o[m, i] = oi * cs + oj * sn
+                o[m, j] = -oi * sn + oj * cs
+            for k in range(k_all):
+                for m in range(d):
+                    ti, tj = t[k, m, i], t[k, m, j]
+                    t[k, m, i] = ti * cs + tj * sn
+                    t[k, m, j] = -ti * sn + tj * cs
+                for m in range(d):
+                    ti, tj = t[k, i, m], t[k, j, m]
+                    t[k, i, m] = cs * ti + sn * tj
+                    t[k, j, m] = -sn * ti + cs * tj
+            largest = max(largest, abs(phi))
+    result[0] = largest
+    result[1] = 1.0 if settled else 0.0
+    return DONE
+
+
+@jit
+def _remainder(x, y):
+    """IEEE remainder (Python's ``math.remainder``): ``x - n y`` with ``n`` the integer
+    nearest ``x / y``, ties to even."""
+    q = x / y
+    n = np.round(q)  # NumPy rounds half to even
+    return x - n * y
+
+
+#: the loops by name (merged into ``_gaussian_loops.KERNELS``)
+KERNELS = {"mclust_common_shape": common_shape, "mclust_proportional": proportional,
+           "mclust_orientation_sweep": orientation_sweep}
