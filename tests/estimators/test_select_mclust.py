@@ -177,3 +177,19 @@ def test_bootstrap_lrt_on_a_dask_cluster_gives_the_same_statistics(faithful):
 def test_bootstrap_lrt_refuses_bad_arguments(faithful, kwargs, match):
     with pytest.raises(ValueError, match=match):
         bootstrap_lrt(faithful, **kwargs)
+
+
+def test_worker_processes_give_the_same_table_and_winner(faithful, selection):
+    """n_jobs=2 fits the grid points on two forked workers: every record, the winner and its
+    fitted parameters are those of the serial search, to the bit."""
+    parallel = select_mixture(faithful, range(1, 10), covariance_types="mclust", n_jobs=2)
+    assert [(r["covariance_type"], r["n_components"]) for r in parallel.table] == \
+        [(r["covariance_type"], r["n_components"]) for r in selection.table]
+    same = lambda a, b: a == b or (isinstance(a, float) and np.isnan(a) and np.isnan(b))  # noqa: E731
+    for mine, theirs in zip(parallel.table, selection.table):
+        assert mine.keys() == theirs.keys()
+        assert all(same(mine[key], theirs[key]) for key in mine), (mine, theirs)
+    assert parallel.best_params == selection.best_params == {"n_components": 3, "covariance_type": "EEE"}
+    for name, value in selection.best_.params_.items():
+        np.testing.assert_array_equal(parallel.best_.params_[name], value)
+    np.testing.assert_array_equal(parallel.uncertainty_, selection.uncertainty_)

@@ -34,6 +34,7 @@ import numpy as np
 from emkit.core.arrays import to_numpy
 from emkit.core.validation import as_array, check_n_components
 from emkit.engine.loop import ConvergenceWarning, MonotonicityWarning
+from emkit.execution.processes import process_map, resolve_n_jobs
 from emkit.estimators.gaussian import GaussianMixture
 from emkit.models.covariance import COVARIANCE_TYPES as SKLEARN_TYPES  # the default grid
 from emkit.models.covariance_mclust import MCLUST_NAMES
@@ -333,10 +334,43 @@ def _covariance_grid(covariance_types: str | Sequence[str]) -> list[str]:
     return types
 
 
+def _fit_grid_point(X: Any, sample_weight: Any, cov_type: str, k: int, *, hierarchical: bool, random_state: Any,
+                    n_init: int, screen_settings: dict, final_settings: dict
+                    ) -> tuple[dict, GaussianMixture | None]:
+    """One grid point of :func:`select_mixture`: its table record and its fitted model (None
+    when the fit failed; the record then says why)."""
+    record: dict[str, Any] = {"n_components": k, "covariance_type": cov_type}
+    if hierarchical:  # one deterministic start: no short runs to choose among
+        screen = _GAUSSIAN(k, covariance_type=cov_type, random_state=random_state,
+                           **{**screen_settings, **final_settings})
+    else:
+        screen = _GAUSSIAN(k, covariance_type=cov_type, random_state=random_state, n_init=n_init,
+                           stop=SCREEN_STOP, tol=SCREEN_TOL, max_iter=SCREEN_MAX_ITER, **screen_settings)
+    try:
+        _fit_quietly(screen, X, sample_weight, short=not hierarchical)
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        record.update(loglik=math.nan, n_parameters=math.nan, bic=math.nan, aic=math.nan,
+                      icl=math.nan, converged=False, degenerate=False, degenerate_reason=None,
+                      error=str(exc))
+        return record, None
+    gmm, reasons = screen, degenerate_components(screen, X, sample_weight)
+    if not reasons and not hierarchical:  # run the best short run to convergence
+        final = _GAUSSIAN(k, covariance_type=cov_type, **{
+            **screen_settings, **final_settings, "random_state": random_state,
+            **start_settings(screen.params_)})
+        try:
+            gmm = _fit_quietly(final, X, sample_weight, short=False)
+            reasons = degenerate_components(gmm, X, sample_weight)
+        except ValueError:  # the short runs' fit stands
+            pass
+    _record_fit(record, gmm, X, sample_weight, reasons)
+    return record, gmm
+
+
 def select_mixture(X: Any, n_components: Sequence[int] = range(1, 10),
                    covariance_types: str | Sequence[str] = SKLEARN_TYPES,
                    criterion: str = "bic", sample_weight: Any = None, *, random_state: Any = SELECT_RANDOM_STATE,
-                   n_init: int = SELECT_N_INIT, **gmm_kwargs: Any) -> MixtureSelection:
+                   n_init: int = SELECT_N_INIT, n_jobs: int | None = None, **gmm_kwargs: Any) -> MixtureSelection:
     """Fit a Gaussian mixture for every (n_components, covariance_type) and pick the best by an
     information criterion (mclust's ``mclustBIC`` + ``Mclust``).
 
@@ -374,6 +408,15 @@ def select_mixture(X: Any, n_components: Sequence[int] = range(1, 10),
     n_init : int, default 5
         Short runs (k-means starts) per grid point; the one with the highest log-likelihood
         is run to convergence. Unused with the hierarchical start.
+    n_jobs : int, optional
+        Worker processes that fit grid points side by side (scikit-learn's convention: None
+        is one, -1 every CPU). The workers are forked from this process
+        (:mod:`emkit.execution.processes`; where there is no ``fork``, as on Windows, the grid
+        is fitted here one point after another), and the table, winner and fitted models are
+        exactly those of ``n_jobs=None``. For NumPy data; other data are fitted one point
+        after another. Each worker runs its fits on one core, so the statistics passes' own
+        threads (:func:`emkit.set_num_threads`) are best left to large data with few grid
+        points.
     **gmm_kwargs
         Passed to every :class:`GaussianMixture` (``reg_covar``, ``init_params``...); ``tol``,
         ``stop``, ``max_iter`` and ``accelerate`` apply to the final run of each grid point.
@@ -420,43 +463,36 @@ def select_mixture(X: Any, n_components: Sequence[int] = range(1, 10),
         random_state = int(random_state.integers(2**31 - 1))
     final_settings = {k: v for k, v in gmm_kwargs.items() if k in ("tol", "stop", "max_iter", "accelerate")}
     screen_settings = _screen_settings(gmm_kwargs)
+    def fit_point(point: tuple[str, int]) -> tuple[dict, GaussianMixture | None]:
+        return _fit_grid_point(X, sample_weight, point[0], point[1], hierarchical=hierarchical,
+                               random_state=random_state, n_init=n_init, screen_settings=screen_settings,
+                               final_settings=final_settings)
+
+    grid = [(cov_type, k) for cov_type in types for k in ks]
+    jobs = resolve_n_jobs(n_jobs)
+    if jobs > 1 and type(X) is np.ndarray and len(grid) > 1:
+        # the hierarchical tree is built once, here, by the first fit that needs it: the forked
+        # workers inherit it (see emkit.execution.processes)
+        first = next((i for i, (_, k) in enumerate(grid) if k > 1), 0) if hierarchical else 0
+        done = {first: fit_point(grid[first])}
+        # the largest numbers of components first: the slowest fits do not end the run alone
+        rest = sorted((i for i in range(len(grid)) if i != first), key=lambda i: -grid[i][1])
+        done.update(zip(rest, process_map(fit_point, [grid[i] for i in rest], jobs)))
+        outcomes = [done[i] for i in range(len(grid))]
+    else:
+        outcomes = [fit_point(point) for point in grid]
     table: list[dict] = []
     models: dict = {}
     best: GaussianMixture | None = None
     best_value, best_params = math.inf, {}
-    for cov_type in types:
-        for k in ks:
-            record: dict[str, Any] = {"n_components": k, "covariance_type": cov_type}
-            if hierarchical:  # one deterministic start: no short runs to choose among
-                screen = _GAUSSIAN(k, covariance_type=cov_type, random_state=random_state,
-                                   **{**screen_settings, **final_settings})
-            else:
-                screen = _GAUSSIAN(k, covariance_type=cov_type, random_state=random_state, n_init=n_init,
-                                   stop=SCREEN_STOP, tol=SCREEN_TOL, max_iter=SCREEN_MAX_ITER, **screen_settings)
-            try:
-                _fit_quietly(screen, X, sample_weight, short=not hierarchical)
-            except (ValueError, np.linalg.LinAlgError) as exc:
-                record.update(loglik=math.nan, n_parameters=math.nan, bic=math.nan, aic=math.nan,
-                              icl=math.nan, converged=False, degenerate=False, degenerate_reason=None,
-                              error=str(exc))
-                table.append(record)
-                continue
-            gmm, reasons = screen, degenerate_components(screen, X, sample_weight)
-            if not reasons and not hierarchical:  # run the best short run to convergence
-                final = _GAUSSIAN(k, covariance_type=cov_type, **{
-                    **screen_settings, **final_settings, "random_state": random_state,
-                    **start_settings(screen.params_)})
-                try:
-                    gmm = _fit_quietly(final, X, sample_weight, short=False)
-                    reasons = degenerate_components(gmm, X, sample_weight)
-                except ValueError:  # the short runs' fit stands
-                    pass
-            _record_fit(record, gmm, X, sample_weight, reasons)
-            table.append(record)
-            models[(k, cov_type)] = gmm
-            value = float(record[criterion])
-            if not reasons and value < best_value:
-                best, best_value, best_params = gmm, value, {"n_components": k, "covariance_type": cov_type}
+    for (cov_type, k), (record, gmm) in zip(grid, outcomes):
+        table.append(record)
+        if gmm is None:
+            continue
+        models[(k, cov_type)] = gmm
+        value = float(record[criterion])
+        if not record["degenerate"] and value < best_value:
+            best, best_value, best_params = gmm, value, {"n_components": k, "covariance_type": cov_type}
     if best is None:
         failed = [f"K={r['n_components']} {r['covariance_type']}: {r['error'] or r['degenerate_reason']}"
                   for r in table]

@@ -137,6 +137,21 @@ def single_threaded_blas() -> Iterator[None]:
                 _hold_saved = []
 
 
+def _after_fork_in_child() -> None:
+    """A forked child (:mod:`emkit.execution.processes`, or the user's own multiprocessing)
+    has only the thread that forked: the parent's pool workers are dead there (a pass would run
+    every chunk on the calling thread), so the child starts a pool of its own when it needs one,
+    and the locks (which another thread may have held at the fork) are new. The BLAS hold's
+    count and saved settings stay the parent's, consistent with the BLAS state inherited."""
+    global _pool, _pool_size, _lock, _hold_lock
+    _pool, _pool_size = None, 0
+    _lock, _hold_lock = threading.Lock(), threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def usable_threads(n_threads: int | None = None) -> int:
     """Threads :func:`parallel_map` would use: ``n_threads`` (default :func:`get_num_threads`),
     or 1 when BLAS cannot be held at one thread per chunk (threadpoolctl missing)."""
