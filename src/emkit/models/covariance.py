@@ -829,7 +829,9 @@ class Diag(CovarianceStructure):
         return k * d
 
     def full_matrices(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
-        return np.stack([np.diag(c) for c in np.asarray(cov, dtype=np.float64)])
+        out = np.zeros((k, d, d))
+        out.reshape(k, d * d)[:, ::d + 1] = self._per_coordinate(np.asarray(cov, dtype=np.float64), d)
+        return out
 
     def precision_cholesky(self, cov: np.ndarray) -> np.ndarray:
         cov = np.asarray(cov, dtype=np.float64)
@@ -927,9 +929,6 @@ class Spherical(Diag):
 
     def n_parameters(self, k: int, d: int) -> int:
         return k
-
-    def full_matrices(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
-        return np.stack([np.eye(d) * c for c in np.asarray(cov, dtype=np.float64)])
 
     def from_covariance(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         return np.full(k, np.trace(cov) / d)

@@ -26,7 +26,7 @@ from emkit.models import gaussian_compiled as _compiled
 from emkit.models import gaussian_kernels as kern
 from emkit.models.base import DiscreteLatentModel
 from emkit.models.covariance import COVARIANCE_STRUCTURES as _SKLEARN_STRUCTURES
-from emkit.models.covariance import CovarianceStructure, Full, triu_pairs
+from emkit.models.covariance import CovarianceStructure, Full, triu_pairs, unpack_sym
 from emkit.models.covariance_mclust import MCLUST_ALIASES, MCLUST_STRUCTURES
 from emkit.models.gaussian_prior import (GaussianPrior, ResolvedPrior, log_prior, map_statistics, prior_form,
                                          resolve_prior)
@@ -83,8 +83,8 @@ WIDE_MIN_FEATURES = 512
 #: (each chunk's Gram products write D x D per component: large chunks amortise that, and BLAS
 #: runs its products at full speed only on many rows)
 WIDE_CHUNK_BYTES = 64 * 2**20
-#: complete NumPy float64 data of full covariances (scikit-learn's "full" and mclust's forms
-#: that store them), in one chunk, whose rows x components x (features^2 + SMALL_E_STEP_TERM)
+#: complete NumPy float64 data (any covariance structure: the loop whitens by the factors of
+#: its covariances as full matrices), in one chunk, whose rows x components x (features^2 + SMALL_E_STEP_TERM)
 #: is at most this take the whole E-step in one compiled loop (``small_prepare``,
 #: ``small_e_step`` of :mod:`emkit.models.gaussian_compiled`): there NumPy's per-call costs, not
 #: arithmetic, set the time. Measured (AVX-512 off, a pass with its set-up, compiled against
@@ -372,7 +372,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
             return False
         n, d = x.shape
         work = n * self.n_components * (d * d + SMALL_E_STEP_TERM)
-        return isinstance(self.structure, Full) and 0 < work <= SMALL_E_STEP_WORK and _compiled.available()
+        return 0 < work <= SMALL_E_STEP_WORK and _compiled.available()
 
     def _small_prepared(self, params: dict, x) -> tuple | None:
         """``(inv_chol, log_norm, means_c, anchors)`` of the compiled small-data E-step of data
@@ -392,13 +392,15 @@ class GaussianMixtureModel(DiscreteLatentModel):
         means = np.asarray(to_numpy(m), dtype=np.float64)
         cov = np.ascontiguousarray(to_numpy(c), dtype=np.float64)
         k, d = means.shape
+        # every structure's covariances as full matrices (the loop whitens by their factors)
+        full = cov if isinstance(self.structure, Full) else self.structure.full_matrices(cov, k, d)
         center = self._center(d)
         means_c = np.ascontiguousarray(means - center)
         with np.errstate(divide="ignore"):  # an empty component: log weight -inf, never chosen
             log_w = np.log(weights)
         inv_chol, log_norm, maha = np.empty((k, d, d)), np.empty(k), np.empty(k)
         prepared = None
-        if kernels["small_prepare"](cov, log_w, means_c, kern.LOG_2PI, inv_chol, log_norm, maha):
+        if kernels["small_prepare"](full, log_w, means_c, kern.LOG_2PI, inv_chol, log_norm, maha):
             # the statistics' reference points as in the NumPy E-step (the centre, or a far
             # component's rounded mean)
             anchors, _ = self._anchors(means, cov, float_eps(x), maha)
@@ -423,6 +425,8 @@ class GaussianMixtureModel(DiscreteLatentModel):
         n, s1, s2 = np.zeros(k), np.zeros((k, d)), np.zeros((k, d * (d + 1) // 2))
         loglik = kernels["small_e_step"](np.ascontiguousarray(x), self._center(d), means_c, inv_chol, log_norm, anchors,
                                          weights, dead_below, n, s1, s2)
+        if not isinstance(self.structure, Full):  # each component's second moments in the structure's layout
+            s2 = self.structure.pack_second(unpack_sym(s2, d))
         return {"n": n, "s1": s1, "s2": s2, "ref": n[:, None] * anchors}, float(loglik)
 
     def _anchors(self, means, cov, eps: float, maha_means=None, min_var=None) -> tuple[np.ndarray, np.ndarray]:
