@@ -420,3 +420,48 @@ def test_small_data_fit_is_the_numpy_fit(form, monkeypatch):
     assert fits["1"].loglik_ == pytest.approx(fits["0"].loglik_, rel=1e-12)
     np.testing.assert_allclose(fits["1"].means_, fits["0"].means_, rtol=1e-8)
     np.testing.assert_allclose(fits["1"].covariances_, fits["0"].covariances_, rtol=1e-7)
+
+
+# --------------------------------------------------------------------------- small M-steps
+@pytest.mark.parametrize("k,d", [(1, 1), (3, 2), (4, 5), (2, 40)])
+def test_small_full_m_step_equals_numpy(k, d, monkeypatch):
+    """Full's M-step on small stacks (``scatter_covariances``) gives NumPy's covariances, both
+    triangles, the regularisation on the diagonal."""
+    from emkit.models.covariance import SMALL_M_STEP_ENTRIES, Full, pack_sym
+
+    rng = np.random.default_rng(k * d)
+    a = rng.normal(size=(k, d, d + 2))
+    second = a @ np.swapaxes(a, 1, 2) + 5.0
+    n = rng.uniform(1.0, 50.0, k)
+    s1, about = rng.normal(size=(k, d)), rng.normal(size=(k, d))
+    args = (n, n + 1e-15, s1, pack_sym(second), about, 1e-6, d)
+    monkeypatch.setenv("EMKIT_COMPILED", "1")
+    if not compiled.available():
+        pytest.skip("Numba is not installed")
+    got = Full().m_step(*args)
+    monkeypatch.setenv("EMKIT_COMPILED", "0")
+    want = Full().m_step(*args)
+    assert k * d * d <= SMALL_M_STEP_ENTRIES
+    np.testing.assert_array_equal(got, np.swapaxes(got, 1, 2))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
+
+
+def test_objective_pair_equals_numpy():
+    """The guard of the iterative mclust M-steps: ``objective_pair`` is ``_objective`` of each
+    stack, inf for a stack with a matrix that is not positive definite."""
+    from emkit.models import covariance_mclust as cm
+
+    kernels = compiled.kernels()
+    if kernels is None:
+        pytest.skip("Numba is not installed")
+    rng = np.random.default_rng(5)
+    for k, d in ((1, 1), (3, 2), (4, 4)):
+        a = rng.normal(size=(3, k, d, d))
+        s, first, second = (m @ np.swapaxes(m, 1, 2) + 0.1 * np.eye(d) for m in a)
+        w = rng.uniform(1.0, 9.0, k)
+        out = np.empty(2)
+        kernels["mclust_objective_pair"](w, s, first, second, out)
+        assert out == pytest.approx([cm._objective(w, s, first), cm._objective(w, s, second)], rel=1e-12)
+        second[-1] = -np.eye(d)
+        kernels["mclust_objective_pair"](w, s, first, second, out)
+        assert out[1] == np.inf == cm._objective(w, s, second)

@@ -34,7 +34,7 @@ from typing import Any, Callable
 import numpy as np
 
 from emkit.core.arrays import tree_add
-from emkit.execution.threads import parallel_map, single_threaded_blas, usable_threads
+from emkit.execution.threads import blas_held, parallel_map, single_threaded_blas, usable_threads
 
 #: ``chunk_function(model, chunk, params, rng) -> (stats, loglik)``
 ChunkFunction = Callable[[Any, Any, dict, Any], tuple[Any, float]]
@@ -141,6 +141,8 @@ def local_statistics_pass(model: Any, data: tuple, params: dict, *, chunk_functi
     prepare = getattr(model, "prepare_pass", None)
     if prepare is not None:
         prepare(data, params)
+    if n <= step and (large or blas_held()):  # one chunk, BLAS as it should be already (a fit's hold)
+        return chunk_function(model, data, params, rng)
     with (contextlib.nullcontext() if large else single_threaded_blas()):
         if n <= step:
             return chunk_function(model, data, params, rng)

@@ -137,6 +137,12 @@ def single_threaded_blas() -> Iterator[None]:
                 _hold_saved = []
 
 
+def blas_held() -> bool:
+    """Whether BLAS is held at one thread now (:func:`single_threaded_blas` entered and not
+    yet left, e.g. around a whole fit)."""
+    return _hold_count > 0
+
+
 def _after_fork_in_child() -> None:
     """A forked child (:mod:`emkit.execution.processes`, or the user's own multiprocessing)
     has only the thread that forked: the parent's pool workers are dead there (a pass would run

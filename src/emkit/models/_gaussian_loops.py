@@ -501,8 +501,28 @@ def _small_e_step(x, center, means_c, inv_chol, log_norm, anchors, weights, dead
     return loglik
 
 
+@jit
+def _scatter_covariances(n, nk, s1, s2, about, reg_covar, out):
+    """Full covariances from the statistics (``covariance.Full.m_step``): the scatter about
+    the means ``about`` (K, D), ``s2 - s1 a^T - a s1^T + n a a^T`` (``s2`` packed upper
+    triangles, row-major), divided by ``nk``, plus ``reg_covar`` on the diagonal, into ``out``
+    (K, D, D), both triangles."""
+    k_all, d = about.shape
+    for k in range(k_all):
+        p = 0
+        for a in range(d):
+            for b in range(a, d):
+                v = s2[k, p] - s1[k, a] * about[k, b] - about[k, a] * s1[k, b] + n[k] * about[k, a] * about[k, b]
+                v /= nk[k]
+                out[k, a, b] = v
+                out[k, b, a] = v
+                p += 1
+            out[k, a, a] += reg_covar
+
+
 #: the loops by name (``gaussian_compiled.kernels``)
 KERNELS: dict[str, Any] = {"corrections": _corrections, "moments": _moments, "pattern_terms": _pattern_terms,
                            "posterior": _posterior, "posterior_single": _posterior_single,
                            "small_prepare": _small_prepare, "small_e_step": _small_e_step,
+                           "scatter_covariances": _scatter_covariances,
                            **MCLUST_KERNELS}

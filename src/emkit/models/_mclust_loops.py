@@ -415,6 +415,63 @@ def _remainder(x, y):
     return x - n * y
 
 
+@jit
+def _objective_term(s_k, c_k, chol, work):
+    """``log|C| + tr(C^-1 S)`` of one pair of matrices (``covariance_mclust._objective_terms``),
+    inf when ``C`` is not positive definite; ``chol`` and ``work`` (D, D) are scratch."""
+    d = c_k.shape[0]
+    log_det = 0.0
+    for j in range(d):  # Cholesky, column by column
+        acc = c_k[j, j]
+        for m in range(j):
+            acc -= chol[j, m] * chol[j, m]
+        if not acc > 0:
+            return np.inf
+        root = math.sqrt(acc)
+        chol[j, j] = root
+        log_det += 2.0 * math.log(root)
+        for i in range(j + 1, d):
+            acc = c_k[i, j]
+            for m in range(j):
+                acc -= chol[i, m] * chol[j, m]
+            chol[i, j] = acc / root
+    # C^-1 S column by column: forward then back substitution; only the diagonal is summed
+    trace = 0.0
+    for col in range(d):
+        for i in range(d):
+            acc = s_k[i, col]
+            for m in range(i):
+                acc -= chol[i, m] * work[m, col]
+            work[i, col] = acc / chol[i, i]
+        for i in range(d - 1, -1, -1):
+            acc = work[i, col]
+            for m in range(i + 1, d):
+                acc -= chol[m, i] * work[m, col]
+            work[i, col] = acc / chol[i, i]
+        trace += work[col, col]
+    return log_det + trace
+
+
+@jit
+def objective_pair(w, s, first, second, out):
+    """``covariance_mclust._objective`` of the stacks ``first`` and ``second`` (K, D, D)
+    against the scatter matrices ``s``, into ``out`` (2,) (inf for a stack with a matrix that
+    is not positive definite)."""
+    k_all, d = s.shape[0], s.shape[1]
+    chol = np.zeros((d, d))
+    work = np.empty((d, d))
+    for which in range(2):
+        stack = first if which == 0 else second
+        total = 0.0
+        for k in range(k_all):
+            term = _objective_term(s[k], stack[k], chol, work)
+            if term == np.inf:
+                total = np.inf
+                break
+            total += w[k] * term
+        out[which] = total
+
+
 #: the loops by name (merged into ``_gaussian_loops.KERNELS``)
 KERNELS = {"mclust_common_shape": common_shape, "mclust_proportional": proportional,
-           "mclust_orientation_sweep": orientation_sweep}
+           "mclust_orientation_sweep": orientation_sweep, "mclust_objective_pair": objective_pair}

@@ -189,6 +189,15 @@ def _objective(w: np.ndarray, s: np.ndarray, cov: np.ndarray) -> float:
 def _better_than(w: np.ndarray, s: np.ndarray, first: np.ndarray, second: np.ndarray) -> bool:
     """Whether ``first`` has a lower :func:`_objective` than ``second`` (both (K, D, D)): the
     two stacks factorised in one call (the guard of every iterative M-step)."""
+    kernels = _compiled.kernels()
+    if kernels is not None:  # the same sums in one compiled call (see _mclust_loops)
+        values = np.empty(2)
+        kernels["mclust_objective_pair"](np.ascontiguousarray(w, dtype=np.float64),
+                                         np.ascontiguousarray(s, dtype=np.float64),
+                                         np.ascontiguousarray(first, dtype=np.float64),
+                                         np.ascontiguousarray(second, dtype=np.float64), values)
+        if not np.isnan(values).any():
+            return bool(values[0] < values[1])
     try:
         terms = _objective_terms(np.concatenate([s, s]), np.concatenate([first, second]))
     except np.linalg.LinAlgError:  # one of them is not positive definite: each on its own

@@ -95,6 +95,7 @@ SMALL_E_STEP_WORK = 2**17
 #: ... a term's exp and bookkeeping counted as this many multiply-adds of its whitening
 SMALL_E_STEP_TERM = 8
 _NO_WEIGHTS = np.empty(0)
+_EPS64 = float(np.finfo(np.float64).eps)
 #: the E-step keeps the grouping by missingness pattern of at most this many chunks
 PATTERN_CACHE_CHUNKS = 4096
 #: the centring vector is the mean of about this many evenly spaced rows
@@ -307,9 +308,18 @@ class GaussianMixtureModel(DiscreteLatentModel):
 
     def _block_rows(self, x) -> int:
         """Rows of complete data whose temporaries fit the budget of one chunk (see
-        :meth:`chunk_rows`)."""
+        :meth:`chunk_rows`), remembered by the data's shape and item size (every pass asks)."""
         n, d = int(x.shape[0]), int(x.shape[1])
         itemsize = int(getattr(getattr(x, "dtype", None), "itemsize", 8) or 8)
+        known = self._scratch.shared.setdefault("block_rows", {})
+        rows = known.get((n, d, itemsize))
+        if rows is None:
+            if len(known) >= 64:  # batches of ever new sizes (online EM): start afresh
+                known.clear()
+            rows = known[(n, d, itemsize)] = self._block_rows_of(n, d, itemsize, x)
+        return rows
+
+    def _block_rows_of(self, n: int, d: int, itemsize: int, x) -> int:
         data_bytes = max(1, n * d * itemsize)
         small = min(SMALL_DATA_CHUNK_BYTES, SMALL_DATA_AREA // data_bytes)
         budget = min(CHUNK_BYTES, max(MIN_CHUNK_BYTES, small, int(CHUNK_FRACTION * data_bytes)))
@@ -360,34 +370,32 @@ class GaussianMixtureModel(DiscreteLatentModel):
         x = data[0]
         if x is None or not hasattr(x, "dtype") or type(x).__module__.startswith("dask"):
             return
-        if self._small_e_step_applies(x):
-            self._small_prepared(params, x)
+        kernels = self._small_e_step_kernels(x)
+        if kernels is not None:
+            self._small_prepared(params, x, kernels)
             return
         self._prepared(params, x)
 
-    def _small_e_step_applies(self, x) -> bool:
-        """Whether the data ``x`` of a pass take the compiled small-data E-step (see
-        :data:`SMALL_E_STEP_WORK`)."""
+    def _small_e_step_kernels(self, x) -> dict | None:
+        """The compiled loops when the data ``x`` of a pass take the compiled small-data
+        E-step (see :data:`SMALL_E_STEP_WORK`), else None."""
         if type(x) is not np.ndarray or x.dtype != np.float64 or x.ndim != 2 or self.has_missing is not False:
-            return False
+            return None
         n, d = x.shape
         work = n * self.n_components * (d * d + SMALL_E_STEP_TERM)
-        return 0 < work <= SMALL_E_STEP_WORK and _compiled.available()
+        return _compiled.kernels() if 0 < work <= SMALL_E_STEP_WORK else None
 
-    def _small_prepared(self, params: dict, x) -> tuple | None:
+    def _small_prepared(self, params: dict, x, kernels: dict) -> tuple | None:
         """``(inv_chol, log_norm, means_c, anchors)`` of the compiled small-data E-step of data
         ``x`` at ``params`` (cached for the pass by the identity of ``x`` and of the parameter
-        arrays, as :meth:`_prepared`), or None when a covariance is not positive definite (the
-        NumPy path then says which)."""
+        arrays, as :meth:`_prepared`, with ``kernels``), or None when a covariance is not
+        positive definite (the NumPy path then says which)."""
         w, m, c = params["weights"], params["means"], params["covariances"]
         shared = self._scratch.shared
         cache = shared.get("small_prepared")
         if cache is not None and cache[0]() is x and cache[1] is w and cache[2] is m and cache[3] is c:
             return cache[4]
         shared.pop("small_prepared", None)
-        kernels = _compiled.kernels()
-        if kernels is None:
-            return None
         weights = np.asarray(to_numpy(w), dtype=np.float64)
         means = np.asarray(to_numpy(m), dtype=np.float64)
         cov = np.ascontiguousarray(to_numpy(c), dtype=np.float64)
@@ -405,7 +413,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
             # component's rounded mean)
             anchors, _ = self._anchors(means, cov, float_eps(x), maha)
             prepared = (inv_chol, log_norm, means_c, np.ascontiguousarray(anchors))
-        shared["small_prepared"] = (weakref.ref(x), w, m, c, prepared)
+        shared["small_prepared"] = (weakref.ref(x), w, m, c, prepared, kernels)
         return prepared
 
     def _small_e_step(self, x, w, params) -> tuple[dict, float] | None:
@@ -414,17 +422,17 @@ class GaussianMixtureModel(DiscreteLatentModel):
         cache = self._scratch.shared.get("small_prepared")
         if cache is None or cache[0]() is not x:
             return None
-        prepared = self._small_prepared(params, x)
-        kernels = _compiled.kernels()
-        if prepared is None or kernels is None:
+        kernels = cache[5]
+        prepared = self._small_prepared(params, x, kernels)
+        if prepared is None:
             return None
         inv_chol, log_norm, means_c, anchors = prepared
         k, d = means_c.shape
         weights = _NO_WEIGHTS if w is None else np.ascontiguousarray(w, dtype=np.float64)
-        dead_below = math.log(np.finfo(np.float64).eps / (16 * k))
+        dead_below = math.log(_EPS64 / (16 * k))
         n, s1, s2 = np.zeros(k), np.zeros((k, d)), np.zeros((k, d * (d + 1) // 2))
-        loglik = kernels["small_e_step"](np.ascontiguousarray(x), self._center(d), means_c, inv_chol, log_norm, anchors,
-                                         weights, dead_below, n, s1, s2)
+        loglik = kernels["small_e_step"](x if x.flags.c_contiguous else np.ascontiguousarray(x), self._center(d),
+                                         means_c, inv_chol, log_norm, anchors, weights, dead_below, n, s1, s2)
         if not isinstance(self.structure, Full):  # each component's second moments in the structure's layout
             s2 = self.structure.pack_second(unpack_sym(s2, d))
         return {"n": n, "s1": s1, "s2": s2, "ref": n[:, None] * anchors}, float(loglik)
