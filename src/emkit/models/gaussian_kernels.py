@@ -164,7 +164,7 @@ def reference_offsets(stats: dict, center: np.ndarray | None = None) -> np.ndarr
         ref = np.divide(ref, n[:, None], out=np.zeros_like(ref), where=(n > 0)[:, None])
     if center is not None and ref.size:
         c = np.asarray(center, dtype=np.float64).reshape(1, -1)
-        at_center: np.ndarray = (np.abs(ref - c) <= 4.0 * np.spacing(np.abs(c))).all(axis=1)
+        at_center = np.asarray((np.abs(ref - c) <= 4.0 * np.spacing(np.abs(c))).all(axis=1))
         if at_center.all():  # (ref is this function's own array: the division made it)
             ref[...] = c
         elif at_center.any():
