@@ -465,3 +465,39 @@ def test_objective_pair_equals_numpy():
         second[-1] = -np.eye(d)
         kernels["mclust_objective_pair"](w, s, first, second, out)
         assert out[1] == np.inf == cm._objective(w, s, second)
+
+
+@pytest.mark.parametrize("structure", ["full", "tied", "diag", "VEE"])
+def test_small_m_step_start_equals_numpy(structure, monkeypatch):
+    """``m_step_start`` (reference points, weights and steps of a small M-step) gives the NumPy
+    M-step's results, with a component at the centre, one about its own far reference point,
+    and an empty one (kept out, reported)."""
+    from emkit.models.gaussian import COVARIANCE_STRUCTURES
+
+    if not compiled.available():
+        pytest.skip("Numba is not installed")
+    rng = np.random.default_rng(8)
+    k, d = 3, 2
+    center = np.array([3.5, 70.0])
+    anchors = np.array(center[None].repeat(k, axis=0))
+    anchors[1] = [1024.0, -2048.0]  # a far component's rounded mean
+    n = np.array([40.0, 25.0, 0.0])  # the third: no responsibility
+    s1 = rng.normal(size=(k, d)) * n[:, None] / 10
+    a = rng.normal(size=(k, d, d + 3))
+    second = (a @ np.swapaxes(a, 1, 2)) * n[:, None, None] / 5 + 1e-3 * np.eye(d)
+    st = COVARIANCE_STRUCTURES[structure]
+    s2 = st.pack_second(second) if structure != "VEE" else kern.pack_sym(second)
+    stats = {"n": n, "s1": s1, "s2": s2, "ref": n[:, None] * anchors}
+    current = np.repeat(np.eye(d)[None], k, axis=0)
+    results = {}
+    for flag in ("1", "0"):
+        monkeypatch.setenv("EMKIT_COMPILED", flag)
+        results[flag] = kern.m_step_numpy(stats, st, 1e-6, d, center=center,
+                                          current=current if structure == "VEE" else None)
+    (w1, m1, c1, e1), (w0, m0, c0, e0) = results["1"], results["0"]
+    np.testing.assert_array_equal(e1, [2])
+    np.testing.assert_array_equal(e1, e0)
+    np.testing.assert_allclose(w1, w0, rtol=1e-15)
+    np.testing.assert_array_equal(m1[0], m0[0])  # about the centre, exactly (the centre itself)
+    np.testing.assert_allclose(m1, m0, rtol=1e-15)
+    np.testing.assert_allclose(c1, c0, rtol=1e-10)

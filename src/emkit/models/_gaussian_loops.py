@@ -520,9 +520,41 @@ def _scatter_covariances(n, nk, s1, s2, about, reg_covar, out):
             out[k, a, a] += reg_covar
 
 
+@jit
+def _m_step_start(n, ref_sum, s1, center, center_tol, count_floor, ref_out, weights_out, step_out):
+    """The first part of every M-step (``gaussian_kernels.m_step_numpy``): the statistics'
+    reference points ``ref_sum / n`` (0 where n = 0; the centre itself within ``center_tol``
+    of it, as ``reference_offsets``), the weights ``(n + floor) / sum`` and the steps
+    ``s1 / (n + floor)`` to the new means. Returns whether a component is empty (n at most
+    1e-12 of the total)."""
+    k_all, d = s1.shape
+    total = 0.0
+    for k in range(k_all):
+        total += n[k]
+    floor = 1e-12 * max(total, 1e-300)
+    total_floor = 0.0
+    empty = False
+    for k in range(k_all):
+        nk = n[k] + count_floor
+        total_floor += nk
+        empty = empty or n[k] <= floor
+        at_center = True
+        for a in range(d):
+            r = ref_sum[k, a] / n[k] if n[k] > 0 else 0.0
+            ref_out[k, a] = r
+            at_center = at_center and abs(r - center[a]) <= center_tol[a]
+            step_out[k, a] = s1[k, a] / nk
+        if at_center:
+            for a in range(d):
+                ref_out[k, a] = center[a]
+    for k in range(k_all):
+        weights_out[k] = (n[k] + count_floor) / total_floor
+    return empty
+
+
 #: the loops by name (``gaussian_compiled.kernels``)
 KERNELS: dict[str, Any] = {"corrections": _corrections, "moments": _moments, "pattern_terms": _pattern_terms,
                            "posterior": _posterior, "posterior_single": _posterior_single,
                            "small_prepare": _small_prepare, "small_e_step": _small_e_step,
-                           "scatter_covariances": _scatter_covariances,
+                           "scatter_covariances": _scatter_covariances, "m_step_start": _m_step_start,
                            **MCLUST_KERNELS}

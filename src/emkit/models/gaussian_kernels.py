@@ -62,8 +62,8 @@ import numpy as np
 from emkit.core.arrays import to_numpy
 from emkit.models import gaussian_compiled as _compiled
 from emkit.models.covariance import (COVARIANCE_STRUCTURES, COVARIANCE_TYPES, LOG_2PI, WHITENED_BLOCK,
-                                     CovarianceStructure, cholesky_or_raise, component_counts, pack_sym, triu_pairs,
-                                     unpack_sym)
+                                     SMALL_M_STEP_ENTRIES, CovarianceStructure, cholesky_or_raise, component_counts,
+                                     pack_sym, triu_pairs, unpack_sym)
 
 __all__ = ["COVARIANCE_STRUCTURES", "COVARIANCE_TYPES", "EXPANDED_MAX_ERROR", "LOG_2PI", "Prepared", "Scratch",
            "WHITENED_BLOCK", "MISSING_BLOCK_BYTES", "MISSING_STACKED_BLOCK_BYTES", "MissingPatterns", "MissingPrepared", "SMALL_SPD", "cholesky_or_raise",
@@ -1582,16 +1582,26 @@ def m_step_numpy(stats: dict, structure: CovarianceStructure, reg_covar: float, 
     n = np.asarray(stats["n"], dtype=np.float64)
     s1 = np.asarray(stats["s1"], dtype=np.float64)
     s2 = np.asarray(stats["s2"], dtype=np.float64)
-    ref = reference_offsets(stats, center)
-    nk = n + COUNT_FLOOR
-    weights = mixing_weights(n)
-    step = s1 / nk[:, None]
+    floor = 1e-12 * max(float(n.sum()), 1e-300)
+    kernels = _compiled.kernels() if center is not None and s1.size <= SMALL_M_STEP_ENTRIES else None
+    if kernels is not None:  # small: reference points, weights and steps in one compiled loop
+        c = np.asarray(center, dtype=np.float64)
+        ref, weights, step = np.empty(s1.shape), np.empty(n.shape), np.empty(s1.shape)
+        any_empty = kernels["m_step_start"](np.ascontiguousarray(n), np.ascontiguousarray(stats["ref"], dtype=np.float64),
+                                            np.ascontiguousarray(s1), c,
+                                            4.0 * np.spacing(np.abs(c)), COUNT_FLOOR, ref, weights, step)
+        nk = n + COUNT_FLOOR
+        empty = np.flatnonzero(n <= floor) if any_empty else _NO_COMPONENTS
+    else:
+        ref = reference_offsets(stats, center)
+        nk = n + COUNT_FLOOR
+        weights = mixing_weights(n)
+        step = s1 / nk[:, None]
+        # empty: no responsibility at all (relative to the data); such a component keeps its mean
+        # and covariance (any value maximises Q for it) and gets weight ~ 0
+        empty = np.flatnonzero(n <= floor) if n.size and float(n.min()) <= floor else _NO_COMPONENTS
     anchor = ref  # the reference points
     about = step if fixed_means_c is None else np.asarray(fixed_means_c, dtype=np.float64) - anchor
-    # empty: no responsibility at all (relative to the data); such a component keeps its mean and
-    # covariance (any value maximises Q for it) and gets weight ~ 0
-    floor = 1e-12 * max(float(n.sum()), 1e-300)
-    empty = np.flatnonzero(n <= floor) if n.size and float(n.min()) <= floor else _NO_COMPONENTS
     slack = None
     if s2.shape == s1.shape:  # per-coordinate second moments (diag, spherical)
         offset = ref if center is None else ref - np.asarray(center, dtype=np.float64)
