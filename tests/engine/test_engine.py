@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 import emkit
 from emkit.engine import statistics_pass
+from emkit.engine.em_map import check_finite_params
 
 from contract_models import LINKAGE, P_HAT, Linkage, TwoPoisson
 from contract_models import linkage_em_map as em_map
@@ -196,3 +198,14 @@ def test_random_state_types():
 def test_zero_probability_start_is_reported():
     with pytest.raises(ValueError, match="starting parameters"):
         emkit.em(Linkage(), LINKAGE, init={"p": np.array(0.0)})
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_finite_check_names_the_group_and_passes_huge_finite_values(bad):
+    """The M-step's finiteness check: a NaN or infinity anywhere names its group; finite values
+    whose sum overflows (the check's quick test) are still finite."""
+    model = SimpleNamespace(display_name="M")
+    huge = np.full(4, 1e308)
+    check_finite_params({"a": huge, "b": np.arange(3)}, model, "here")
+    with pytest.raises(ValueError, match="non-finite values for 'a'"):
+        check_finite_params({"a": np.array([1.0, bad, 2.0]), "b": huge}, model, "here")

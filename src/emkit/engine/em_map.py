@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -176,7 +177,11 @@ def check_finite_params(params: dict, model: Any, where: str) -> None:
     """Raise ValueError naming the group when ``params`` holds NaN or inf."""
     for name, value in params.items():
         # NumPy arrays (the usual case) without the generic wrappers' overhead
-        finite = np.isfinite(value).all() if type(value) is np.ndarray else np.all(np.isfinite(to_numpy(value)))
+        # (a finite sum of floats is a sum of finite values: one reduction, the usual answer)
+        if type(value) is np.ndarray and value.dtype.kind == "f":
+            finite = math.isfinite(value.sum()) or bool(np.isfinite(value).all())
+        else:
+            finite = bool(np.all(np.isfinite(to_numpy(value))))
         if not finite:
             raise ValueError(f"{model.display_name}: {where} gave non-finite values for {name!r} (a "
                              f"component with no data, or a degenerate statistic); try other starting "

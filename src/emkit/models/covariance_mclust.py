@@ -162,6 +162,14 @@ def _compose(lam: np.ndarray, a: np.ndarray, o: np.ndarray) -> np.ndarray:
     return _sym(scaled @ np.swapaxes(o, 1, 2))
 
 
+def _diagonal_stack(diag: np.ndarray) -> np.ndarray:
+    """Diagonal matrices (K, D, D) with the rows of ``diag`` (K, D) on their diagonals."""
+    k, d = diag.shape
+    out = np.zeros((k, d, d))
+    out.reshape(k, d * d)[:, ::d + 1] = diag
+    return out
+
+
 def _det_root(s: np.ndarray) -> np.ndarray:
     """|S_k|^(1/D) of a (K, D, D) stack (0 for a singular matrix, NaN for an indefinite one)."""
     sign, logdet = np.linalg.slogdet(s)
@@ -735,11 +743,12 @@ class MclustStructure(Full):
         cur = None
         if current is not None:
             cur = np.asarray(current, dtype=np.float64)
-            if cur.shape != s.shape or not np.all(np.isfinite(cur)):
+            if cur.shape != s.shape or not np.isfinite(cur).all():
                 cur = None
-        empty = np.flatnonzero(n <= 1e-12 * max(float(n.sum()), 1e-300))
-        if empty.size:  # no data: its own parts stay (current) or follow the pooled scatter
-            if empty.size == len(n):  # no data at all: nothing to fit
+        floor = 1e-12 * max(float(n.sum()), 1e-300)
+        empty = np.flatnonzero(n <= floor) if n.size and float(n.min()) <= floor else np.zeros(0, dtype=np.intp)
+        if len(empty):  # no data: its own parts stay (current) or follow the pooled scatter
+            if len(empty) == len(n):  # no data at all: nothing to fit
                 return self.project(s) if cur is None else cur
             pooled = np.einsum("k,kij->ij", w, s) / w.sum()
             s[empty] = pooled if cur is None else cur[empty]
@@ -809,7 +818,7 @@ class EVI(MclustStructure):
         b = np.diagonal(s, axis1=1, axis2=2)
         g = _geomean(b)
         lam = float(np.sum(w * g)) / float(w.sum())
-        return np.stack([np.diag(row) for row in b * (lam / g)[:, None]])
+        return _diagonal_stack(b * (lam / g)[:, None])
 
 
 class VEI(MclustStructure):
@@ -822,7 +831,7 @@ class VEI(MclustStructure):
         # the common shape up to scale (the solve centres log a): any component's diagonal
         v0 = None if current is None else np.log(np.diagonal(current[0]))
         lam, a = _solve_common_shape(w, b, v0)
-        return np.stack([np.diag(lam_k * a) for lam_k in lam])
+        return _diagonal_stack(lam[:, None] * a)
 
 
 class EEV(MclustStructure):

@@ -31,6 +31,18 @@ from typing import Any
 
 _KERNELS: dict[str, Any] | None = None
 _FAILED = False
+#: CPython's ``os.environ`` keeps the encoded environment in this dict (``os.environ.get``
+#: decodes the key on every call, ~1 us; :func:`kernels` is asked several times an iteration)
+_ENVIRON = getattr(os.environ, "_data", None)
+_SWITCH = os.environ.encodekey("EMKIT_COMPILED") if hasattr(os.environ, "encodekey") else None
+_OFF = os.environ.encodevalue("0") if hasattr(os.environ, "encodevalue") else None
+
+
+def _switched_off() -> bool:
+    """Whether ``EMKIT_COMPILED`` is ``0`` now."""
+    if isinstance(_ENVIRON, dict) and _SWITCH is not None:
+        return _ENVIRON.get(_SWITCH) == _OFF
+    return os.environ.get("EMKIT_COMPILED", "1") == "0"
 
 
 def available() -> bool:
@@ -42,7 +54,7 @@ def available() -> bool:
 def kernels() -> dict[str, Any] | None:
     """The compiled functions by name (compiled lazily by Numba on first call), or None."""
     global _KERNELS, _FAILED
-    if os.environ.get("EMKIT_COMPILED", "1") == "0":
+    if _switched_off():
         return None
     if _KERNELS is not None or _FAILED:
         return _KERNELS
