@@ -19,15 +19,16 @@ needs_fork = pytest.mark.skipif(not can_fork(), reason="no fork on this platform
 
 
 @needs_fork
-def test_results_come_back_in_order_from_several_workers():
+def test_results_come_back_in_order_from_this_process_and_the_workers():
     def task(i):
         time.sleep(0.005)  # long enough that the other worker takes some
         return i * i, os.getpid()
 
-    out = process_map(task, range(40), n_jobs=2)
+    out = process_map(task, range(40), n_jobs=3)
     assert [value for value, _ in out] == [i * i for i in range(40)]
-    assert len({pid for _, pid in out}) == 2  # both workers took tasks (one at a time each)
-    assert all(pid != os.getpid() for _, pid in out)
+    # this process and two forked workers each took tasks (one at a time)
+    pids = {pid for _, pid in out}
+    assert len(pids) == 3 and os.getpid() in pids
 
 
 @needs_fork
@@ -86,3 +87,22 @@ def test_a_worker_runs_threaded_passes_after_the_parent_started_its_threads():
         return loglik, bool(workers) and all(t.is_alive() for t in workers)
 
     assert process_map(task, range(2), n_jobs=2) == [(expected, True), (expected, True)]
+
+
+@needs_fork
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
+def test_a_worker_never_starts_blas_threads():
+    """BLAS is held at one thread from before the fork, so a worker's products and its fits'
+    own BLAS holds never start BLAS's threads (a forked OpenBLAS starts them afresh when its
+    thread count is set, and they spin on the other processes' cores)."""
+    pytest.importorskip("threadpoolctl")
+    a = np.random.default_rng(0).normal(size=(300, 300))
+
+    def task(_):
+        with threads.single_threaded_blas():  # as every fit does
+            a @ a
+        a @ a
+        return os.getpid(), len(os.listdir("/proc/self/task"))
+
+    counts = {pid: n for pid, n in process_map(task, range(4), n_jobs=2) if pid != os.getpid()}
+    assert counts and all(n == 1 for n in counts.values())

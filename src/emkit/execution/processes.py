@@ -1,18 +1,23 @@
-"""Independent tasks on several worker processes: the grid points of a model search.
+"""Independent tasks on several processes: the grid points of a model search.
 
 A model search fits many small models that share nothing but the data. Their work is mostly
 the interpreter's (small arrays: per-call costs, not arithmetic), so threads would wait on each
-other for the interpreter lock; processes do not. :func:`process_map` runs the tasks on
-``n_jobs`` *forked* workers: a fork copies the parent as it is (imported modules, compiled
-loops, caches such as the hierarchical tree the parent built), so a worker starts in a few
-milliseconds instead of the second an imported-afresh one takes, and the task needs no
-pickling (only its arguments and results travel). Where the platform has no ``fork`` (Windows)
-or one job is asked for, the tasks run one after another in this process.
+other for the interpreter lock; processes do not. :func:`process_map` runs the tasks on this
+process and ``n_jobs - 1`` *forked* workers: a fork copies the parent as it is (imported
+modules, compiled loops, caches such as the hierarchical tree the parent built), so a worker
+starts in a few milliseconds instead of the second an imported-afresh one takes, and the task
+needs no pickling (only the results travel). Every process claims the next task when it is
+free. Where the platform has no ``fork`` (Windows) or one job is asked for, the tasks run one
+after another in this process.
 
-Warnings a task raises in a worker are recorded there and raised again here, in task order,
-so that the caller's filters see them as they would in a serial run; an exception in a task
-is raised here. Results come back in the order of the tasks, whichever worker ran them, so a
-parallel run gives exactly the serial run's results.
+Every process runs its share on one core: BLAS is held at one thread from before the fork
+(a forked child that calls into OpenBLAS's thread control starts its threads afresh, and they
+spin on the other processes' cores), and the statistics passes run on one thread.
+
+Warnings the tasks raise are recorded and raised again here, in task order, so that the
+caller's filters see them as they would in a serial run; an exception in a task stops the
+others from claiming more and is raised here. Results come back in the order of the tasks,
+whichever process ran them, so a parallel run gives exactly the serial run's results.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import os
 import warnings
 from typing import Any, Callable, Iterable
 
-from emkit.execution.threads import set_num_threads, single_threaded_blas
+from emkit.execution.threads import get_num_threads, set_num_threads, single_threaded_blas
 
 #: the task of the current :func:`process_map` call (the forked workers inherit it)
 _TASK: Callable[[Any], Any] | None = None
@@ -58,64 +63,95 @@ def can_fork() -> bool:
 
 
 def _start_worker() -> None:
-    """A worker runs on one core: BLAS held at one thread for its whole life (a forked child's
-    BLAS would otherwise start its threads afresh at every hold's end, ~100 us each time) and
-    the statistics passes on one thread (the workers are the parallelism)."""
-    _WORKER_HOLD.append(single_threaded_blas())
-    _WORKER_HOLD[-1].__enter__()
+    """A worker runs its share on one core: its statistics passes on one thread (the
+    processes are the parallelism). BLAS is held at one thread before the fork (see
+    :func:`process_map`), so the worker never calls into BLAS's thread control: in a forked
+    child that call starts BLAS's threads afresh (OpenBLAS), which then spin on the other
+    processes' cores (measured: the parent's share 50 % slower)."""
     set_num_threads(1)
 
 
-#: the worker's BLAS hold (entered once, never left: the worker's end lets it go)
-_WORKER_HOLD: list = []
+#: the current call's tasks: (function, items, shared index of the next item to claim); the
+#: forked workers inherit it
+_SHARE: tuple | None = None
 
 
-def _run_task(item: Any) -> tuple[Any, list]:
-    """One task in a worker: its result and the warnings it raised."""
-    assert _TASK is not None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = _TASK(item)
-    return result, [(w.message, w.category, w.filename, w.lineno) for w in caught]
+def _run_share() -> list[tuple[int, Any, list]]:
+    """Claim the next unclaimed item and run it, until none is left: ``(index, result,
+    warnings)`` of each item run here. A task that raises stops every share (nothing more is
+    claimed) and the exception goes to the caller."""
+    assert _SHARE is not None
+    function, items, next_item = _SHARE
+    done = []
+    while True:
+        with next_item.get_lock():
+            i = next_item.value
+            next_item.value = i + 1
+        if i >= len(items):
+            return done
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                result = function(items[i])
+            except BaseException:
+                with next_item.get_lock():
+                    next_item.value = len(items)
+                raise
+        done.append((i, result, [(w.message, w.category, w.filename, w.lineno) for w in caught]))
 
 
 def process_map(function: Callable[[Any], Any], items: Iterable[Any], n_jobs: int | None = None) -> list:
-    """``[function(item) for item in items]`` on up to ``n_jobs`` forked worker processes.
+    """``[function(item) for item in items]`` on ``n_jobs`` processes: this one and
+    ``n_jobs - 1`` forked workers.
 
     Parameters
     ----------
     function : callable
         Any callable (a closure too: the workers inherit it); its results must pickle.
     items : iterable
-        The tasks' arguments (each pickled to a worker); handed out one at a time, in order,
-        to whichever worker is free (put the longest first for the best balance).
+        The tasks' arguments (the workers inherit them). Every process claims the next
+        unclaimed item when it is free, in order (put the longest first for the best balance).
+        This process takes its share too: it is warm (a forked worker first copies the
+        memory pages it writes to), and would only wait otherwise.
     n_jobs : int, optional
-        See :func:`resolve_n_jobs`; never more workers than items.
+        See :func:`resolve_n_jobs`; never more processes than items.
 
     Returns
     -------
     list
-        The results in the order of ``items``.
+        The results in the order of ``items``. The warnings the tasks raised are raised here
+        afterwards, in the order of the items.
     """
-    global _TASK
+    global _SHARE
     items = list(items)
     jobs = min(resolve_n_jobs(n_jobs), len(items))
     if jobs <= 1 or not can_fork():
         return [function(item) for item in items]
-    _TASK = function
+    context = multiprocessing.get_context("fork")
+    _SHARE = (function, items, context.Value("q", 0))
     # the garbage collector's passes in a worker would write to every object the parent made
     # (their headers), copying the pages they share with the parent: freeze them first
     gc.freeze()
+    threads = get_num_threads()
     try:
-        with multiprocessing.get_context("fork").Pool(jobs, initializer=_start_worker) as pool:
-            outcomes = pool.map(_run_task, items, chunksize=1)
+        # every process on one core, BLAS included: held here, before the fork (see
+        # _start_worker), for this process's share too (BLAS threads released between the
+        # fits' own holds would spin on the workers' cores)
+        with single_threaded_blas(), context.Pool(jobs - 1, initializer=_start_worker) as pool:
+            shares = [pool.apply_async(_run_share) for _ in range(jobs - 1)]
+            set_num_threads(1)
+            try:
+                outcomes = _run_share()
+            finally:
+                set_num_threads(threads)
+            for share in shares:
+                outcomes += share.get()
     finally:
-        _TASK = None
+        _SHARE = None
         gc.unfreeze()
-    results = []
-    for result, caught in outcomes:
+    results: list = [None] * len(items)
+    for i, result, caught in sorted(outcomes, key=lambda outcome: outcome[0]):
         for message, category, filename, lineno in caught:
             warnings.warn_explicit(message, category, filename, lineno)
-        results.append(result)
+        results[i] = result
     return results
-
