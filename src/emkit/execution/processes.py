@@ -82,7 +82,7 @@ def _run_share() -> list[tuple[int, Any, list]]:
     claimed) and the exception goes to the caller."""
     assert _SHARE is not None
     function, items, next_item = _SHARE
-    done = []
+    done: list[tuple[int, Any, list]] = []
     while True:
         with next_item.get_lock():
             i = next_item.value
