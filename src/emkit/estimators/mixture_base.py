@@ -230,7 +230,10 @@ class MixtureEstimator(EMEstimator):
             ``loglik`` (weighted by ``sample_weight`` when given), ``n_parameters``, ``bic``,
             ``aic`` and ``icl`` (lower is better).
         """
-        lj = self._log_joint(X, inputs)
+        return self._criteria_of(self._log_joint(X, inputs), sample_weight)
+
+    def _criteria_of(self, lj: Any, sample_weight: Any = None) -> dict:
+        """:meth:`criteria` from the rows' log joint densities ``lj`` (n, K)."""
         xp = get_namespace(lj)
         row_ll = logsumexp_rows(lj, xp)
         # -log max_k p(k | x_i) = log p(x_i) - max_k log p(x_i, k): the ICL's classification

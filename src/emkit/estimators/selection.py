@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from emkit.core.arrays import to_numpy
+from emkit.core.arrays import get_namespace, to_numpy
 from emkit.core.validation import as_array, check_n_components
 from emkit.engine.loop import ConvergenceWarning, MonotonicityWarning
 from emkit.execution.processes import process_map, resolve_n_jobs
@@ -39,6 +39,7 @@ from emkit.estimators.gaussian import GaussianMixture
 from emkit.models.covariance import COVARIANCE_TYPES as SKLEARN_TYPES  # the default grid
 from emkit.models.covariance_mclust import MCLUST_NAMES
 from emkit.models.gaussian import COVARIANCE_TYPES, EmptyComponentWarning, covariance_structure
+from emkit.models.base import logsumexp_rows
 from emkit.models.hierarchical import HC_INIT_METHODS
 
 __all__ = ["DegenerateFitWarning", "MixtureSelection", "degenerate_components", "select_mixture",
@@ -116,7 +117,8 @@ def _smallest_variances(kind: str, cov: np.ndarray) -> tuple[np.ndarray, np.ndar
     return cov.reshape(-1), cov.reshape(-1)
 
 
-def degenerate_components(estimator: Any, X: Any, sample_weight: Any = None, **inputs: Any) -> list[str]:
+def degenerate_components(estimator: Any, X: Any, sample_weight: Any = None, *, proba: Any = None,
+                          **inputs: Any) -> list[str]:
     """Why a fitted mixture is degenerate: one line per degenerate component, empty when it
     is not.
 
@@ -141,6 +143,8 @@ def degenerate_components(estimator: Any, X: Any, sample_weight: Any = None, **i
         family mixtures); other estimators have no components and give ``[]``.
     X, sample_weight, **inputs
         The data of the fit, as given to ``fit`` (``trials=`` for a binomial mixture).
+    proba : array-like of shape (n_samples, n_components), optional
+        ``estimator.predict_proba(X)``, when the caller has it already.
 
     Returns
     -------
@@ -151,7 +155,9 @@ def degenerate_components(estimator: Any, X: Any, sample_weight: Any = None, **i
     if not (hasattr(estimator, "weights_") and hasattr(estimator, "predict_proba")):
         return []
     reasons: dict[int, list[str]] = {}
-    proba = np.asarray(to_numpy(estimator.predict_proba(X, **inputs)), dtype=np.float64)
+    if proba is None:
+        proba = estimator.predict_proba(X, **inputs)
+    proba = np.asarray(to_numpy(proba), dtype=np.float64)
     if sample_weight is None:
         n_k = proba.sum(axis=0)
     else:
@@ -302,8 +308,7 @@ def _screen_settings(gmm_kwargs: dict) -> dict:
     return {k: v for k, v in gmm_kwargs.items() if k not in ("tol", "stop", "max_iter", "accelerate")}
 
 
-def _record_fit(record: dict, gmm: GaussianMixture, X, sample_weight, reasons: list[str]) -> None:
-    crit = gmm.criteria(X, sample_weight)
+def _record_fit(record: dict, gmm: GaussianMixture, X, sample_weight, reasons: list[str], crit: dict) -> None:
     record.update(loglik=float(gmm.loglik_), n_parameters=crit["n_parameters"], bic=crit["bic"], aic=crit["aic"],
                   icl=crit["icl"], converged=bool(gmm.converged_),
                   degenerate=bool(reasons), degenerate_reason="; ".join(reasons) or None, error=None)
@@ -353,18 +358,28 @@ def _fit_grid_point(X: Any, sample_weight: Any, cov_type: str, k: int, *, hierar
                       icl=math.nan, converged=False, degenerate=False, degenerate_reason=None,
                       error=str(exc))
         return record, None
-    gmm, reasons = screen, degenerate_components(screen, X, sample_weight)
+    gmm = screen
+    reasons, crit = _assess(screen, X, sample_weight)
     if not reasons and not hierarchical:  # run the best short run to convergence
         final = _GAUSSIAN(k, covariance_type=cov_type, **{
             **screen_settings, **final_settings, "random_state": random_state,
             **start_settings(screen.params_)})
         try:
             gmm = _fit_quietly(final, X, sample_weight, short=False)
-            reasons = degenerate_components(gmm, X, sample_weight)
+            reasons, crit = _assess(gmm, X, sample_weight)
         except ValueError:  # the short runs' fit stands
             pass
-    _record_fit(record, gmm, X, sample_weight, reasons)
+    _record_fit(record, gmm, X, sample_weight, reasons, crit)
     return record, gmm
+
+
+def _assess(gmm: GaussianMixture, X: Any, sample_weight: Any) -> tuple[list[str], dict]:
+    """:func:`degenerate_components` and the criteria of a fitted mixture, from one
+    computation of the rows' log joint densities."""
+    lj = gmm._log_joint(X, {})
+    xp = get_namespace(lj)
+    proba = xp.exp(lj - logsumexp_rows(lj, xp)[:, None])
+    return degenerate_components(gmm, X, sample_weight, proba=proba), gmm._criteria_of(lj, sample_weight)
 
 
 def select_mixture(X: Any, n_components: Sequence[int] = range(1, 10),
