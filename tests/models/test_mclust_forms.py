@@ -304,6 +304,22 @@ def test_compiled_m_step_solvers_equal_the_numpy_ones(name, monkeypatch):
                 cm._objective(w, s, fits["0"]))
 
 
+@pytest.mark.parametrize("d", [2, 3, 5])
+def test_compiled_common_orientation_equals_numpys(d):
+    """The common orientation of covariances that share one (EVE and VVE's warm start): the
+    compiled loop's eigenvectors, order and signs are ``_common_orientation``'s."""
+    kernels = gaussian_compiled.kernels()
+    if kernels is None:
+        pytest.skip("Numba is not installed")
+    rng = np.random.default_rng(d)
+    for name in ("EVE", "VVE"):
+        current = random_member(MCLUST_STRUCTURES[name], rng, 4, d, spread=1.0)
+        o = np.empty((d, d))
+        assert kernels["mclust_common_orientation"](current, o) == 0
+        np.testing.assert_allclose(o, cm._common_orientation(current), atol=1e-10)
+        assert np.linalg.det(o) > 0
+
+
 def test_common_shape_solver_is_the_global_minimum():
     """VEI / VEV: Newton on the convex profile agrees with a brute-force minimisation."""
     scipy_optimize = pytest.importorskip("scipy.optimize")

@@ -28,6 +28,8 @@ def is_numpy(x: Any) -> bool:
 
 def get_namespace(*arrays: Any) -> Any:
     """The array namespace of ``arrays`` (NumPy's for NumPy arrays and plain Python data)."""
+    if len(arrays) == 1 and type(arrays[0]) is np.ndarray:  # the common case, asked every pass
+        return np
     present = [a for a in arrays if a is not None and not isinstance(a, (int, float, bool))]
     if not present or all(is_numpy(a) for a in present) or _compat is None:
         return np
@@ -39,6 +41,8 @@ def get_namespace(*arrays: Any) -> Any:
 
 def to_numpy(x: Any) -> np.ndarray:
     """Copy any array (torch on any device, cupy, numpy, scalars) to a NumPy array on the host."""
+    if type(x) is np.ndarray:  # the common case, asked many times an iteration
+        return x
     if is_numpy(x):
         return np.asarray(x)
     if _compat is not None:

@@ -407,6 +407,90 @@ def orientation_sweep(w, o, t, equal_volume, rtol, result):
 
 
 @jit
+def orientation_fit(w, s, o, equal_volume, rtol, max_sweeps, result, cov_out):
+    """The whole ``covariance_mclust._solve_common_orientation`` for two features (one pair of
+    columns, so no Newton step on the whole orientation) from ``o`` (2, 2, rotated in place),
+    then the covariances ``O L_k O^T`` (``_compose``) into ``cov_out`` (K, 2, 2)."""
+    k_all, d = s.shape[0], s.shape[1]
+    t = np.empty((k_all, d, d))
+    for k in range(k_all):  # O^T S_k O, symmetrised
+        for a in range(d):
+            for b in range(d):
+                acc = 0.0
+                for i in range(d):
+                    for j in range(d):
+                        acc += o[i, a] * s[k, i, j] * o[j, b]
+                t[k, a, b] = acc
+        for a in range(d):
+            for b in range(a + 1, d):
+                mean = 0.5 * (t[k, a, b] + t[k, b, a])
+                t[k, a, b] = mean
+                t[k, b, a] = mean
+    for _ in range(max_sweeps):
+        orientation_sweep(w, o, t, equal_volume, rtol, result)
+        if result[0] < rtol or result[1] == 1.0:  # one pair: a settled search is the minimum
+            break
+    n = 0.0
+    for k in range(k_all):
+        n += w[k]
+    diag = np.empty((k_all, d))
+    for k in range(k_all):
+        for a in range(d):
+            diag[k, a] = t[k, a, a]
+    lmat = np.empty((k_all, d))
+    _shapes(diag, w, n, equal_volume, lmat)
+    for k in range(k_all):
+        for a in range(d):
+            for b in range(a, d):
+                acc = 0.0
+                for j in range(d):
+                    acc += o[a, j] * lmat[k, j] * o[b, j]
+                cov_out[k, a, b] = acc
+                cov_out[k, b, a] = acc
+    return DONE
+
+
+@jit
+def common_orientation(cov, o_out):
+    """``covariance_mclust._common_orientation``: the eigenvectors (decreasing eigenvalues,
+    signs as ``_orient``) of a combination of the covariances with distinct weights, each
+    scaled by its volume; into ``o_out`` (D, D). Returns a status."""
+    k_all, d = cov.shape[0], cov.shape[1]
+    if not np.all(np.isfinite(cov)):
+        return FALL_BACK
+    m = np.zeros((d, d))
+    for k in range(k_all):
+        scale = _det_root(cov[k])
+        if not (math.isfinite(scale) and scale > 0):
+            trace = 0.0
+            for a in range(d):
+                trace += cov[k, a, a]
+            scale = abs(trace) / d + 1e-300
+        f = (1.0 / (1.0 + math.sqrt(2.0) * k)) / scale
+        for a in range(d):
+            for b in range(d):
+                m[a, b] += f * cov[k, a, b]
+    for a in range(d):
+        for b in range(a + 1, d):
+            mean = 0.5 * (m[a, b] + m[b, a])
+            m[a, b] = mean
+            m[b, a] = mean
+    _, vecs = np.linalg.eigh(m)
+    for j in range(d):  # decreasing order, columns with non-negative diagonal
+        sign = -1.0 if vecs[j, d - 1 - j] < 0 else 1.0
+        for i in range(d):
+            o_out[i, j] = sign * vecs[i, d - 1 - j]
+    if np.linalg.det(o_out) < 0:
+        smallest = 0
+        for j in range(1, d):
+            if abs(o_out[j, j]) < abs(o_out[smallest, smallest]):
+                smallest = j
+        for i in range(d):
+            o_out[i, smallest] = -o_out[i, smallest]
+    return DONE
+
+
+@jit
 def _remainder(x, y):
     """IEEE remainder (Python's ``math.remainder``): ``x - n y`` with ``n`` the integer
     nearest ``x / y``, ties to even."""
@@ -474,4 +558,5 @@ def objective_pair(w, s, first, second, out):
 
 #: the loops by name (merged into ``_gaussian_loops.KERNELS``)
 KERNELS = {"mclust_common_shape": common_shape, "mclust_proportional": proportional,
-           "mclust_orientation_sweep": orientation_sweep, "mclust_objective_pair": objective_pair}
+           "mclust_orientation_sweep": orientation_sweep, "mclust_objective_pair": objective_pair,
+           "mclust_orientation_fit": orientation_fit, "mclust_common_orientation": common_orientation}

@@ -920,6 +920,17 @@ class _CommonOrientation(MclustStructure):
 
     def _fit(self, w, s, current):
         equal = self.volume == "E"
+        kernels = _compiled.kernels()
+        if current is not None and kernels is not None and s.shape[-1] == 2:
+            # two features (one pair of columns): the whole solve in compiled loops (see _mclust_loops)
+            o = np.empty((2, 2))
+            if kernels["mclust_common_orientation"](np.ascontiguousarray(current), o) == 0:
+                cov, outcome = np.empty(s.shape), np.empty(2)
+                max_sweeps = min(M_STEP_MAX_ITER, max(20, ORIENTATION_MAX_ROTATIONS))
+                kernels["mclust_orientation_fit"](np.ascontiguousarray(w, dtype=np.float64),
+                                                  np.ascontiguousarray(s, dtype=np.float64), o, equal, PARAM_RTOL,
+                                                  max_sweeps, outcome, cov)
+                return cov
         if current is not None:
             starts = [_common_orientation(current)]
         else:  # deterministic starts: the pooled scatter's eigenvectors and each component's

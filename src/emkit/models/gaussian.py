@@ -423,7 +423,10 @@ class GaussianMixtureModel(DiscreteLatentModel):
         if cache is None or cache[0]() is not x:
             return None
         kernels = cache[5]
-        prepared = self._small_prepared(params, x, kernels)
+        if cache[1] is params["weights"] and cache[2] is params["means"] and cache[3] is params["covariances"]:
+            prepared = cache[4]  # (the pass's prepare_pass made it: the usual case)
+        else:
+            prepared = self._small_prepared(params, x, kernels)
         if prepared is None:
             return None
         inv_chol, log_norm, means_c, anchors = prepared

@@ -148,6 +148,21 @@ def reference_points(means_c: np.ndarray, min_var: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(rounded), rounded, means_c)
 
 
+_CENTER_TOLERANCES: dict[bytes, np.ndarray] = {}
+
+
+def _center_tolerance(center: np.ndarray) -> np.ndarray:
+    """``4 ulp(|center|)``, the distance within which a reference point is the centre (see
+    :func:`reference_offsets`), remembered for a few centres (a fit asks every iteration)."""
+    key = center.tobytes()
+    tol = _CENTER_TOLERANCES.get(key)
+    if tol is None:
+        if len(_CENTER_TOLERANCES) >= 64:
+            _CENTER_TOLERANCES.clear()
+        tol = _CENTER_TOLERANCES[key] = 4.0 * np.spacing(np.abs(center))
+    return tol
+
+
 def reference_offsets(stats: dict, center: np.ndarray | None = None) -> np.ndarray:
     """The reference points of statistics, ``ref / n`` (0 where n = 0).
 
@@ -1588,8 +1603,8 @@ def m_step_numpy(stats: dict, structure: CovarianceStructure, reg_covar: float, 
         c = np.asarray(center, dtype=np.float64)
         ref, weights, step = np.empty(s1.shape), np.empty(n.shape), np.empty(s1.shape)
         any_empty = kernels["m_step_start"](np.ascontiguousarray(n), np.ascontiguousarray(stats["ref"], dtype=np.float64),
-                                            np.ascontiguousarray(s1), c,
-                                            4.0 * np.spacing(np.abs(c)), COUNT_FLOOR, ref, weights, step)
+                                            np.ascontiguousarray(s1), c, _center_tolerance(c), COUNT_FLOOR, ref,
+                                            weights, step)
         nk = n + COUNT_FLOOR
         empty = np.flatnonzero(n <= floor) if any_empty else _NO_COMPONENTS
     else:
