@@ -40,7 +40,7 @@ def statistics_pass(model: Any, data: tuple, params: dict, *, algorithm: str = "
         raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {ALGORITHMS}")
     chunk_function = CHUNK_FUNCTIONS[algorithm]
     exact = algorithm == "em"
-    if any(is_dask(a) for a in data if a is not None):
+    if not (len(data) == 1 and type(data[0]) is np.ndarray) and any(is_dask(a) for a in data if a is not None):
         return dask_statistics_pass(model, data, params, chunk_function=chunk_function,
                                     rng=None if exact else rng, chunk_size=chunk_size)
     return local_statistics_pass(model, data, params, chunk_function=chunk_function,
@@ -145,7 +145,8 @@ class EMMap:
         non-finite values (a NaN would otherwise run silently to ``max_iter``)."""
         new = m_step(self.model, stats, params, self.fixed)
         self.count_evaluation()
-        check_finite_params(new, self.model, f"the M-step at evaluation {self.n_evaluations}")
+        if not all_finite(new):  # (the message names the group)
+            check_finite_params(new, self.model, f"the M-step at evaluation {self.n_evaluations}")
         return new
 
     def count_evaluation(self) -> None:
@@ -173,16 +174,23 @@ def log_prior(model: Any, params: dict) -> float:
     return 0.0 if fn is None else float(fn(params))
 
 
+def _finite(value: Any) -> bool:
+    # NumPy arrays (the usual case) without the generic wrappers' overhead; a finite sum of
+    # floats is a sum of finite values: one reduction, the usual answer
+    if type(value) is np.ndarray and value.dtype.kind == "f":
+        return math.isfinite(value.sum()) or bool(np.isfinite(value).all())
+    return bool(np.all(np.isfinite(to_numpy(value))))
+
+
+def all_finite(params: dict) -> bool:
+    """Whether every group of ``params`` is free of NaN and inf."""
+    return all(_finite(value) for value in params.values())
+
+
 def check_finite_params(params: dict, model: Any, where: str) -> None:
     """Raise ValueError naming the group when ``params`` holds NaN or inf."""
     for name, value in params.items():
-        # NumPy arrays (the usual case) without the generic wrappers' overhead
-        # (a finite sum of floats is a sum of finite values: one reduction, the usual answer)
-        if type(value) is np.ndarray and value.dtype.kind == "f":
-            finite = math.isfinite(value.sum()) or bool(np.isfinite(value).all())
-        else:
-            finite = bool(np.all(np.isfinite(to_numpy(value))))
-        if not finite:
+        if not _finite(value):
             raise ValueError(f"{model.display_name}: {where} gave non-finite values for {name!r} (a "
                              f"component with no data, or a degenerate statistic); try other starting "
                              f"values, n_init > 1, or algorithm='em'")

@@ -396,10 +396,11 @@ def _finish(lj, top, total, weights, row_ll):
 
 
 @jit
-def _small_prepare(cov, log_w, means_c, log_2pi, inv_chol, log_norm, maha):
+def _small_prepare(cov, weights, means_c, log_2pi, inv_chol, log_norm, maha):
     """For full covariances ``cov`` (K, D, D) (their lower triangles read, as LAPACK's
     Cholesky does): the inverses of their lower Cholesky factors ``inv_chol`` (K, D, D,
-    lower), the log normalisers ``log_w - D/2 log 2 pi + log|L^-1|`` and ``maha``, the
+    lower), the log normalisers ``log w - D/2 log 2 pi + log|L^-1|`` (``-inf`` for a weight
+    of 0: never chosen) and ``maha``, the
     centred means' squared lengths ``|L^-1 m_c|^2``. Returns False when a covariance is
     not positive definite (the caller then takes the NumPy path, which says which)."""
     k_all, d, _ = cov.shape
@@ -434,7 +435,8 @@ def _small_prepare(cov, log_w, means_c, log_2pi, inv_chol, log_norm, maha):
             for j in range(i + 1):
                 z += inv_chol[k, i, j] * means_c[k, j]
             length += z * z
-        log_norm[k] = log_w[k] - 0.5 * d * log_2pi + log_det
+        log_w = np.log(weights[k]) if weights[k] > 0.0 else -np.inf
+        log_norm[k] = log_w - 0.5 * d * log_2pi + log_det
         maha[k] = length
     return True
 

@@ -404,15 +404,19 @@ class GaussianMixtureModel(DiscreteLatentModel):
         full = cov if isinstance(self.structure, Full) else self.structure.full_matrices(cov, k, d)
         center = self._center(d)
         means_c = np.ascontiguousarray(means - center)
-        with np.errstate(divide="ignore"):  # an empty component: log weight -inf, never chosen
-            log_w = np.log(weights)
         inv_chol, log_norm, maha = np.empty((k, d, d)), np.empty(k), np.empty(k)
         prepared = None
-        if kernels["small_prepare"](full, log_w, means_c, kern.LOG_2PI, inv_chol, log_norm, maha):
+        if kernels["small_prepare"](full, np.ascontiguousarray(weights), means_c, kern.LOG_2PI, inv_chol, log_norm,
+                                    maha):
             # the statistics' reference points as in the NumPy E-step (the centre, or a far
             # component's rounded mean)
-            anchors, _ = self._anchors(means, cov, float_eps(x), maha)
-            prepared = (inv_chol, log_norm, means_c, np.ascontiguousarray(anchors))
+            eps = float_eps(x)
+            if maha.size and eps * float(maha.max()) <= kern.far_tolerance(eps):  # none far: the centre
+                anchors = np.empty((k, d))
+                anchors[...] = center
+            else:
+                anchors = np.ascontiguousarray(self._anchors(means, cov, eps, maha)[0])
+            prepared = (inv_chol, log_norm, means_c, anchors)
         shared["small_prepared"] = (weakref.ref(x), w, m, c, prepared, kernels)
         return prepared
 
