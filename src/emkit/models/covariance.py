@@ -689,8 +689,10 @@ class Full(_Dense):
         kernels = _compiled.kernels() if len(n) * d * d <= SMALL_M_STEP_ENTRIES else None
         if kernels is not None:  # small: the same sums in one compiled loop (NumPy's per-call costs dominate)
             cov = np.empty((len(n), d, d))
-            kernels["scatter_covariances"](*(np.ascontiguousarray(a, dtype=np.float64) for a in (n, nk, s1, s2, about)),
-                                           float(reg_covar), cov)
+            c64 = np.ascontiguousarray
+            kernels["scatter_covariances"](c64(n, dtype=np.float64), c64(nk, dtype=np.float64),
+                                           c64(s1, dtype=np.float64), c64(s2, dtype=np.float64),
+                                           c64(about, dtype=np.float64), float(reg_covar), cov)
             return cov
         second = unpack_sym(s2, d)
         cross = s1[:, :, None] * about[:, None, :]

@@ -792,9 +792,9 @@ class EII(_LinearChart):
         return np.broadcast_to(vec[0] * np.eye(d), (k, d, d)).copy()
 
     def _fit(self, w, s, current):
-        d = s.shape[-1]
-        lam = float(np.sum(w * np.einsum("kii->k", s))) / (float(w.sum()) * d)
-        return np.broadcast_to(lam * np.eye(d), s.shape).copy()
+        k, d = s.shape[0], s.shape[-1]
+        lam = float(w @ np.trace(s, axis1=1, axis2=2)) / (float(w.sum()) * d)
+        return _diagonal_stack(np.full((k, d), lam))
 
 
 class EEI(_LinearChart):
@@ -808,7 +808,7 @@ class EEI(_LinearChart):
 
     def _fit(self, w, s, current):
         diag = (w @ np.diagonal(s, axis1=1, axis2=2)) / w.sum()
-        return np.broadcast_to(np.diag(diag), s.shape).copy()
+        return _diagonal_stack(np.broadcast_to(diag, (s.shape[0], s.shape[-1])))
 
 
 class EVI(MclustStructure):
