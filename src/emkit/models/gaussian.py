@@ -351,9 +351,15 @@ class GaussianMixtureModel(DiscreteLatentModel):
     def min_chunk_rows(self, data: tuple) -> int:
         """The smallest chunk worth a task of its own (:mod:`emkit.execution.local`): about
         :data:`MIN_TASK_BYTES` of temporaries, so that its work is a few times its fixed cost."""
-        rows = max(512, MIN_TASK_BYTES // self._row_bytes(data[0]))
-        if self.has_missing:
-            rows *= MISSING_TASK_FACTOR
+        x = data[0]
+        known = self._scratch.shared.setdefault("min_chunk_rows", {})
+        key = (int(x.shape[1]), x.dtype.itemsize if hasattr(x, "dtype") else 8)
+        rows = known.get(key)
+        if rows is None:  # (kept per width and item size: every pass asks)
+            rows = max(512, MIN_TASK_BYTES // self._row_bytes(x))
+            if self.has_missing:
+                rows *= MISSING_TASK_FACTOR
+            known[key] = rows
         return rows
 
     def large_products(self, data: tuple) -> bool:
