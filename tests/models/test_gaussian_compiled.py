@@ -313,7 +313,7 @@ def _small_pass(x, w, params, monkeypatch, use_compiled, form="full"):
     monkeypatch.setenv("EMKIT_COMPILED", "1" if use_compiled else "0")
     model = GaussianMixtureModel(len(params["weights"]), form, center=data_center(x), has_missing=False)
     stats, ll = statistics_pass(model, (x,) if w is None else (x, w), params)
-    taken = (model._scratch.shared.get("small_prepared") or (None,) * 5)[4] is not None
+    taken = bool(model._scratch.shared.get("small_e_step"))
     return stats, ll, taken
 
 

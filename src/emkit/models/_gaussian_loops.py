@@ -504,6 +504,29 @@ def _small_e_step(x, center, means_c, inv_chol, log_norm, anchors, weights, dead
 
 
 @jit
+def _small_pass(x, center, cov, weights, means_c, log_2pi, far_limit, row_weights, dead_below, inv_chol, log_norm,
+                maha, anchors, n_out, s1_out, s2_out, loglik_out):
+    """A whole small-data E-step in one call: ``_small_prepare``, then, when no component is
+    far from the centre (every ``maha`` at most ``far_limit``), the statistics about the
+    centre (``anchors`` set to it) by ``_small_e_step``, the log-likelihood into
+    ``loglik_out[0]``. Returns 0 when done, 1 when a covariance is not positive definite,
+    2 when a component is far (the caller then picks its reference point and runs
+    ``_small_e_step`` on the prepared arrays)."""
+    if not _small_prepare(cov, weights, means_c, log_2pi, inv_chol, log_norm, maha):
+        return 1
+    k_all, d = means_c.shape
+    for k in range(k_all):
+        if not maha[k] <= far_limit:
+            return 2
+    for k in range(k_all):
+        for a in range(d):
+            anchors[k, a] = center[a]
+    loglik_out[0] = _small_e_step(x, center, means_c, inv_chol, log_norm, anchors, row_weights, dead_below, n_out,
+                                  s1_out, s2_out)
+    return 0
+
+
+@jit
 def _scatter_covariances(n, nk, s1, s2, about, reg_covar, out):
     """Full covariances from the statistics (``covariance.Full.m_step``): the scatter about
     the means ``about`` (K, D), ``s2 - s1 a^T - a s1^T + n a a^T`` (``s2`` packed upper
@@ -557,6 +580,6 @@ def _m_step_start(n, ref_sum, s1, center, center_tol, count_floor, ref_out, weig
 #: the loops by name (``gaussian_compiled.kernels``)
 KERNELS: dict[str, Any] = {"corrections": _corrections, "moments": _moments, "pattern_terms": _pattern_terms,
                            "posterior": _posterior, "posterior_single": _posterior_single,
-                           "small_prepare": _small_prepare, "small_e_step": _small_e_step,
+                           "small_prepare": _small_prepare, "small_e_step": _small_e_step, "small_pass": _small_pass,
                            "scatter_covariances": _scatter_covariances, "m_step_start": _m_step_start,
                            **MCLUST_KERNELS}

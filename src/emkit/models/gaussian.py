@@ -14,7 +14,6 @@ import functools
 import math
 import threading
 import warnings
-import weakref
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -85,8 +84,8 @@ WIDE_MIN_FEATURES = 512
 WIDE_CHUNK_BYTES = 64 * 2**20
 #: complete NumPy float64 data (any covariance structure: the loop whitens by the factors of
 #: its covariances as full matrices), in one chunk, whose rows x components x (features^2 + SMALL_E_STEP_TERM)
-#: is at most this take the whole E-step in one compiled loop (``small_prepare``,
-#: ``small_e_step`` of :mod:`emkit.models.gaussian_compiled`): there NumPy's per-call costs, not
+#: is at most this take the whole E-step, its set-up included, in one compiled call (``small_pass``
+#: of :mod:`emkit.models.gaussian_compiled`): there NumPy's per-call costs, not
 #: arithmetic, set the time. Measured (AVX-512 off, a pass with its set-up, compiled against
 #: NumPy): 272 x 2, K = 9 (29,000) 53 against 107 us; 1,000 x 4, K = 4 (96,000) 114 against
 #: 130; 64 x 16, K = 4 (68,000) 66 against 130; beyond, NumPy's products win: 2,000 x 2, K = 8
@@ -96,6 +95,9 @@ SMALL_E_STEP_WORK = 2**17
 SMALL_E_STEP_TERM = 8
 _NO_WEIGHTS = np.empty(0)
 _EPS64 = float(np.finfo(np.float64).eps)
+#: a float64 component is far from the centre beyond this squared distance in its metric
+#: (:func:`~emkit.models.gaussian_kernels.far_components`)
+_FAR_MAHA64 = kern.far_tolerance(_EPS64) / _EPS64
 #: the E-step keeps the grouping by missingness pattern of at most this many chunks
 PATTERN_CACHE_CHUNKS = 4096
 #: the centring vector is the mean of about this many evenly spaced rows
@@ -376,9 +378,7 @@ class GaussianMixtureModel(DiscreteLatentModel):
         x = data[0]
         if x is None or not hasattr(x, "dtype") or type(x).__module__.startswith("dask"):
             return
-        kernels = self._small_e_step_kernels(x)
-        if kernels is not None:
-            self._small_prepared(params, x, kernels)
+        if self._small_e_step_kernels(x) is not None:  # the compiled E-step prepares its own (one call)
             return
         self._prepared(params, x)
 
@@ -391,64 +391,39 @@ class GaussianMixtureModel(DiscreteLatentModel):
         work = n * self.n_components * (d * d + SMALL_E_STEP_TERM)
         return _compiled.kernels() if 0 < work <= SMALL_E_STEP_WORK else None
 
-    def _small_prepared(self, params: dict, x, kernels: dict) -> tuple | None:
-        """``(inv_chol, log_norm, means_c, anchors)`` of the compiled small-data E-step of data
-        ``x`` at ``params`` (cached for the pass by the identity of ``x`` and of the parameter
-        arrays, as :meth:`_prepared`, with ``kernels``), or None when a covariance is not
-        positive definite (the NumPy path then says which)."""
-        w, m, c = params["weights"], params["means"], params["covariances"]
-        shared = self._scratch.shared
-        cache = shared.get("small_prepared")
-        if cache is not None and cache[0]() is x and cache[1] is w and cache[2] is m and cache[3] is c:
-            return cache[4]
-        shared.pop("small_prepared", None)
-        weights = np.asarray(to_numpy(w), dtype=np.float64)
-        means = np.asarray(to_numpy(m), dtype=np.float64)
-        cov = np.ascontiguousarray(to_numpy(c), dtype=np.float64)
+    def _small_e_step(self, x, w, params) -> tuple[dict, float] | None:
+        """The compiled small-data E-step of the chunk ``x`` (the whole E-step, its set-up
+        included, in one compiled call; see :data:`SMALL_E_STEP_WORK`), else None (also when a
+        covariance is not positive definite: the NumPy path then says which)."""
+        kernels = self._small_e_step_kernels(x)
+        if kernels is None:
+            return None
+        weights = np.ascontiguousarray(to_numpy(params["weights"]), dtype=np.float64)
+        means = np.asarray(to_numpy(params["means"]), dtype=np.float64)
+        cov = np.ascontiguousarray(to_numpy(params["covariances"]), dtype=np.float64)
         k, d = means.shape
         # every structure's covariances as full matrices (the loop whitens by their factors)
         full = cov if isinstance(self.structure, Full) else self.structure.full_matrices(cov, k, d)
         center = self._center(d)
         means_c = np.ascontiguousarray(means - center)
-        inv_chol, log_norm, maha = np.empty((k, d, d)), np.empty(k), np.empty(k)
-        prepared = None
-        if kernels["small_prepare"](full, np.ascontiguousarray(weights), means_c, kern.LOG_2PI, inv_chol, log_norm,
-                                    maha):
-            # the statistics' reference points as in the NumPy E-step (the centre, or a far
-            # component's rounded mean)
-            eps = float_eps(x)
-            if maha.size and eps * float(maha.max()) <= kern.far_tolerance(eps):  # none far: the centre
-                anchors = np.empty((k, d))
-                anchors[...] = center
-            else:
-                anchors = np.ascontiguousarray(self._anchors(means, cov, eps, maha)[0])
-            prepared = (inv_chol, log_norm, means_c, anchors)
-        shared["small_prepared"] = (weakref.ref(x), w, m, c, prepared, kernels)
-        return prepared
-
-    def _small_e_step(self, x, w, params) -> tuple[dict, float] | None:
-        """The compiled small-data E-step of ``x`` (the whole data of a one-chunk pass whose
-        :meth:`prepare_pass` chose it), else None."""
-        cache = self._scratch.shared.get("small_prepared")
-        if cache is None or cache[0]() is not x:
-            return None
-        kernels = cache[5]
-        if cache[1] is params["weights"] and cache[2] is params["means"] and cache[3] is params["covariances"]:
-            prepared = cache[4]  # (the pass's prepare_pass made it: the usual case)
-        else:
-            prepared = self._small_prepared(params, x, kernels)
-        if prepared is None:
-            return None
-        inv_chol, log_norm, means_c, anchors = prepared
-        k, d = means_c.shape
-        weights = _NO_WEIGHTS if w is None else np.ascontiguousarray(w, dtype=np.float64)
-        dead_below = math.log(_EPS64 / (16 * k))
+        inv_chol, log_norm, maha, anchors = np.empty((k, d, d)), np.empty(k), np.empty(k), np.empty((k, d))
         n, s1, s2 = np.zeros(k), np.zeros((k, d)), np.zeros((k, d * (d + 1) // 2))
-        loglik = kernels["small_e_step"](x if x.flags.c_contiguous else np.ascontiguousarray(x), self._center(d),
-                                         means_c, inv_chol, log_norm, anchors, weights, dead_below, n, s1, s2)
+        row_weights = _NO_WEIGHTS if w is None else np.ascontiguousarray(w, dtype=np.float64)
+        dead_below = math.log(_EPS64 / (16 * k))
+        x = x if x.flags.c_contiguous else np.ascontiguousarray(x)
+        loglik = np.empty(1)
+        status = kernels["small_pass"](x, center, full, weights, means_c, kern.LOG_2PI, _FAR_MAHA64, row_weights,
+                                       dead_below, inv_chol, log_norm, maha, anchors, n, s1, s2, loglik)
+        if status == 1:
+            return None
+        if status == 2:  # a component far from the centre: its statistics about its own reference point
+            anchors = np.ascontiguousarray(self._anchors(means, cov, _EPS64, maha)[0])
+            loglik[0] = kernels["small_e_step"](x, center, means_c, inv_chol, log_norm, anchors, row_weights,
+                                                dead_below, n, s1, s2)
+        self._scratch.shared["small_e_step"] = True  # (the tests ask which path a pass took)
         if not isinstance(self.structure, Full):  # each component's second moments in the structure's layout
             s2 = self.structure.pack_second(unpack_sym(s2, d))
-        return {"n": n, "s1": s1, "s2": s2, "ref": n[:, None] * anchors}, float(loglik)
+        return {"n": n, "s1": s1, "s2": s2, "ref": n[:, None] * anchors}, float(loglik[0])
 
     def _anchors(self, means, cov, eps: float, maha_means=None, min_var=None) -> tuple[np.ndarray, np.ndarray]:
         """The reference points of an E-step at these parameters, (K, D) absolute, and the far

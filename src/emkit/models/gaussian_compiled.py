@@ -1,4 +1,5 @@
-"""Compiled loops of the Gaussian E-step (:mod:`emkit.models.gaussian_kernels`), with Numba.
+"""Compiled loops of the Gaussian E- and M-steps (:mod:`emkit.models.gaussian_kernels`,
+:mod:`emkit.models.covariance`, :mod:`emkit.models.covariance_mclust`), with Numba.
 
 * The batched missing-value E-step spends most of its time on per-row work of a few numbers
   each (the ``j`` missing entries of a row, for each of K components): in NumPy every step of
@@ -11,9 +12,15 @@
   instead of NumPy's nine passes with a gather and a scatter. The float32 posterior
   (``posterior_single``): the same steps with an exp of every term that the compiler
   vectorises (8 lanes with AVX2), on every CPU.
-* The whole complete-data E-step of full covariances on small data (``small_prepare``,
-  ``small_e_step``): there NumPy's per-call costs, not arithmetic, set the time (Old Faithful,
-  272 x 2, K = 9: 53 us a pass with its set-up against 107 us in NumPy calls).
+* The whole complete-data E-step on small data, every covariance structure (``small_pass``:
+  ``small_prepare`` then ``small_e_step``): there NumPy's per-call costs, not arithmetic, set
+  the time (Old Faithful, 272 x 2, K = 9: 53 us a pass with its set-up against 107 us in
+  NumPy calls).
+* The small M-steps, for the same reason: the reference points, weights and steps
+  (``m_step_start``), the full covariances (``scatter_covariances``), and the iterative
+  M-steps of mclust's forms with their guard (``mclust_*``, in ``emkit.models._mclust_loops``:
+  Newton on a common shape, the proportional alternation, the Jacobi sweeps of a common
+  orientation).
 
 The loops release the interpreter lock (``nogil``), so chunks on several threads run side by
 side. They do the same maths as the NumPy code they replace, which stays the reference (and
