@@ -501,3 +501,29 @@ def test_small_m_step_start_equals_numpy(structure, monkeypatch):
     np.testing.assert_array_equal(m1[0], m0[0])  # about the centre, exactly (the centre itself)
     np.testing.assert_allclose(m1, m0, rtol=1e-15)
     np.testing.assert_allclose(c1, c0, rtol=1e-10)
+
+
+@pytest.mark.parametrize("form", ["full", "tied", "diag", "spherical", "VEE"])
+def test_small_data_log_joint_equals_numpy(form, monkeypatch):
+    """The log joint densities of small data (predictions, scores, the model search's criteria)
+    from one compiled call equal NumPy's, and a covariance that is not positive definite still
+    gets NumPy's error."""
+    from emkit.models.covariance import COVARIANCE_STRUCTURES as FOUR
+    from emkit.models.gaussian import COVARIANCE_STRUCTURES, GaussianMixtureModel, data_center
+
+    monkeypatch.setenv("EMKIT_COMPILED", "1")
+    if not compiled.available():
+        pytest.skip("Numba is not installed")
+    x, params = _small_problem(k=3, d=3)
+    if form in FOUR and form != "full":
+        covs = params["covariances"]
+        params["covariances"] = {"tied": covs[1], "diag": np.diagonal(covs, axis1=1, axis2=2).copy(),
+                                 "spherical": np.trace(covs, axis1=1, axis2=2) / 3}[form]
+    elif form == "VEE":
+        params["covariances"] = COVARIANCE_STRUCTURES["VEE"].project(params["covariances"])
+    got = {}
+    for flag in ("1", "0"):
+        monkeypatch.setenv("EMKIT_COMPILED", flag)
+        model = GaussianMixtureModel(3, form, center=data_center(x), has_missing=False)
+        got[flag] = model.log_joint((x,), params)
+    np.testing.assert_allclose(got["1"], got["0"], rtol=1e-10, atol=1e-10)

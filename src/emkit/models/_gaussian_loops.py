@@ -527,6 +527,30 @@ def _small_pass(x, center, cov, weights, means_c, log_2pi, far_limit, row_weight
 
 
 @jit
+def _small_log_joint(x, center, cov, weights, means_c, log_2pi, inv_chol, log_norm, maha, out):
+    """``log p(x_i, z_i = k)`` of small complete data into ``out`` (n, K), by the whitened
+    form of ``_small_e_step`` after ``_small_prepare``. Returns False when a covariance is not
+    positive definite."""
+    if not _small_prepare(cov, weights, means_c, log_2pi, inv_chol, log_norm, maha):
+        return False
+    n, d = x.shape
+    k_all = means_c.shape[0]
+    xc = np.empty(d)
+    for i in range(n):
+        for a in range(d):
+            xc[a] = x[i, a] - center[a]
+        for k in range(k_all):
+            length = 0.0
+            for a in range(d):
+                acc = 0.0
+                for b in range(a + 1):
+                    acc += inv_chol[k, a, b] * (xc[b] - means_c[k, b])
+                length += acc * acc
+            out[i, k] = log_norm[k] - 0.5 * length
+    return True
+
+
+@jit
 def _scatter_covariances(n, nk, s1, s2, about, reg_covar, out):
     """Full covariances from the statistics (``covariance.Full.m_step``): the scatter about
     the means ``about`` (K, D), ``s2 - s1 a^T - a s1^T + n a a^T`` (``s2`` packed upper
@@ -581,5 +605,6 @@ def _m_step_start(n, ref_sum, s1, center, center_tol, count_floor, ref_out, weig
 KERNELS: dict[str, Any] = {"corrections": _corrections, "moments": _moments, "pattern_terms": _pattern_terms,
                            "posterior": _posterior, "posterior_single": _posterior_single,
                            "small_prepare": _small_prepare, "small_e_step": _small_e_step, "small_pass": _small_pass,
+                           "small_log_joint": _small_log_joint,
                            "scatter_covariances": _scatter_covariances, "m_step_start": _m_step_start,
                            **MCLUST_KERNELS}

@@ -391,6 +391,25 @@ class GaussianMixtureModel(DiscreteLatentModel):
         work = n * self.n_components * (d * d + SMALL_E_STEP_TERM)
         return _compiled.kernels() if 0 < work <= SMALL_E_STEP_WORK else None
 
+    def _small_log_joint(self, x, params) -> np.ndarray | None:
+        """The log joint densities (rows, K) of small complete data in one compiled call (as
+        :meth:`_small_e_step`), else None."""
+        kernels = self._small_e_step_kernels(x)
+        if kernels is None:
+            return None
+        weights = np.ascontiguousarray(to_numpy(params["weights"]), dtype=np.float64)
+        means = np.asarray(to_numpy(params["means"]), dtype=np.float64)
+        cov = np.ascontiguousarray(to_numpy(params["covariances"]), dtype=np.float64)
+        k, d = means.shape
+        full = cov if isinstance(self.structure, Full) else self.structure.full_matrices(cov, k, d)
+        center = self._center(d)
+        out = np.empty((int(x.shape[0]), k))
+        if not kernels["small_log_joint"](x if x.flags.c_contiguous else np.ascontiguousarray(x), center, full,
+                                          weights, np.ascontiguousarray(means - center), kern.LOG_2PI,
+                                          np.empty((k, d, d)), np.empty(k), np.empty(k), out):
+            return None  # (the NumPy path says which covariance is not positive definite)
+        return out
+
     def _small_e_step(self, x, w, params) -> tuple[dict, float] | None:
         """The compiled small-data E-step of the chunk ``x`` (the whole E-step, its set-up
         included, in one compiled call; see :data:`SMALL_E_STEP_WORK`), else None (also when a
@@ -690,6 +709,9 @@ class GaussianMixtureModel(DiscreteLatentModel):
         return {"scratch": self._scratch, "skip": skip} if isinstance(structure, Full) else {}
 
     def _log_joint_complete(self, xp, x, params):
+        small = self._small_log_joint(x, params) if xp is np else None
+        if small is not None:
+            return small
         prep, pairs = self._prepared(params, x)[:2]
         structure, scratch = self.structure, self._scratch
         stacked = kern.stacked_rows(xp, x, prep.center, structure, pairs, scratch, products=prep.expanded)
