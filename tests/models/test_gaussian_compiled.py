@@ -527,3 +527,10 @@ def test_small_data_log_joint_equals_numpy(form, monkeypatch):
         model = GaussianMixtureModel(3, form, center=data_center(x), has_missing=False)
         got[flag] = model.log_joint((x,), params)
     np.testing.assert_allclose(got["1"], got["0"], rtol=1e-10, atol=1e-10)
+    if form == "full":
+        params["covariances"][1] = np.diag([1.0, -1.0, 1.0])
+        for flag in ("1", "0"):
+            monkeypatch.setenv("EMKIT_COMPILED", flag)
+            model = GaussianMixtureModel(3, form, center=data_center(x), has_missing=False)
+            with pytest.raises(ValueError, match="component 1 is not positive definite"):
+                model.log_joint((x,), params)
