@@ -391,6 +391,12 @@ def test_select_mclust_grid_prints_mclusts_table(tmp_path):
     assert picture.stat().st_size > 0
     bad = run("select", DATA / "faithful.csv", "-k", "1", "--covariance-type", "mclust", "--covariance-type", "full")
     assert bad.exit_code == 2 and "names a whole grid" in bad.output
+    # on two processes: the same table, to the printed digit
+    parallel = run("select", DATA / "faithful.csv", "-k", "1-3", "--covariance-type", "mclust", "--n-jobs", "2")
+    assert parallel.exit_code == 0, parallel.output
+    assert parallel.stdout == result.stdout.replace(f"wrote {picture}\n", "")
+    bad = run("select", DATA / "faithful.csv", "-k", "1", "--n-jobs", "0")
+    assert bad.exit_code == 2 and "n_jobs must be" in bad.output
 
 
 def test_fit_takes_mclust_names(tmp_path):

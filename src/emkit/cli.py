@@ -47,6 +47,7 @@ from emkit.core.validation import check_fixed_groups
 from emkit.demo import main as demo_main
 from emkit.estimators.registry import ESTIMATORS, estimator_class, registry_name
 from emkit.estimators.selection import COVARIANCE_GRIDS, degenerate_components
+from emkit.execution.processes import resolve_n_jobs
 from emkit.io import load as load_model
 from emkit.models.families import get_family
 from emkit.models.gaussian import COVARIANCE_TYPES
@@ -1649,6 +1650,9 @@ if click is not None:
     @click.option("--weights", help="Column of row frequencies.")
     @click.option("--criterion", type=click.Choice(["bic", "aic", "icl"]), default="bic", show_default=True,
                   help="Which criterion picks the winner (lower is better).")
+    @click.option("--n-jobs", "n_jobs", type=int, default=None,
+                  help="Processes that fit grid points side by side (-1: one per CPU; default one). The "
+                       "table is the same.")
     @_engine_options
     @_data_options
     @_variant_options
@@ -1656,7 +1660,7 @@ if click is not None:
     @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
     @click.option("--plot", type=click.Path(dir_okay=False), help="Write the BIC/ICL picture as PNG.")
     def select(data: str, components: str, covariance_types: tuple, columns: tuple, criterion: str,
-               **opts: Any) -> None:
+               n_jobs: int | None, **opts: Any) -> None:
         """Compare Gaussian mixtures on DATA by BIC and ICL and name the winner (rows with
         missing values are used, as by `emkit fit --model gaussian`)."""
         from rich.console import Console
@@ -1664,6 +1668,10 @@ if click is not None:
 
         if opts.get("accelerate") and opts.get("algorithm") != "em":
             raise click.UsageError("--accelerate applies to --algorithm em only")
+        try:
+            resolve_n_jobs(n_jobs)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--n-jobs") from None
         ks = _parse_components(components)
         source = open_data(data, _read_options(opts))
         weights = opts.get("weights")
@@ -1696,7 +1704,7 @@ if click is not None:
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                selection = emkit.select_mixture(x, **kwargs)
+                selection = emkit.select_mixture(x, n_jobs=n_jobs, **kwargs)
         except ValueError as exc:
             raise DataError(f"{data}: {exc}") from None
         if not opts["quiet"]:
