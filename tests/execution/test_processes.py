@@ -102,7 +102,8 @@ def test_a_worker_never_starts_blas_threads():
         with threads.single_threaded_blas():  # as every fit does
             a @ a
         a @ a
+        time.sleep(0.05)  # (long enough that the worker takes some tasks)
         return os.getpid(), len(os.listdir("/proc/self/task"))
 
-    counts = {pid: n for pid, n in process_map(task, range(4), n_jobs=2) if pid != os.getpid()}
+    counts = {pid: n for pid, n in process_map(task, range(6), n_jobs=2) if pid != os.getpid()}
     assert counts and all(n == 1 for n in counts.values())

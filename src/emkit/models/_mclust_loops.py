@@ -52,7 +52,7 @@ def _shape_profile(log_b, w, v, d, n, p_out):
 
 
 @jit
-def common_shape(w, b, v, lam_out, a_out):
+def _common_shape(w, b, v, lam_out, a_out):
     """``covariance_mclust._solve_common_shape`` from ``v`` (D,), the centred start (changed
     in place): Newton's method with a backtracking line search on the convex profile. Writes
     the volumes ``lam_out`` (K,) and the shape ``a_out`` (D,); returns a status."""
@@ -153,7 +153,7 @@ def _det_root(m):
 
 
 @jit
-def proportional(w, s, c0, max_iter, rtol, lam_out, c_out):
+def _proportional(w, s, c0, max_iter, rtol, lam_out, c_out):
     """``covariance_mclust._solve_proportional``: the alternation between the volumes and the
     common det-one matrix ``C`` from ``c0``. Writes ``lam_out`` (K,) and ``c_out`` (D, D);
     returns a status."""
@@ -287,7 +287,7 @@ def _shapes(diag, w, n, equal_volume, out):
 
 
 @jit
-def orientation_sweep(w, o, t, equal_volume, rtol, result):
+def _orientation_sweep(w, o, t, equal_volume, rtol, result):
     """One Jacobi sweep of ``covariance_mclust._solve_common_orientation`` over the pairs of
     columns of ``o`` (D, D), rotating ``o`` and ``t`` (K, D, D) = O^T S_k O in place. Writes
     the largest angle turned to ``result[0]`` and 1.0 / 0.0 (every pair's search settled or
@@ -407,7 +407,7 @@ def orientation_sweep(w, o, t, equal_volume, rtol, result):
 
 
 @jit
-def orientation_fit(w, s, o, equal_volume, rtol, max_sweeps, result, cov_out):
+def _orientation_fit(w, s, o, equal_volume, rtol, max_sweeps, result, cov_out):
     """The whole ``covariance_mclust._solve_common_orientation`` for two features (one pair of
     columns, so no Newton step on the whole orientation) from ``o`` (2, 2, rotated in place),
     then the covariances ``O L_k O^T`` (``_compose``) into ``cov_out`` (K, 2, 2)."""
@@ -427,7 +427,7 @@ def orientation_fit(w, s, o, equal_volume, rtol, max_sweeps, result, cov_out):
                 t[k, a, b] = mean
                 t[k, b, a] = mean
     for _ in range(max_sweeps):
-        orientation_sweep(w, o, t, equal_volume, rtol, result)
+        _orientation_sweep(w, o, t, equal_volume, rtol, result)
         if result[0] < rtol or result[1] == 1.0:  # one pair: a settled search is the minimum
             break
     n = 0.0
@@ -451,7 +451,7 @@ def orientation_fit(w, s, o, equal_volume, rtol, max_sweeps, result, cov_out):
 
 
 @jit
-def common_orientation(cov, o_out):
+def _common_orientation(cov, o_out):
     """``covariance_mclust._common_orientation``: the eigenvectors (decreasing eigenvalues,
     signs as ``_orient``) of a combination of the covariances with distinct weights, each
     scaled by its volume; into ``o_out`` (D, D). Returns a status."""
@@ -537,7 +537,7 @@ def _objective_term(s_k, c_k, chol, work):
 
 
 @jit
-def objective_pair(w, s, first, second, out):
+def _objective_pair(w, s, first, second, out):
     """``covariance_mclust._objective`` of the stacks ``first`` and ``second`` (K, D, D)
     against the scatter matrices ``s``, into ``out`` (2,) (inf for a stack with a matrix that
     is not positive definite)."""
@@ -557,6 +557,6 @@ def objective_pair(w, s, first, second, out):
 
 
 #: the loops by name (merged into ``_gaussian_loops.KERNELS``)
-KERNELS = {"mclust_common_shape": common_shape, "mclust_proportional": proportional,
-           "mclust_orientation_sweep": orientation_sweep, "mclust_objective_pair": objective_pair,
-           "mclust_orientation_fit": orientation_fit, "mclust_common_orientation": common_orientation}
+KERNELS = {"mclust_common_shape": _common_shape, "mclust_proportional": _proportional,
+           "mclust_orientation_sweep": _orientation_sweep, "mclust_objective_pair": _objective_pair,
+           "mclust_orientation_fit": _orientation_fit, "mclust_common_orientation": _common_orientation}
