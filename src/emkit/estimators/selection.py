@@ -36,10 +36,10 @@ from emkit.core.validation import as_array, check_n_components
 from emkit.engine.loop import ConvergenceWarning, MonotonicityWarning
 from emkit.execution.processes import process_map, resolve_n_jobs
 from emkit.estimators.gaussian import GaussianMixture
+from emkit.models.base import logsumexp_rows
 from emkit.models.covariance import COVARIANCE_TYPES as SKLEARN_TYPES  # the default grid
 from emkit.models.covariance_mclust import MCLUST_NAMES
 from emkit.models.gaussian import COVARIANCE_TYPES, EmptyComponentWarning, covariance_structure
-from emkit.models.base import logsumexp_rows
 from emkit.models.hierarchical import HC_INIT_METHODS
 
 __all__ = ["DegenerateFitWarning", "MixtureSelection", "degenerate_components", "select_mixture",
@@ -424,14 +424,13 @@ def select_mixture(X: Any, n_components: Sequence[int] = range(1, 10),
         Short runs (k-means starts) per grid point; the one with the highest log-likelihood
         is run to convergence. Unused with the hierarchical start.
     n_jobs : int, optional
-        Worker processes that fit grid points side by side (scikit-learn's convention: None
-        is one, -1 every CPU). The workers are forked from this process
-        (:mod:`emkit.execution.processes`; where there is no ``fork``, as on Windows, the grid
-        is fitted here one point after another), and the table, winner and fitted models are
-        exactly those of ``n_jobs=None``. For NumPy data; other data are fitted one point
-        after another. Each worker runs its fits on one core, so the statistics passes' own
-        threads (:func:`emkit.set_num_threads`) are best left to large data with few grid
-        points.
+        Processes that fit grid points side by side (scikit-learn's convention: None is one,
+        -1 one per CPU): this one and ``n_jobs - 1`` forked from it, each claiming the next
+        grid point when free, on one core (:mod:`emkit.execution.processes`; where there is
+        no ``fork``, as on Windows, the grid is fitted here one point after another). The
+        table, winner and fitted models are exactly those of ``n_jobs=None``. For NumPy data;
+        other data are fitted one point after another. With one process the statistics
+        passes of large data use the cores instead (:func:`emkit.set_num_threads`).
     **gmm_kwargs
         Passed to every :class:`GaussianMixture` (``reg_covar``, ``init_params``...); ``tol``,
         ``stop``, ``max_iter`` and ``accelerate`` apply to the final run of each grid point.
@@ -478,6 +477,7 @@ def select_mixture(X: Any, n_components: Sequence[int] = range(1, 10),
         random_state = int(random_state.integers(2**31 - 1))
     final_settings = {k: v for k, v in gmm_kwargs.items() if k in ("tol", "stop", "max_iter", "accelerate")}
     screen_settings = _screen_settings(gmm_kwargs)
+
     def fit_point(point: tuple[str, int]) -> tuple[dict, GaussianMixture | None]:
         return _fit_grid_point(X, sample_weight, point[0], point[1], hierarchical=hierarchical,
                                random_state=random_state, n_init=n_init, screen_settings=screen_settings,

@@ -30,13 +30,9 @@ from typing import Any, Callable, Iterable
 
 from emkit.execution.threads import get_num_threads, set_num_threads, single_threaded_blas
 
-#: the task of the current :func:`process_map` call (the forked workers inherit it)
-_TASK: Callable[[Any], Any] | None = None
-
-
 def resolve_n_jobs(n_jobs: int | None) -> int:
-    """Worker processes for ``n_jobs`` (scikit-learn's convention): None or 1 is one (no
-    workers), a positive number that many, -1 every CPU this process may run on, -2 all but
+    """Processes for ``n_jobs`` (scikit-learn's convention): None or 1 is one (this process
+    alone), a positive number that many, -1 one per CPU this process may run on, -2 all but
     one, and so on.
 
     Raises
@@ -58,7 +54,7 @@ def resolve_n_jobs(n_jobs: int | None) -> int:
 
 
 def can_fork() -> bool:
-    """Whether worker processes can be forked here."""
+    """Whether processes can be forked here."""
     return "fork" in multiprocessing.get_all_start_methods()
 
 
