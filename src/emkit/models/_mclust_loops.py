@@ -22,12 +22,14 @@ import numba
 import numpy as np
 
 jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+#: the small helpers, inlined into their callers (they run inside the solvers' loops)
+inline_jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy", inline="always")
 
 #: statuses of the loops
 DONE, FALL_BACK = 0, 1
 
 
-@jit
+@inline_jit
 def _shape_profile(log_b, w, v, d, n, p_out):
     """The profiled VEI / VEV objective at ``v = log a`` and the row-normalised weights
     ``p_out`` (K, D) (``profile`` of ``covariance_mclust._solve_common_shape``)."""
@@ -141,7 +143,7 @@ def _common_shape(w, b, v, lam_out, a_out):
     return DONE
 
 
-@jit
+@inline_jit
 def _det_root(m):
     """|m|^(1/D) (0 when singular, NaN when indefinite), as ``covariance_mclust._det_root``."""
     sign, logdet = np.linalg.slogdet(m)
@@ -150,6 +152,24 @@ def _det_root(m):
     if sign == 0:
         return 0.0
     return np.nan
+
+
+@inline_jit
+def _volumes(s, c, lam_out):
+    """The volumes given ``C``: ``lam_out[k] = tr(C^-1 S_k) / D``; False when ``C`` is
+    singular."""
+    k_all, d = s.shape[0], s.shape[1]
+    try:
+        inv = np.linalg.inv(c)
+    except Exception:  # singular
+        return False
+    for k in range(k_all):
+        acc = 0.0
+        for i in range(d):
+            for j in range(d):
+                acc += s[k, i, j] * inv[j, i]
+        lam_out[k] = acc / d
+    return True
 
 
 @jit
@@ -171,16 +191,8 @@ def _proportional(w, s, c0, max_iter, rtol, lam_out, c_out):
     for _ in range(max_iter):
         if not np.all(np.isfinite(c)):
             return FALL_BACK
-        try:
-            inv = np.linalg.inv(c)
-        except Exception:  # singular
+        if not _volumes(s, c, lam):
             return FALL_BACK
-        for k in range(k_all):
-            acc = 0.0
-            for i in range(d):
-                for j in range(d):
-                    acc += s[k, i, j] * inv[j, i]
-            lam[k] = acc / d
         m[:, :] = 0.0
         for k in range(k_all):
             f = w[k] / lam[k]
@@ -203,21 +215,22 @@ def _proportional(w, s, c0, max_iter, rtol, lam_out, c_out):
                 break
         lam_old[:] = lam
         have_old = True
-    try:
-        inv = np.linalg.inv(c)
-    except Exception:  # singular
+    if not _volumes(s, c, lam_out):
         return FALL_BACK
-    for k in range(k_all):
-        acc = 0.0
-        for i in range(d):
-            for j in range(d):
-                acc += s[k, i, j] * inv[j, i]
-        lam_out[k] = acc / d
     c_out[:, :] = c
     return DONE
 
 
-@jit
+@inline_jit
+def _pair_terms(a_k, r2_k, x):
+    """One component's part of a pair's profile at ``x = u - psi_k``: the product of its two
+    variances ``q``, ``d log q / du`` and ``2 r^2 cos(2x) / q``."""
+    cx = math.cos(x)
+    q = a_k * a_k - r2_k * cx * cx
+    return q, r2_k * math.sin(2.0 * x) / q, 2.0 * r2_k * math.cos(2.0 * x) / q
+
+
+@inline_jit
 def _pair_profile(w, a, r2, psi, scale, use_scale, d, u, out):
     """``covariance_mclust._pair_profile`` at ``u`` with its first two derivatives, into
     ``out`` (3,); ``use_scale`` False is VVE (``scale`` unused)."""
@@ -234,13 +247,10 @@ def _pair_profile(w, a, r2, psi, scale, use_scale, d, u, out):
         first = 0.0
         second = 0.0
         for k in range(k_all):
-            x = u - psi[k]
-            cx = math.cos(x)
-            q = a[k] * a[k] - r2[k] * cx * cx
+            q, ratio, curve = _pair_terms(a[k], r2[k], u - psi[k])
             value += w[k] * math.log(q)
-            ratio = r2[k] * math.sin(2.0 * x) / q
             first += w[k] * ratio
-            second += w[k] * (2.0 * r2[k] * math.cos(2.0 * x) / q - ratio * ratio)
+            second += w[k] * (curve - ratio * ratio)
         out[0], out[1], out[2] = value, first, second
         return
     n = 0.0
@@ -248,15 +258,12 @@ def _pair_profile(w, a, r2, psi, scale, use_scale, d, u, out):
     g_ratio = 0.0
     g_second = 0.0
     for k in range(k_all):
-        x = u - psi[k]
-        cx = math.cos(x)
-        q = a[k] * a[k] - r2[k] * cx * cx
+        q, ratio, curve = _pair_terms(a[k], r2[k], u - psi[k])
         g = w[k] * scale[k] * q ** (1.0 / d)
-        ratio = r2[k] * math.sin(2.0 * x) / q
         n += w[k]
         total += g
         g_ratio += g * ratio
-        g_second += g * (2.0 * r2[k] * math.cos(2.0 * x) / q / d + (1.0 / d) * (1.0 / d - 1.0) * ratio * ratio)
+        g_second += g * (curve / d + (1.0 / d) * (1.0 / d - 1.0) * ratio * ratio)
     first = g_ratio / (d * total)
     second = g_second / total
     out[0] = n * d * math.log(total)
@@ -264,7 +271,7 @@ def _pair_profile(w, a, r2, psi, scale, use_scale, d, u, out):
     out[2] = n * d * (second - first * first)
 
 
-@jit
+@inline_jit
 def _shapes(diag, w, n, equal_volume, out):
     """The shapes given the diagonals ``diag`` (K, D) (``shapes`` of
     ``_solve_common_orientation``), into ``out``."""
@@ -490,7 +497,7 @@ def _common_orientation(cov, o_out):
     return DONE
 
 
-@jit
+@inline_jit
 def _remainder(x, y):
     """IEEE remainder (Python's ``math.remainder``): ``x - n y`` with ``n`` the integer
     nearest ``x / y``, ties to even."""
@@ -499,7 +506,7 @@ def _remainder(x, y):
     return x - n * y
 
 
-@jit
+@inline_jit
 def _objective_term(s_k, c_k, chol, work):
     """``log|C| + tr(C^-1 S)`` of one pair of matrices (``covariance_mclust._objective_terms``),
     inf when ``C`` is not positive definite; ``chol`` and ``work`` (D, D) are scratch."""

@@ -391,22 +391,30 @@ class GaussianMixtureModel(DiscreteLatentModel):
         work = n * self.n_components * (d * d + SMALL_E_STEP_TERM)
         return _compiled.kernels() if 0 < work <= SMALL_E_STEP_WORK else None
 
-    def _small_log_joint(self, x, params) -> np.ndarray | None:
-        """The log joint densities (rows, K) of small complete data in one compiled call (as
-        :meth:`_small_e_step`), else None."""
-        kernels = self._small_e_step_kernels(x)
-        if kernels is None:
-            return None
+    def _small_inputs(self, params: dict) -> tuple[np.ndarray, ...]:
+        """The compiled small-data loops' inputs from ``params``: float64 weights, means and
+        covariances, the covariances as full matrices (the loops whiten by their factors), the
+        centre and the centred means."""
         weights = np.ascontiguousarray(to_numpy(params["weights"]), dtype=np.float64)
         means = np.asarray(to_numpy(params["means"]), dtype=np.float64)
         cov = np.ascontiguousarray(to_numpy(params["covariances"]), dtype=np.float64)
         k, d = means.shape
         full = cov if isinstance(self.structure, Full) else self.structure.full_matrices(cov, k, d)
         center = self._center(d)
+        return weights, means, cov, full, center, np.ascontiguousarray(means - center)
+
+    def _small_log_joint(self, x, params) -> np.ndarray | None:
+        """The log joint densities (rows, K) of small complete data in one compiled call (as
+        :meth:`_small_e_step`), else None."""
+        kernels = self._small_e_step_kernels(x)
+        if kernels is None:
+            return None
+        weights, means, cov, full, center, means_c = self._small_inputs(params)
+        k, d = means.shape
         out = np.empty((int(x.shape[0]), k))
         if not kernels["small_log_joint"](x if x.flags.c_contiguous else np.ascontiguousarray(x), center, full,
-                                          weights, np.ascontiguousarray(means - center), kern.LOG_2PI,
-                                          np.empty((k, d, d)), np.empty(k), np.empty(k), out):
+                                          weights, means_c, kern.LOG_2PI, np.empty((k, d, d)), np.empty(k),
+                                          np.empty(k), out):
             return None  # (the NumPy path says which covariance is not positive definite)
         return out
 
@@ -417,14 +425,8 @@ class GaussianMixtureModel(DiscreteLatentModel):
         kernels = self._small_e_step_kernels(x)
         if kernels is None:
             return None
-        weights = np.ascontiguousarray(to_numpy(params["weights"]), dtype=np.float64)
-        means = np.asarray(to_numpy(params["means"]), dtype=np.float64)
-        cov = np.ascontiguousarray(to_numpy(params["covariances"]), dtype=np.float64)
+        weights, means, cov, full, center, means_c = self._small_inputs(params)
         k, d = means.shape
-        # every structure's covariances as full matrices (the loop whitens by their factors)
-        full = cov if isinstance(self.structure, Full) else self.structure.full_matrices(cov, k, d)
-        center = self._center(d)
-        means_c = np.ascontiguousarray(means - center)
         inv_chol, log_norm, maha, anchors = np.empty((k, d, d)), np.empty(k), np.empty(k), np.empty((k, d))
         n, s1, s2 = np.zeros(k), np.zeros((k, d)), np.zeros((k, d * (d + 1) // 2))
         row_weights = _NO_WEIGHTS if w is None else np.ascontiguousarray(w, dtype=np.float64)
