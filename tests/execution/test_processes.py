@@ -4,6 +4,7 @@ errors brought back, scikit-learn's ``n_jobs`` convention, and a worker's own th
 from __future__ import annotations
 
 import os
+import threading
 import time
 import warnings
 
@@ -107,3 +108,24 @@ def test_a_worker_never_starts_blas_threads():
 
     counts = {pid: n for pid, n in process_map(task, range(6), n_jobs=2) if pid != os.getpid()}
     assert counts and all(n == 1 for n in counts.values())
+
+
+@needs_fork
+def test_calls_from_two_threads_each_get_their_own_results():
+    """process_map holds its tasks in module state that the forked workers inherit: two calls
+    at once (two threads each running a model search) take turns and do not mix tasks."""
+    out: dict = {}
+
+    def call(tag):
+        def task(i):
+            time.sleep(0.002)
+            return tag, i
+
+        out[tag] = process_map(task, range(20), n_jobs=2)
+
+    runners = [threading.Thread(target=call, args=(tag,)) for tag in ("a", "b")]
+    for runner in runners:
+        runner.start()
+    for runner in runners:
+        runner.join(timeout=60)
+    assert out == {tag: [(tag, i) for i in range(20)] for tag in ("a", "b")}

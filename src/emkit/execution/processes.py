@@ -14,6 +14,9 @@ Every process runs its share on one core: BLAS is held at one thread from before
 (a forked child that calls into OpenBLAS's thread control starts its threads afresh, and they
 spin on the other processes' cores), and the statistics passes run on one thread.
 
+Calls take turns (a lock: the workers inherit the call's tasks from module state at the
+fork), so two threads may each run a model search with ``n_jobs`` at once.
+
 Warnings the tasks raise are recorded and raised again here, in task order, so that the
 caller's filters see them as they would in a serial run; an exception in a task stops the
 others from claiming more and is raised here. Results come back in the order of the tasks,
@@ -25,6 +28,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import threading
 import warnings
 from typing import Any, Callable, Iterable
 
@@ -70,14 +74,17 @@ def _start_worker() -> None:
 #: the current call's tasks: (function, items, shared index of the next item to claim); the
 #: forked workers inherit it
 _SHARE: tuple | None = None
+#: :func:`process_map` calls one at a time
+_CALL_LOCK = threading.RLock()
 
 
-def _run_share() -> list[tuple[int, Any, list]]:
-    """Claim the next unclaimed item and run it, until none is left: ``(index, result,
-    warnings)`` of each item run here. A task that raises stops every share (nothing more is
-    claimed) and the exception goes to the caller."""
-    assert _SHARE is not None
-    function, items, next_item = _SHARE
+def _run_share(share: tuple | None = None) -> list[tuple[int, Any, list]]:
+    """Claim the next unclaimed item of ``share`` (a worker's: the one it inherited) and run
+    it, until none is left: ``(index, result, warnings)`` of each item run here. A task that
+    raises stops every share (nothing more is claimed) and the exception goes to the caller."""
+    share = _SHARE if share is None else share
+    assert share is not None
+    function, items, next_item = share
     done: list[tuple[int, Any, list]] = []
     while True:
         with next_item.get_lock():
@@ -124,27 +131,35 @@ def process_map(function: Callable[[Any], Any], items: Iterable[Any], n_jobs: in
     if jobs <= 1 or not can_fork():
         return [function(item) for item in items]
     context = multiprocessing.get_context("fork")
-    _SHARE = (function, items, context.Value("q", 0))
-    # the garbage collector's passes in a worker would write to every object the parent made
-    # (their headers), copying the pages they share with the parent: freeze them first
-    gc.freeze()
-    threads = get_num_threads()
-    try:
-        # every process on one core, BLAS included: held here, before the fork (see
-        # _start_worker), for this process's share too (BLAS threads released between the
-        # fits' own holds would spin on the workers' cores)
-        with single_threaded_blas(), context.Pool(jobs - 1, initializer=_start_worker) as pool:
-            shares = [pool.apply_async(_run_share) for _ in range(jobs - 1)]
-            set_num_threads(1)
-            try:
-                outcomes = _run_share()
-            finally:
-                set_num_threads(threads)
-            for share in shares:
-                outcomes += share.get()
-    finally:
-        _SHARE = None
-        gc.unfreeze()
+    share = (function, items, context.Value("q", 0))
+    # one call at a time (the workers inherit the module's share at the fork, and this
+    # process's thread setting is changed for the call; a task may call again, re-entrantly)
+    with _CALL_LOCK:
+        before = _SHARE
+        # the garbage collector's passes in a worker would write to every object the parent
+        # made (their headers), copying the pages they share with the parent: freeze them first
+        gc.freeze()
+        threads = get_num_threads()
+        try:
+            # every process on one core, BLAS included: held here, before the fork (see
+            # _start_worker), for this process's share too (BLAS threads released between the
+            # fits' own holds would spin on the workers' cores)
+            with single_threaded_blas():
+                _SHARE = share
+                pool = context.Pool(jobs - 1, initializer=_start_worker)  # (the workers fork here)
+                _SHARE = before
+                with pool:
+                    pending = [pool.apply_async(_run_share) for _ in range(jobs - 1)]
+                    set_num_threads(1)
+                    try:
+                        outcomes = _run_share(share)
+                    finally:
+                        set_num_threads(threads)
+                    for worker in pending:
+                        outcomes += worker.get()
+        finally:
+            _SHARE = before
+            gc.unfreeze()
     results: list = [None] * len(items)
     for i, result, caught in sorted(outcomes, key=lambda outcome: outcome[0]):
         for message, category, filename, lineno in caught:
