@@ -36,6 +36,11 @@ diagonal; they maximise ``-1/2 sum_k n_k (log|Sigma_k| + tr(Sigma_k^{-1} S_k))``
   (without it, a few sweeps from the pooled scatter's and each S_k's eigenvectors, then on from
   the best).
 
+With Numba installed the iterative solvers (and, on two features, EVE and VVE's whole solve
+with its warm start) run as compiled loops that take the same steps
+(``emkit.models._mclust_loops``); the NumPy functions here stay the reference and the path
+without Numba (``EMKIT_COMPILED=0``), and the tests compare the two.
+
 Every accepted step of the iterative ones lowers the objective; they iterate until no
 parameter moves by more than 1e-13 (relative), warm-started from the current covariances
 (``m_step(..., current=...)``), and the result is never worse than those (a final comparison
