@@ -374,11 +374,7 @@ def test_small_data_e_step_of_the_other_structures_equals_numpy(form, far, monke
     log_joint = np.stack([np.log(params["weights"][k]) + multivariate_normal(params["means"][k], full[k]).logpdf(x)
                           for k in range(3)], axis=1)
     assert ll == pytest.approx(float(np.sum(w * logsumexp(log_joint, axis=1))), rel=1e-10)
-    if far and form != "tied":
-        # NumPy's diagonal E-step takes the expanded quadratic form, which rounds at about
-        # eps |m_k - centre|^2 / variance a row (here 1e-3: its log-likelihood is 0.09 off);
-        # the loop's whitened form does not, so only the loop is compared (above)
-        return
+    # (far: NumPy's diagonal E-step takes the whitened form there too, see Diag.prepare)
     assert ll == pytest.approx(want_ll, rel=1e-10)
     assert got["s2"].shape == want["s2"].shape == COVARIANCE_STRUCTURES[form].pack_second(np.zeros((3, 3, 3))).shape
     spread = np.abs(x - x.mean(axis=0)).max()

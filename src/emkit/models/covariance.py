@@ -886,12 +886,23 @@ class Diag(CovarianceStructure):
 
     def prepare(self, p: Any, cov: np.ndarray, means_c: np.ndarray, to_xp: Callable[[np.ndarray], Any], eps: float,
                 max_error: float) -> tuple[Any, Any]:
+        """The expanded form -0.5 (p . x^2 - 2 (m p) . x) with the stacked rows [Xc; Xc^2] is
+        one product, but it cancels: its rounding error near m_k is about ``eps * |m_k -
+        center|^2_{P_k}``. Beyond ``max_error`` (a tight component very far from the centre),
+        the whitened form sum_a p_ka (x_a - m_ka)^2, which does not cancel (as full's)."""
         prec, log_det = self._precision_terms(self.precision_cholesky(cov), means_c.shape[1])
-        # -0.5 (p . x^2 - 2 (m p) . x) with the stacked rows [Xc; Xc^2]: one product
-        p.expanded = True
-        p.coef = to_xp(np.concatenate([means_c * prec, -0.5 * prec], axis=1))
         p.maha_means = (means_c ** 2 * prec).sum(axis=1)
-        return log_det, p.maha_means
+        p.expanded = bool(eps * float(p.maha_means.max()) <= max_error)
+        if p.expanded:
+            p.coef = to_xp(np.concatenate([means_c * prec, -0.5 * prec], axis=1))
+            return log_det, p.maha_means
+        p.shift = to_xp(means_c[:, :, None])  # (K, D, 1)
+        p.whiten_t = to_xp(np.sqrt(prec)[:, :, None])  # the per-coordinate whitening, 1 / sd
+        return log_det, 0.0
+
+    def log_joint_whitened(self, xp: Any, xct: Any, prep: Any, scratch: Any) -> Any:
+        z = (xct[None, :, :] - prep.shift) * prep.whiten_t  # (K, D, rows)
+        return prep.log_norm - 0.5 * xp.sum(z * z, axis=1)
 
     def missing_s2(self, resp: Any, xhat: np.ndarray, cond: np.ndarray, n_k: np.ndarray) -> np.ndarray:
         return np.einsum("rk,krd->kd", resp, xhat * xhat) + n_k[:, None] * np.diagonal(cond, axis1=1, axis2=2)

@@ -258,7 +258,8 @@ class Prepared:
 
     ``coef`` (K, D + extra) gives ``log_norm + coef @ stacked`` = log p(x, z = k) directly for
     the expanded quadratic forms (float64 full, diag, spherical); ``whiten_t`` / ``shift`` hold
-    the precision Cholesky factors for the whitened form (float32 full, tied)."""
+    the precision Cholesky factors for the whitened form (float32 full, tied; diag and
+    spherical with a tight component far from the centre: per coordinate, (K, D, 1))."""
 
     __slots__ = ("log_norm", "whiten_t", "shift", "coef", "center", "expanded", "maha_means", "products",
                  "min_variance")
