@@ -40,7 +40,7 @@ def statistics_pass(model: Any, data: tuple, params: dict, *, algorithm: str = "
         raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {ALGORITHMS}")
     chunk_function = CHUNK_FUNCTIONS[algorithm]
     exact = algorithm == "em"
-    if not (len(data) == 1 and type(data[0]) is np.ndarray) and any(is_dask(a) for a in data if a is not None):
+    if any(is_dask(a) for a in data if a is not None):
         return dask_statistics_pass(model, data, params, chunk_function=chunk_function,
                                     rng=None if exact else rng, chunk_size=chunk_size)
     return local_statistics_pass(model, data, params, chunk_function=chunk_function,

@@ -232,10 +232,12 @@ class MixtureEstimator(EMEstimator):
         """
         return self._criteria_of(self._log_joint(X, inputs), sample_weight)
 
-    def _criteria_of(self, lj: Any, sample_weight: Any = None) -> dict:
-        """:meth:`criteria` from the rows' log joint densities ``lj`` (n, K)."""
+    def _criteria_of(self, lj: Any, sample_weight: Any = None, row_ll: Any = None) -> dict:
+        """:meth:`criteria` from the rows' log joint densities ``lj`` (n, K) (and their
+        log-sum-exp over the components ``row_ll``, when the caller has it)."""
         xp = get_namespace(lj)
-        row_ll = logsumexp_rows(lj, xp)
+        if row_ll is None:
+            row_ll = logsumexp_rows(lj, xp)
         # -log max_k p(k | x_i) = log p(x_i) - max_k log p(x_i, k): the ICL's classification
         # cost, at least 0 and at most -log(1e-300) (a row no component explains)
         top = np.asarray(to_numpy(xp.max(lj, axis=1)), dtype=float)

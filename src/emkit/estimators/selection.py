@@ -378,8 +378,9 @@ def _assess(gmm: GaussianMixture, X: Any, sample_weight: Any) -> tuple[list[str]
     computation of the rows' log joint densities."""
     lj = gmm._log_joint(X, {})
     xp = get_namespace(lj)
-    proba = xp.exp(lj - logsumexp_rows(lj, xp)[:, None])
-    return degenerate_components(gmm, X, sample_weight, proba=proba), gmm._criteria_of(lj, sample_weight)
+    row_ll = logsumexp_rows(lj, xp)
+    proba = xp.exp(lj - row_ll[:, None])
+    return degenerate_components(gmm, X, sample_weight, proba=proba), gmm._criteria_of(lj, sample_weight, row_ll)
 
 
 def select_mixture(X: Any, n_components: Sequence[int] = range(1, 10),

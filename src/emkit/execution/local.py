@@ -141,9 +141,8 @@ def local_statistics_pass(model: Any, data: tuple, params: dict, *, chunk_functi
     prepare = getattr(model, "prepare_pass", None)
     if prepare is not None:
         prepare(data, params)
-    if n <= step and (large or blas_held()):  # one chunk, BLAS as it should be already (a fit's hold)
-        return chunk_function(model, data, params, rng)
-    with (contextlib.nullcontext() if large else single_threaded_blas()):
+    # (held already, around a whole fit: no need to enter the hold again every pass)
+    with (contextlib.nullcontext() if large or blas_held() else single_threaded_blas()):
         if n <= step:
             return chunk_function(model, data, params, rng)
         results = parallel_map(

@@ -310,18 +310,9 @@ class GaussianMixtureModel(DiscreteLatentModel):
 
     def _block_rows(self, x) -> int:
         """Rows of complete data whose temporaries fit the budget of one chunk (see
-        :meth:`chunk_rows`), remembered by the data's shape and item size (every pass asks)."""
+        :meth:`chunk_rows`)."""
         n, d = int(x.shape[0]), int(x.shape[1])
         itemsize = int(getattr(getattr(x, "dtype", None), "itemsize", 8) or 8)
-        known = self._scratch.shared.setdefault("block_rows", {})
-        rows = known.get((n, d, itemsize))
-        if rows is None:
-            if len(known) >= 64:  # batches of ever new sizes (online EM): start afresh
-                known.clear()
-            rows = known[(n, d, itemsize)] = self._block_rows_of(n, d, itemsize, x)
-        return rows
-
-    def _block_rows_of(self, n: int, d: int, itemsize: int, x) -> int:
         data_bytes = max(1, n * d * itemsize)
         small = min(SMALL_DATA_CHUNK_BYTES, SMALL_DATA_AREA // data_bytes)
         budget = min(CHUNK_BYTES, max(MIN_CHUNK_BYTES, small, int(CHUNK_FRACTION * data_bytes)))
@@ -353,15 +344,9 @@ class GaussianMixtureModel(DiscreteLatentModel):
     def min_chunk_rows(self, data: tuple) -> int:
         """The smallest chunk worth a task of its own (:mod:`emkit.execution.local`): about
         :data:`MIN_TASK_BYTES` of temporaries, so that its work is a few times its fixed cost."""
-        x = data[0]
-        known = self._scratch.shared.setdefault("min_chunk_rows", {})
-        key = (int(x.shape[1]), x.dtype.itemsize if hasattr(x, "dtype") else 8)
-        rows = known.get(key)
-        if rows is None:  # (kept per width and item size: every pass asks)
-            rows = max(512, MIN_TASK_BYTES // self._row_bytes(x))
-            if self.has_missing:
-                rows *= MISSING_TASK_FACTOR
-            known[key] = rows
+        rows = max(512, MIN_TASK_BYTES // self._row_bytes(data[0]))
+        if self.has_missing:
+            rows *= MISSING_TASK_FACTOR
         return rows
 
     def large_products(self, data: tuple) -> bool:
@@ -441,7 +426,6 @@ class GaussianMixtureModel(DiscreteLatentModel):
             anchors = np.ascontiguousarray(self._anchors(means, cov, _EPS64, maha)[0])
             loglik[0] = kernels["small_e_step"](x, center, means_c, inv_chol, log_norm, anchors, row_weights,
                                                 dead_below, n, s1, s2)
-        self._scratch.shared["small_e_step"] = True  # (the tests ask which path a pass took)
         if not isinstance(self.structure, Full):  # each component's second moments in the structure's layout
             s2 = self.structure.pack_second(unpack_sym(s2, d))
         return {"n": n, "s1": s1, "s2": s2, "ref": n[:, None] * anchors}, float(loglik[0])

@@ -178,8 +178,8 @@ def reference_offsets(stats: dict, center: np.ndarray | None = None) -> np.ndarr
     else:
         ref = np.divide(ref, n[:, None], out=np.zeros_like(ref), where=(n > 0)[:, None])
     if center is not None and ref.size:
-        c = np.asarray(center, dtype=np.float64).reshape(1, -1)
-        at_center = np.asarray((np.abs(ref - c) <= 4.0 * np.spacing(np.abs(c))).all(axis=1))
+        c = np.asarray(center, dtype=np.float64)
+        at_center = np.asarray((np.abs(ref - c) <= _center_tolerance(c)).all(axis=1))
         if at_center.all():  # (ref is this function's own array: the division made it)
             ref[...] = c
         elif at_center.any():
@@ -1599,6 +1599,7 @@ def m_step_numpy(stats: dict, structure: CovarianceStructure, reg_covar: float, 
     s1 = np.asarray(stats["s1"], dtype=np.float64)
     s2 = np.asarray(stats["s2"], dtype=np.float64)
     floor = 1e-12 * max(float(n.sum()), 1e-300)
+    nk = n + COUNT_FLOOR
     kernels = _compiled.kernels() if center is not None and s1.size <= SMALL_M_STEP_ENTRIES else None
     if kernels is not None:  # small: reference points, weights and steps in one compiled loop
         c = np.asarray(center, dtype=np.float64)
@@ -1606,11 +1607,9 @@ def m_step_numpy(stats: dict, structure: CovarianceStructure, reg_covar: float, 
         any_empty = kernels["m_step_start"](np.ascontiguousarray(n), np.ascontiguousarray(stats["ref"], dtype=np.float64),
                                             np.ascontiguousarray(s1), c, _center_tolerance(c), COUNT_FLOOR, ref,
                                             weights, step)
-        nk = n + COUNT_FLOOR
         empty = np.flatnonzero(n <= floor) if any_empty else _NO_COMPONENTS
     else:
         ref = reference_offsets(stats, center)
-        nk = n + COUNT_FLOOR
         weights = mixing_weights(n)
         step = s1 / nk[:, None]
         # empty: no responsibility at all (relative to the data); such a component keeps its mean
